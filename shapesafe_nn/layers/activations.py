@@ -1,0 +1,83 @@
+"""Activation functions: a nonlinearity applied to each number on its own.
+
+Each keeps the shape of its input (``*shape`` means any shape) and has no
+parameters.  Backward multiplies ``dout`` by the derivative, elementwise: the
+``⊙ σ'(z)`` of Nielsen's BP1 and BP2.
+"""
+
+import numpy as np
+
+from ..module import Module
+from ..shapes import Array, Float, checked
+
+
+class Sigmoid(Module):
+    r"""a = σ(z) = 1 / (1 + e^{-z});  σ'(z) = σ(z) (1 - σ(z)).
+
+    Nielsen ch. 1, eq. 3-4.  Computed as ``(1 + tanh(z/2)) / 2``, the same
+    function, because ``exp(-z)`` overflows (and warns) for z below about -710.
+    Backward reuses the saved output ``a``: ``dz = dout · a (1 - a)``.
+    """
+
+    @checked
+    def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        a = 0.5 * (1.0 + np.tanh(0.5 * z))
+        self.save_for_backward(a=a)
+        return a
+
+    @checked
+    def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        a = self.saved["a"]
+        return dout * a * (1.0 - a)
+
+
+class ReLU(Module):
+    r"""a = max(0, z);  its derivative is 1 where z > 0 and 0 elsewhere."""
+
+    @checked
+    def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        positive = z > 0
+        self.save_for_backward(positive=positive)
+        return z * positive
+
+    @checked
+    def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        return dout * self.saved["positive"]
+
+
+class Tanh(Module):
+    r"""a = tanh(z);  tanh'(z) = 1 - tanh(z)²."""
+
+    @checked
+    def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        a = np.tanh(z)
+        self.save_for_backward(a=a)
+        return a
+
+    @checked
+    def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        a = self.saved["a"]
+        return dout * (1.0 - a * a)
+
+
+class Softmax(Module):
+    r"""p_i = e^{z_i} / Σ_j e^{z_j}, over the last axis (the classes).
+
+    Nielsen ch. 3, eq. 78.  Subtracting ``max_j z_j`` first changes nothing
+    mathematically (it cancels) but keeps ``exp`` from overflowing.
+
+    Backward: the Jacobian is ∂p_i/∂z_k = p_i (δ_ik - p_k), so
+    ``dz = p ⊙ (dout - Σ_k dout_k p_k)``, without building the Jacobian.
+    """
+
+    @checked
+    def forward(self, z: Float[Array, "*shape classes"]) -> Float[Array, "*shape classes"]:
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+        self.save_for_backward(p=p)
+        return p
+
+    @checked
+    def backward(self, dout: Float[Array, "*shape classes"]) -> Float[Array, "*shape classes"]:
+        p = self.saved["p"]
+        return p * (dout - (dout * p).sum(axis=-1, keepdims=True))

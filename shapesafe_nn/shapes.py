@@ -1,0 +1,386 @@
+"""The shape core: one table of dimension names, and the check every layer runs.
+
+*Know the dimension of every symbol and variable.*  This file makes that rule
+executable.  Every layer's ``forward`` and ``backward`` carries jaxtyping
+annotations such as ``Float[Array, "batch d_in"]``; the :func:`checked`
+decorator enforces them with beartype on every call, together with the
+declared shapes of the layer's parameters (``W: "d_out d_in"``), inside one
+jaxtyping memo.  A dim bound by ``W`` therefore constrains ``x``: give
+``Dense(784, 30)`` an ``x`` of shape ``(32, 785)`` and the error blames ``x``
+and names ``d_in``, 784 and 785.
+
+Check modes (see :func:`set_checks`):
+
+- ``always`` (the default, for learning): check every call;
+- ``first``: check each new combination of argument and parameter
+  shapes/dtypes once, then skip.  A shape check is a pure function of those
+  shapes and dtypes, so nothing is lost;
+- ``off``: no checks.
+
+The environment variable ``SHAPESAFE_CHECKS`` sets the starting mode.  Note
+that ``python -O`` does not switch these checks off: they are ordinary code,
+not ``assert`` statements.
+"""
+
+import contextlib
+import functools
+import inspect
+import os
+import typing
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from beartype.door import die_if_unbearable, is_bearable
+from jaxtyping import Float, Integer, TypeCheckError, jaxtyped  # noqa: F401 (re-exported)
+from jaxtyping._storage import get_shape_memo  # the memo's bindings: pinned jaxtyping <0.4
+
+Array = np.ndarray
+"""The array type in every annotation: ``Float[Array, "batch d_in"]``."""
+
+# ---------------------------------------------------------------------------
+# The one symbol table.  Every annotation in the package uses these names and
+# nothing else; `checked` refuses an annotation with a name missing here.
+# ---------------------------------------------------------------------------
+DIMENSIONS: dict[str, str] = {
+    "batch": "examples in one mini-batch (a row per example)",
+    "seq": "positions in one sequence of tokens",
+    "d_in": "features entering a Dense layer",
+    "d_out": "features leaving a Dense layer",
+    "d_model": "width of the transformer's residual stream",
+    "n_heads": "attention heads in one multi-head attention layer",
+    "d_head": "width of one attention head; d_model = n_heads * d_head",
+    "d_ff": "width of the feed-forward hidden layer (4 * d_model in GPT)",
+    "vocab": "distinct tokens the model reads and predicts",
+    "classes": "categories a softmax chooses between (10 MNIST digits)",
+    "shape": "any shape at all: the operation acts on each number alone",
+}
+
+
+def register_dim(name: str, meaning: str) -> None:
+    """Add a dimension name of your own (for a layer you write) to the table."""
+    if not name.isidentifier():
+        raise ValueError(f"dimension name {name!r} is not a Python identifier")
+    DIMENSIONS[name] = meaning
+
+
+@functools.cache
+def floats(dims: str) -> type:
+    """``Float[Array, dims]``, built once per ``dims`` (building one costs ~8 µs)."""
+    return Float[Array, dims]
+
+
+@functools.cache
+def integers(dims: str) -> type:
+    """``Integer[Array, dims]`` (signed or unsigned), built once per ``dims``."""
+    return Integer[Array, dims]
+
+
+# ---------------------------------------------------------------------------
+# Check modes
+# ---------------------------------------------------------------------------
+CHECK_MODES = ("always", "first", "off")
+
+
+def _validated_mode(mode: str, source: str) -> str:
+    if mode not in CHECK_MODES:
+        raise ValueError(f"{source} must be one of {', '.join(CHECK_MODES)}, not {mode!r}")
+    return mode
+
+
+class _Settings:
+    mode: str = _validated_mode(os.environ.get("SHAPESAFE_CHECKS", "always"), "SHAPESAFE_CHECKS")
+
+
+_settings = _Settings()
+
+
+def set_checks(mode: str) -> None:
+    """Switch shape checks to ``"always"``, ``"first"`` or ``"off"`` from now on."""
+    _settings.mode = _validated_mode(mode, "the check mode")
+
+
+def get_checks() -> str:
+    """The check mode in force."""
+    return _settings.mode
+
+
+@contextlib.contextmanager
+def checks(mode: str) -> Iterator[None]:
+    """Run a block under another check mode: ``with checks("off"): ...``."""
+    previous = _settings.mode
+    set_checks(mode)
+    try:
+        yield
+    finally:
+        _settings.mode = previous
+
+
+# ---------------------------------------------------------------------------
+# The error a learner reads
+# ---------------------------------------------------------------------------
+class ShapeError(TypeCheckError):
+    """A value's shape or dtype does not match its annotation.
+
+    A subclass of jaxtyping's ``TypeCheckError`` and so of ``TypeError``.
+    The message is at most six lines; the attributes keep everything else:
+
+    - ``where``: ``"Dense.forward"``; ``argument``: ``"x"``;
+    - ``expected``: the annotation's symbolic shape; ``actual``: ``(dtype, shape)``;
+    - ``dim``: the dimension that disagrees (``None`` for rank, dtype or type);
+    - ``bindings``: every dim bound so far in this call, ``{"d_in": 784, ...}``;
+    - ``original``: the beartype violation the check raised, with its full text.
+    """
+
+    def __init__(self, message, *, where, argument, expected, actual, dim, bindings, original):
+        super().__init__(message)
+        self.where = where
+        self.argument = argument
+        self.expected = expected
+        self.actual = actual
+        self.dim = dim
+        self.bindings = bindings
+        self.original = original
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} {value.shape}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _axes(hint) -> list[str | None]:
+    """The dim name at each axis of an array hint; ``None`` for unnamed ones."""
+    return [getattr(dim, "name", None) for dim in hint.dims]
+
+
+def _disagreeing_dim(hint, value, bound: dict[str, int]) -> tuple[str, int] | None:
+    """The first named axis whose size differs from the size already bound."""
+    names = _axes(hint)
+    variadic = hint.index_variadic
+    for axis, name in enumerate(names):
+        if axis == variadic or name not in bound:
+            continue
+        # axes after a variadic (*shape) one are counted from the end
+        index = axis if variadic is None or axis < variadic else axis - len(names)
+        if value.shape[index] != bound[name]:
+            return name, value.shape[index]
+    return None
+
+
+class _Call:
+    """What one checked call has checked so far, to say where a dim was bound."""
+
+    __slots__ = ("where", "checked_items", "prebound", "float_dtype")
+
+    def __init__(self, where: str, prebound: dict[str, int] | None, float_dtype: str):
+        self.where = where
+        self.float_dtype = float_dtype  # suggested in a dtype hint: the layer's own
+        self.checked_items: list[tuple[str, str, object]] = []  # (label, dims, value)
+        self.prebound = prebound
+
+    def binder_of(self, dim: str) -> tuple[str, str]:
+        """Who bound ``dim`` first in this call: ``("parameter", "parameter W ...")``."""
+        for label, dims, value in self.checked_items:
+            if dim in dims.replace("*", "").split():
+                return label.split()[0], f"{label} ({dims}) = {value.shape}"
+        if self.prebound and dim in self.prebound:
+            return "forward", "the forward call this backward differentiates"
+        return "earlier", "an earlier check in this call"
+
+    def fail(self, label: str, argument: str, hint, value) -> ShapeError:
+        """Build the short error for ``value`` failing ``hint``."""
+        bound = dict(get_shape_memo()[0])
+        try:
+            die_if_unbearable(value, hint)
+            original = None
+        except Exception as violation:  # the full beartype report, kept for .original
+            original = violation
+        dims = getattr(hint, "dim_str", None)
+        dim = None
+        if dims is None:  # a plain Python hint such as `bool` or `float`
+            expected = getattr(hint, "__name__", str(hint))
+            reason = f"{argument} must be {expected}"
+            hint_line = f"pass {argument} as {expected}"
+        elif not isinstance(value, np.ndarray):
+            expected = dims
+            reason = f"{argument} is a {type(value).__name__}, not a numpy array"
+            hint_line = f"convert it first: np.asarray({argument}, dtype=np.float32)"
+        elif value.ndim != len(hint.dims) and hint.index_variadic is None:
+            expected = dims
+            axes = "axis" if value.ndim == 1 else "axes"
+            reason = f"{argument} has {value.ndim} {axes} but ({dims}) needs {len(hint.dims)}"
+            hint_line = f"reshape {argument} to ({dims})"
+        elif value.dtype.name not in hint.dtypes:
+            expected = dims
+            kind = "floating-point" if "float32" in hint.dtypes else "integer"
+            reason = f"{argument} holds {value.dtype} but a {kind} array is declared"
+            target = f"np.{self.float_dtype}" if kind == "floating-point" else "np.int64"
+            hint_line = f"convert it: {argument}.astype({target})"
+        else:
+            expected = dims
+            found = _disagreeing_dim(hint, value, bound)
+            if found is None:
+                reason = hint.__instancecheck_str__(value)
+                hint_line = f"give {argument} the shape ({dims})"
+            else:
+                dim, size = found
+                kind, binder = self.binder_of(dim)
+                reason = f"{dim} is {size} here, but {dim} = {bound[dim]} was bound by {binder}"
+                if kind == "parameter":
+                    hint_line = (f"give {argument} {dim} = {bound[dim]}, "
+                                 f"or build the layer with {dim} = {size}")
+                elif kind == "forward":
+                    hint_line = (f"pass backward the gradient of this layer's last forward "
+                                 f"output, with {dim} = {bound[dim]}")
+                else:
+                    hint_line = f"every {dim} in one call must be the same size"
+        if label == "return value":
+            hint_line = (f"this is a bug inside {self.where}: its result must have "
+                         f"the declared shape")
+        if dims is not None:
+            array_kind = "float array" if "float32" in hint.dtypes else "integer array"
+            expected = f"{array_kind} ({expected})"
+        message = (f"{self.where}: {label} has the wrong shape or type\n"
+                   f"  expected: {argument}: {expected}\n"
+                   f"  got:      {_describe(value)}\n"
+                   f"  {reason}\n"
+                   f"  hint: {hint_line}")
+        return ShapeError(message, where=self.where, argument=argument, expected=expected,
+                          actual=_describe(value), dim=dim, bindings=bound, original=original)
+
+    def check(self, label: str, argument: str, hint, value) -> None:
+        if not is_bearable(value, hint):
+            raise self.fail(label, argument, hint, value)
+        if hasattr(hint, "dim_str"):
+            self.checked_items.append((label, hint.dim_str, value))
+
+
+# The innermost call being checked; `None` inside a call whose check was skipped.
+_call_stack: list[_Call | None] = []
+
+
+def expect(name: str, value: Array, dims: str) -> Array:
+    """Check an intermediate ``value`` against ``dims`` inside a checked call.
+
+    Dims bind in the same memo as the call's arguments and parameters, so
+    ``expect("scores", scores, "batch seq seq")`` in an attention head fails
+    if ``seq`` differs from the input's ``seq``.  Returns ``value`` unchanged.
+    Costs nothing when the enclosing call is not being checked.
+    """
+    if _call_stack and _call_stack[-1] is not None:
+        hint = floats(dims) if np.issubdtype(getattr(value, "dtype", None) or object, np.floating) \
+            else integers(dims)
+        _call_stack[-1].check(f"intermediate {name}", name, hint, value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# The decorator
+# ---------------------------------------------------------------------------
+def _array_hints_in(hint) -> list:
+    """The jaxtyping array hints inside ``hint`` (itself, or members of a union)."""
+    if hasattr(hint, "dim_str"):
+        return [hint]
+    return [h for arg in typing.get_args(hint) for h in _array_hints_in(arg)]
+
+
+def _validate_dim_names(where: str, hints: dict) -> None:
+    for name, hint in hints.items():
+        for array_hint in _array_hints_in(hint):
+            for dim in _axes(array_hint):
+                if dim is not None and dim not in DIMENSIONS:
+                    raise NameError(
+                        f"{where}: annotation of {name!r} uses the dim {dim!r}, which is not "
+                        f"in shapesafe_nn.shapes.DIMENSIONS; add it with register_dim()")
+
+
+def _signature_of(value):
+    """What the `first` mode remembers about a value: shape and dtype, or type."""
+    if isinstance(value, np.ndarray):
+        return value.shape, value.dtype
+    return type(value)
+
+
+def checked(method: Callable) -> Callable:
+    """Check a layer method's shapes on every call (in mode ``always``).
+
+    In one jaxtyping memo, in this order: the layer's own parameters against
+    their declared dims, the arguments, then (after the body) the return
+    value.  Parameters go first so that a disagreement blames the argument:
+    ``W`` is the layer's truth, ``x`` is what the caller got wrong.
+
+    On ``forward`` the dims bound are remembered; ``backward`` starts from
+    them, so ``dout`` must agree with the batch and sizes of the forward call
+    it differentiates.
+    """
+    hints = typing.get_type_hints(method, include_extras=True)
+    argument_names = list(inspect.signature(method).parameters)[1:]  # without self
+    return_hint = hints.pop("return", None)
+    _validate_dim_names(method.__qualname__, hints)
+    if return_hint is not None:
+        _validate_dim_names(method.__qualname__, {"return": return_hint})
+    is_forward = method.__name__ == "forward"
+    is_backward = method.__name__ == "backward"
+    seen: dict[tuple, dict[str, int]] = {}  # `first` mode: signature -> bound dims
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        mode = _settings.mode
+        if mode == "off":
+            if is_forward:
+                self._forward_dims = None
+            return method(self, *args, **kwargs)
+        values = dict(zip(argument_names, args))
+        values.update(kwargs)
+        prebound = self._forward_dims if is_backward else None
+        if mode == "first":
+            key = (tuple(_signature_of(v) for v in values.values()),
+                   tuple(kwargs),
+                   tuple(_signature_of(p.value) for p in self._parameters.values()),
+                   None if prebound is None else tuple(prebound.items()))
+            if key in seen:
+                if is_forward:
+                    self._forward_dims = seen[key]
+                _call_stack.append(None)  # intermediates inside skip their checks too
+                try:
+                    return method(self, *args, **kwargs)
+                finally:
+                    _call_stack.pop()
+        parameters = self._parameters.values()
+        float_dtype = next(iter(parameters)).value.dtype.name if parameters else "float32"
+        call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, float_dtype)
+        with jaxtyped("context"):
+            if prebound:
+                get_shape_memo()[0].update(prebound)
+            for name, parameter in self._parameters.items():
+                call.check(f"parameter {name}", name, parameter.hint, parameter.value)
+            for name, value in values.items():
+                if name in hints:
+                    call.check(f"argument {name}", name, hints[name], value)
+            _call_stack.append(call)
+            try:
+                result = method(self, *args, **kwargs)
+            finally:
+                _call_stack.pop()
+            if return_hint is not None:
+                call.check("return value", "return", return_hint, result)
+            bound = dict(get_shape_memo()[0])
+        if is_forward:
+            self._forward_dims = bound
+        if mode == "first":
+            seen[key] = bound
+        return result
+
+    return wrapper
+
+
+def check_ids(where: str, name: str, ids: Array, size: int) -> None:
+    """Refuse ids outside ``[0, size)``, negative ones included.
+
+    numpy would read ``table[-1]`` as the last row and raise only for ids
+    ``>= size``; a wrong id must never become a silently wrong answer.
+    """
+    if ids.size and (ids.min() < 0 or ids.max() >= size):
+        bad = np.argwhere((ids < 0) | (ids >= size))[0]
+        raise ValueError(f"{where}: {name} holds {ids[tuple(bad)]} at index {tuple(bad.tolist())}, "
+                         f"outside [0, {size})")
