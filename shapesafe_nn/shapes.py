@@ -44,6 +44,7 @@ Array = np.ndarray
 DIMENSIONS: dict[str, str] = {
     "batch": "examples in one mini-batch (a row per example)",
     "seq": "positions in one sequence of tokens",
+    "max_len": "longest sequence a position table covers (the GPT's block size)",
     "d_in": "features entering a Dense layer",
     "d_out": "features leaving a Dense layer",
     "d_model": "width of the transformer's residual stream",

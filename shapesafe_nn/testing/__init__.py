@@ -1,0 +1,5 @@
+"""Tools to test layers: finite-difference gradient checks."""
+
+from .gradcheck import GradcheckReport, gradcheck
+
+__all__ = ["GradcheckReport", "gradcheck"]
