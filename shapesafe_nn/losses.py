@@ -15,9 +15,9 @@ from .shapes import Array, Float, Integer, check_ids, checked
 def one_hot(labels: Array, classes: int, dtype=np.float64) -> Array:
     """Row ``i`` is all zeros but a 1 at ``labels[i]``: Nielsen's ``vectorized_result``."""
     check_ids("one_hot", "labels", labels, classes)
-    y = np.zeros(labels.shape + (classes,), dtype=dtype)
-    np.put_along_axis(y, labels[..., None].astype(np.intp), 1.0, axis=-1)
-    return y
+    y = np.zeros((labels.size, classes), dtype=dtype)
+    y[np.arange(labels.size), labels.ravel()] = 1.0
+    return y.reshape(labels.shape + (classes,))
 
 
 class QuadraticCost(Module):
@@ -57,19 +57,18 @@ class SoftmaxCrossEntropy(Module):
     def forward(self, logits: Float[Array, "*shape classes"],
                 labels: Integer[Array, "*shape"]) -> float:
         check_ids("SoftmaxCrossEntropy.forward", "labels", labels, logits.shape[-1])
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_sum = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        log_p = shifted - log_sum
-        index = labels[..., None].astype(np.intp)
-        self.save_for_backward(log_p=log_p, index=index)
-        return float(-np.take_along_axis(log_p, index, axis=-1).mean())
+        # One row per prediction: (n, classes) with n = batch (or batch * seq).
+        rows = logits.reshape(-1, logits.shape[-1])
+        shifted = rows - rows.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        picked = (np.arange(len(rows)), labels.ravel())  # (row, its label) pairs
+        self.save_for_backward(log_p=log_p, picked=picked, shape=logits.shape)
+        return float(-log_p[picked].mean())
 
     @checked
     def backward(self) -> Float[Array, "*shape classes"]:
-        log_p, index = self.saved["log_p"], self.saved["index"]
-        count = index.size
-        dlogits = np.exp(log_p)
-        np.put_along_axis(dlogits, index, np.take_along_axis(dlogits, index, axis=-1) - 1.0,
-                          axis=-1)
-        dlogits /= count
-        return dlogits
+        log_p, picked = self.saved["log_p"], self.saved["picked"]
+        dlogits = np.exp(log_p)  # p
+        dlogits[picked] -= 1.0  # p - y
+        dlogits /= len(log_p)
+        return dlogits.reshape(self.saved["shape"])

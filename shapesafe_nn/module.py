@@ -51,9 +51,13 @@ class Module:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_saved", None)
-        object.__setattr__(self, "_forward_dims", None)
+        object.__setattr__(self, "_forward_dims", None)  # dims bound by the last forward
+        object.__setattr__(self, "_forward_key", None)  # its signature, in `first` mode
 
     def __setattr__(self, name: str, value) -> None:
+        if name.startswith("_"):  # private bookkeeping, set on every call: keep it cheap
+            object.__setattr__(self, name, value)
+            return
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                f"before assigning {name!r}")
@@ -90,10 +94,17 @@ class Module:
             yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Every parameter inside this module: ``("layers.0.W", Parameter)``."""
+        """Every parameter inside this module: ``("layers.0.W", Parameter)``.
+
+        A Parameter shared by two modules is yielded once, under its first
+        name, so an optimizer never updates it twice.
+        """
+        seen = set()
         for path, module in self.named_modules():
             for name, parameter in module._parameters.items():
-                yield (f"{path}.{name}" if path else name), parameter
+                if id(parameter) not in seen:
+                    seen.add(id(parameter))
+                    yield (f"{path}.{name}" if path else name), parameter
 
     def parameters(self) -> list[Parameter]:
         return [parameter for _, parameter in self.named_parameters()]

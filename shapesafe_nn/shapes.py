@@ -173,7 +173,7 @@ class _Call:
 
     __slots__ = ("where", "checked_items", "prebound", "float_dtype")
 
-    def __init__(self, where: str, prebound: dict[str, int] | None, float_dtype: str):
+    def __init__(self, where: str, prebound: tuple[dict, dict] | None, float_dtype: str):
         self.where = where
         self.float_dtype = float_dtype  # suggested in a dtype hint: the layer's own
         self.checked_items: list[tuple[str, str, object]] = []  # (label, dims, value)
@@ -184,7 +184,7 @@ class _Call:
         for label, dims, value in self.checked_items:
             if dim in dims.replace("*", "").split():
                 return label.split()[0], f"{label} ({dims}) = {value.shape}"
-        if self.prebound and dim in self.prebound:
+        if self.prebound and dim in self.prebound[0]:
             return "forward", "the forward call this backward differentiates"
         return "earlier", "an earlier check in this call"
 
@@ -205,7 +205,8 @@ class _Call:
         elif not isinstance(value, np.ndarray):
             expected = dims
             reason = f"{argument} is a {type(value).__name__}, not a numpy array"
-            hint_line = f"convert it first: np.asarray({argument}, dtype=np.float32)"
+            target = self.float_dtype if "float32" in hint.dtypes else "int64"
+            hint_line = f"convert it first: np.asarray({argument}, dtype=np.{target})"
         elif value.ndim != len(hint.dims) and hint.index_variadic is None:
             expected = dims
             axes = "axis" if value.ndim == 1 else "axes"
@@ -220,9 +221,13 @@ class _Call:
         else:
             expected = dims
             found = _disagreeing_dim(hint, value, bound)
-            if found is None:
+            if found is None:  # a *variadic part disagrees; jaxtyping's reason says which
                 reason = hint.__instancecheck_str__(value)
-                hint_line = f"give {argument} the shape ({dims})"
+                if self.prebound:
+                    hint_line = ("pass backward the gradient of this layer's last forward "
+                                 "output, which has that shape")
+                else:
+                    hint_line = f"give {argument} the shape ({dims})"
             else:
                 dim, size = found
                 kind, binder = self.binder_of(dim)
@@ -295,11 +300,20 @@ def _validate_dim_names(where: str, hints: dict) -> None:
                         f"in shapesafe_nn.shapes.DIMENSIONS; add it with register_dim()")
 
 
-def _signature_of(value):
-    """What the `first` mode remembers about a value: shape and dtype, or type."""
-    if isinstance(value, np.ndarray):
-        return value.shape, value.dtype
-    return type(value)
+def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tuple:
+    """Everything a check depends on: the shape and dtype of each array argument
+    (the type of any other), of each of the layer's parameters, and for a
+    backward the forward call it differentiates.  Built with a plain list: this
+    runs on every call in `first` mode, so its cost is the mode's cost."""
+    key = [(a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args]
+    for parameter in layer._parameters.values():
+        key.append((parameter.value.shape, parameter.value.dtype))
+    for name, value in kwargs.items():
+        key.append((name, (value.shape, value.dtype) if type(value) is np.ndarray else type(value)))
+    if is_backward:
+        prebound = layer._forward_dims
+        key.append(layer._forward_key or (repr(prebound) if prebound else None))
+    return tuple(key)
 
 
 def checked(method: Callable) -> Callable:
@@ -329,33 +343,33 @@ def checked(method: Callable) -> Callable:
         mode = _settings.mode
         if mode == "off":
             if is_forward:
-                self._forward_dims = None
+                self._forward_dims = self._forward_key = None
             return method(self, *args, **kwargs)
-        values = dict(zip(argument_names, args))
-        values.update(kwargs)
         prebound = self._forward_dims if is_backward else None
         if mode == "first":
-            key = (tuple(_signature_of(v) for v in values.values()),
-                   tuple(kwargs),
-                   tuple(_signature_of(p.value) for p in self._parameters.values()),
-                   None if prebound is None else tuple(prebound.items()))
+            key = _first_mode_key(self, args, kwargs, is_backward)
             if key in seen:
                 if is_forward:
-                    self._forward_dims = seen[key]
+                    self._forward_dims, self._forward_key = seen[key], key
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
                     return method(self, *args, **kwargs)
                 finally:
                     _call_stack.pop()
-        parameters = self._parameters.values()
-        float_dtype = next(iter(parameters)).value.dtype.name if parameters else "float32"
+        parameters = self._parameters
+        float_dtype = next(iter(parameters.values())).value.dtype.name if parameters else "float32"
         call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, float_dtype)
         with jaxtyped("context"):
             if prebound:
-                get_shape_memo()[0].update(prebound)
-            for name, parameter in self._parameters.items():
+                single, variadic = get_shape_memo()[:2]
+                single.update(prebound[0])
+                variadic.update(prebound[1])
+            for name, parameter in parameters.items():
                 call.check(f"parameter {name}", name, parameter.hint, parameter.value)
-            for name, value in values.items():
+            for name, value in zip(argument_names, args):
+                if name in hints:
+                    call.check(f"argument {name}", name, hints[name], value)
+            for name, value in kwargs.items():
                 if name in hints:
                     call.check(f"argument {name}", name, hints[name], value)
             _call_stack.append(call)
@@ -365,11 +379,12 @@ def checked(method: Callable) -> Callable:
                 _call_stack.pop()
             if return_hint is not None:
                 call.check("return value", "return", return_hint, result)
-            bound = dict(get_shape_memo()[0])
-        if is_forward:
-            self._forward_dims = bound
+            single, variadic = get_shape_memo()[:2]
+            bound = (dict(single), dict(variadic))  # named dims, and *variadic ones
         if mode == "first":
             seen[key] = bound
+        if is_forward:
+            self._forward_dims, self._forward_key = bound, (key if mode == "first" else None)
         return result
 
     return wrapper

@@ -1,7 +1,7 @@
 """Sequential: layers applied one after another, and differentiated in reverse."""
 
 from ..module import Module
-from ..shapes import Array, checked
+from ..shapes import Array
 
 
 class Sequential(Module):
@@ -9,9 +9,10 @@ class Sequential(Module):
 
     Forward feeds each layer's output to the next.  Backward is the chain
     rule: the gradient flows through the same layers in reverse order, each
-    turning ∂C/∂(its output) into ∂C/∂(its input).  Each layer checks its own
-    shapes; this container only insists on arrays.  Layers are named by
-    position: ``layers.0``, ``layers.1``, ...
+    turning ∂C/∂(its output) into ∂C/∂(its input).  The container declares no
+    shapes of its own and is not checked: each layer inside checks its own
+    arguments, so the first layer already refuses a bad input.  Layers are
+    named by position: ``layers.0``, ``layers.1``, ...
     """
 
     def __init__(self, *layers: Module):
@@ -31,14 +32,12 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
-    @checked
     def forward(self, x: Array) -> Array:
         for layer in self:
             x = layer.forward(x)
         return x
 
-    @checked
-    def backward(self, dout: Array) -> Array:
+    def backward(self, dout: Array) -> Array | None:
         for layer in reversed(self._modules.values()):
             dout = layer.backward(dout)
         return dout

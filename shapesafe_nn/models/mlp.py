@@ -33,12 +33,14 @@ class Network(Module):
             ``"scaled"``: weights N(0, 1/d_in), biases N(0, 1), chapter 3's
             improved initialization, which keeps hidden neurons from saturating.
         seed: seeds the initial weights.
+        input_grad: whether ``backward`` returns ∂C/∂x.  Training never needs
+            it (x is data), so by default the first layer skips computing it.
         dtype: float64 (the default, as the book's numpy) or float32.
     """
 
     def __init__(self, sizes: list[int], *, activation: str = "sigmoid",
                  output: str = "sigmoid", init: str = "nielsen", seed: int = 0,
-                 dtype=np.float64):
+                 input_grad: bool = False, dtype=np.float64):
         super().__init__()
         if len(sizes) < 2:
             raise ValueError(f"Network: sizes needs an input and an output size, got {sizes!r}")
@@ -55,7 +57,7 @@ class Network(Module):
         for index, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             weight_std = 1.0 if init == "nielsen" else 1.0 / np.sqrt(d_in)
             layers.append(Dense(d_in, d_out, rng=rng, weight_std=weight_std, bias_std=1.0,
-                                dtype=dtype))
+                                input_grad=input_grad or index > 0, dtype=dtype))
             is_last = index == len(sizes) - 2
             if not is_last:
                 layers.append(ACTIVATIONS[activation]())
@@ -71,7 +73,7 @@ class Network(Module):
         return self.layers.forward(x)
 
     @checked
-    def backward(self, dout: Float[Array, "batch classes"]) -> Float[Array, "batch d_in"]:
+    def backward(self, dout: Float[Array, "batch classes"]) -> Float[Array, "batch d_in"] | None:
         return self.layers.backward(dout)
 
     def predict(self, x: Float[Array, "batch d_in"]) -> Integer[Array, "batch"]:
