@@ -1,0 +1,98 @@
+"""Checkpoints: named numpy arrays plus a JSON description, in one ``.npz``.
+
+A checkpoint never holds pickled objects, so loading one cannot run code:
+it is read with ``allow_pickle=False``.  The JSON (model kind and config,
+and whatever else the trainer records) is stored as a string array named
+``__meta__``.  Files are written atomically: to a temporary file in the same
+folder, flushed to disk, then renamed over the target, so a crash during a
+save never damages the previous checkpoint.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .module import Module
+
+FORMAT = "shapesafe_nn checkpoint"
+VERSION = 1
+META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model."""
+
+
+def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Write ``arrays`` and ``meta`` (JSON-serialisable) to ``path`` atomically."""
+    path = Path(path)
+    if META_KEY in arrays:
+        raise ValueError(f"{META_KEY!r} is reserved for the checkpoint's description")
+    document = json.dumps({"format": FORMAT, "version": VERSION, **meta})
+    directory = path.parent if str(path.parent) else Path(".")
+    file_descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
+                                                  suffix=".tmp")
+    try:
+        with os.fdopen(file_descriptor, "wb") as file:
+            np.savez(file, **arrays, **{META_KEY: np.array(document)})
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint: ``(arrays, meta)``; a :class:`CheckpointError` naming
+    the file if it is missing, not a checkpoint, truncated or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
+    if META_KEY not in arrays:
+        raise CheckpointError(f"{path}: an .npz file, but not a shapesafe_nn checkpoint "
+                              f"(no {META_KEY} entry)")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: the checkpoint's description is corrupt") from error
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a shapesafe_nn checkpoint")
+    return arrays, meta
+
+
+def parameter_arrays(model: Module) -> dict[str, np.ndarray]:
+    """The model's parameters by name, ready for :func:`save_checkpoint`."""
+    return {f"param/{name}": p.value for name, p in model.named_parameters()}
+
+
+def load_parameters(model: Module, arrays: dict[str, np.ndarray], source="checkpoint") -> None:
+    """Copy saved parameters into ``model``, after checking every name and shape.
+
+    Nothing is copied unless everything fits, so a failed load leaves the
+    model as it was.
+    """
+    expected = dict(model.named_parameters())
+    saved = {name.removeprefix("param/"): value for name, value in arrays.items()
+             if name.startswith("param/")}
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: parameters do not match the model "
+                              f"(missing: {missing or 'none'}; unexpected: {unexpected or 'none'})")
+    for name, parameter in expected.items():
+        if saved[name].shape != parameter.value.shape:
+            raise CheckpointError(f"{source}: parameter {name} has shape {saved[name].shape} "
+                                  f"in the file but {parameter.value.shape} in the model")
+    for name, parameter in expected.items():
+        parameter.value[...] = saved[name]
