@@ -1,7 +1,19 @@
 """One file per concept; every forward and backward has checked shapes."""
 
-from .activations import ReLU, Sigmoid, Softmax, Tanh
+from .activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from .attention_head import AttentionHead
 from .dense import Dense
+from .dropout import Dropout
+from .embedding import Embedding
+from .feed_forward import FeedForward
+from .layer_norm import LayerNorm
+from .multi_head_attention import MultiHeadAttention
+from .positional_encoding import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 from .sequential import Sequential
+from .transformer_block import TransformerBlock
 
-__all__ = ["Dense", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh"]
+__all__ = [
+    "GELU", "AttentionHead", "Dense", "Dropout", "Embedding", "FeedForward", "LayerNorm",
+    "LearnedPositionalEmbedding", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid",
+    "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
+]

@@ -5,6 +5,8 @@ parameters.  Backward multiplies ``dout`` by the derivative, elementwise: the
 ``⊙ σ'(z)`` of Nielsen's BP1 and BP2.
 """
 
+import math
+
 import numpy as np
 
 from ..module import Module
@@ -81,3 +83,31 @@ class Softmax(Module):
     def backward(self, dout: Float[Array, "*shape classes"]) -> Float[Array, "*shape classes"]:
         p = self.saved["p"]
         return p * (dout - (dout * p).sum(axis=-1, keepdims=True))
+
+
+# A Python float, not np.float64: numpy would promote float32 arrays to float64
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class GELU(Module):
+    r"""a = ½ z (1 + tanh(u)),  u = √(2/π) (z + 0.044715 z³).
+
+    The Gaussian Error Linear Unit, Hendrycks & Gimpel 2016, in the tanh
+    approximation GPT-2 uses (nanoGPT's ``nn.GELU(approximate="tanh")``
+    equivalent; ``gelu`` in llm.c): a smooth ReLU that lets a little
+    negative signal through.  By the product and chain rules::
+
+        a'(z) = ½ (1 + tanh u) + ½ z (1 - tanh² u) √(2/π) (1 + 3 · 0.044715 z²)
+    """
+
+    @checked
+    def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        t = np.tanh(SQRT_2_OVER_PI * (z + 0.044715 * z ** 3))
+        self.save_for_backward(z=z, t=t)
+        return 0.5 * z * (1.0 + t)
+
+    @checked
+    def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        z, t = self.saved["z"], self.saved["t"]
+        du_dz = SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * z * z)
+        return dout * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)

@@ -1,0 +1,78 @@
+"""The position-wise feed-forward network: after attention mixes positions, each
+position thinks on its own through a wider hidden layer."""
+
+import numpy as np
+
+from ..module import Module
+from ..shapes import Array, Float, checked, expect
+from .activations import GELU
+from .dense import Dense, positive_int
+from .dropout import Dropout
+
+
+class FeedForward(Module):
+    r"""FFN(x) = dropout(GELU(x W_1ᵀ + b_1) W_2ᵀ + b_2), applied to each position alike.
+
+    Vaswani et al. 2017, *Attention Is All You Need*, eq. 2 (with ReLU);
+    GPT-2 uses GELU and ``d_ff = 4 · d_model`` (nanoGPT's ``MLP``, the
+    ``FeedForward`` of Karpathy's *Let's build GPT*)::
+
+        x (batch, seq, d_model) -> fc -> (batch, seq, d_ff) -> GELU
+                                -> proj -> (batch, seq, d_model) -> dropout
+
+    ``fc`` and ``proj`` are :class:`~shapesafe_nn.layers.dense.Dense` layers,
+    which store ``W`` as (d_out, d_in) and compute ``x Wᵀ + b``: ``fc.W`` is
+    (d_ff, d_model), ``proj.W`` is (d_model, d_ff), the layout of torch's
+    ``nn.Linear``.  Dense takes one row per example, (batch, d_in); every
+    position is an independent example here, so ``x`` is flattened to
+    (batch·seq, d_model) rows on the way in and unflattened on the way out.
+
+    Backward: the same steps in reverse, each sub-layer differentiating its own.
+
+    Args:
+        d_model: width of each position, in and out.
+        d_ff: width of the hidden layer.
+        dropout: probability for the dropout on the output.
+        rng: random generator for the initial weights (N(0, 0.02²), biases 0,
+            as in GPT-2) and the dropout seed.
+        dtype: float32 (default) or float64.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, *,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
+        super().__init__()
+        self.d_model = positive_int("FeedForward", "d_model", d_model)
+        self.d_ff = positive_int("FeedForward", "d_ff", d_ff)
+        rng = rng if rng is not None else np.random.default_rng()
+        self.fc = Dense(d_model, d_ff, rng=rng, weight_std=0.02, dtype=dtype)
+        self.gelu = GELU()
+        self.proj = Dense(d_ff, d_model, rng=rng, weight_std=0.02, dtype=dtype)
+        self.dropout = Dropout(dropout, seed=int(rng.integers(2**63)))  # seeded from rng too
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, d_ff={self.d_ff}"
+
+    @checked
+    def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
+        # the weights belong to the Dense sub-layers, so bind their dims in
+        # this call too: a wrong d_model is reported here, in these names
+        expect("fc.W", self.fc.W.value, "d_ff d_model")
+        expect("proj.W", self.proj.W.value, "d_model d_ff")
+        batch, seq, _ = x.shape
+        rows = x.reshape(batch * seq, self.d_model)  # one Dense "example" per position
+        hidden = self.gelu.forward(self.fc.forward(rows))
+        projected = self.proj.forward(hidden)
+        return self.dropout.forward(projected.reshape(batch, seq, self.d_model))
+
+    @checked
+    def backward(self,
+                 dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
+        batch, seq, _ = dout.shape
+        # out = dropout(projected.reshape(batch, seq, d_model))
+        dprojected = self.dropout.backward(dout).reshape(batch * seq, self.d_model)
+        # projected = proj(hidden)
+        dhidden = self.proj.backward(dprojected)
+        # hidden = gelu(fc(rows))
+        drows = self.fc.backward(self.gelu.backward(dhidden))
+        # rows = x.reshape(batch * seq, d_model)
+        return drows.reshape(batch, seq, self.d_model)

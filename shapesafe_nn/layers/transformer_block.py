@@ -1,0 +1,74 @@
+"""One transformer block: attention to mix positions, a feed-forward network to
+think per position, each added onto the residual stream."""
+
+import numpy as np
+
+from ..module import Module
+from ..shapes import Array, Float, checked, expect
+from .dense import positive_int
+from .feed_forward import FeedForward
+from .layer_norm import LayerNorm
+from .multi_head_attention import MultiHeadAttention
+
+
+class TransformerBlock(Module):
+    r"""h = x + MHA(LN₁(x));  out = h + FFN(LN₂(h)).
+
+    The pre-LN block of GPT-2 (Radford et al. 2019, §2.3: layer norm moved
+    to the input of each sub-block), nanoGPT's ``Block`` and the ``Block``
+    of Karpathy's *Let's build GPT*; Vaswani et al. 2017 normalize after the
+    addition instead.  ``x`` flows unchanged along the residual stream and
+    each sub-block only adds to it::
+
+        x (batch, seq, d_model) -> ln1 -> attn -> + x  = h (batch, seq, d_model)
+        h                       -> ln2 -> ff   -> + h  = out (batch, seq, d_model)
+
+    Backward: an addition copies its gradient to both terms, so each
+    residual branch gets ``dout`` directly plus what comes back through its
+    sub-block::
+
+        dh = dout + ln2.backward(ff.backward(dout))
+        dx = dh   + ln1.backward(attn.backward(dh))
+
+    Args:
+        d_model: width of the residual stream.
+        n_heads: attention heads; ``d_model`` must be divisible by it.
+        d_ff: feed-forward hidden width; ``None`` gives ``4 * d_model`` (GPT-2).
+        dropout: probability for every dropout inside (attention weights,
+            attention output, feed-forward output), as nanoGPT.
+        causal: hide later positions (a language model).
+        rng: random generator for the initial weights and dropout seeds.
+        dtype: float32 (default) or float64.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None,
+                 dropout: float = 0.0, causal: bool = True, *,
+                 rng: np.random.Generator | None = None, dtype=np.float32):
+        super().__init__()
+        self.d_model = positive_int("TransformerBlock", "d_model", d_model)
+        self.d_ff = 4 * self.d_model if d_ff is None else positive_int("TransformerBlock",
+                                                                        "d_ff", d_ff)
+        rng = rng if rng is not None else np.random.default_rng()
+        self.ln1 = LayerNorm(d_model, dtype=dtype)
+        self.attn = MultiHeadAttention(d_model, n_heads, causal, dropout, rng=rng, dtype=dtype)
+        self.ln2 = LayerNorm(d_model, dtype=dtype)
+        self.ff = FeedForward(d_model, self.d_ff, dropout, rng=rng, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, n_heads={self.attn.n_heads}, d_ff={self.d_ff}"
+
+    @checked
+    def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
+        # the parameters belong to the sub-layers: bind the block's d_model
+        # from one of them, so a wrong x is reported here, in the block's names
+        expect("ln1.gamma", self.ln1.gamma.value, "d_model")
+        h = expect("h", x + self.attn.forward(self.ln1.forward(x)), "batch seq d_model")
+        return h + self.ff.forward(self.ln2.forward(h))
+
+    @checked
+    def backward(self,
+                 dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
+        # out = h + ff(ln2(h))
+        dh = expect("dh", dout + self.ln2.backward(self.ff.backward(dout)), "batch seq d_model")
+        # h = x + attn(ln1(x))
+        return dh + self.ln1.backward(self.attn.backward(dh))

@@ -1,0 +1,55 @@
+"""GELU, GPT-2's tanh approximation, and its derivative."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shapesafe_nn.layers import GELU
+from shapesafe_nn.testing import gradcheck
+
+
+def test_gradcheck_over_a_wide_range():
+    x = np.linspace(-6, 6, 49).reshape(7, 7)
+    gradcheck(GELU(), x)  # raises beyond 1e-6
+
+
+def test_known_values_and_extremes():
+    x = np.array([-1e4, -30.0, 0.0, 30.0, 1e4], np.float32)
+    with np.errstate(all="raise"):  # no overflow on the way
+        out = GELU().forward(x)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 30.0, 1e4])  # saturates exactly
+    # gelu(1) = 0.5 (1 + tanh(√(2/π) · 1.044715)) = 0.841191990607 (tanh form)
+    assert GELU().forward(np.array([1.0]))[0] == pytest.approx(0.8411919906082768, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4))
+def test_any_shape_in_any_shape_out(shape):
+    x = np.ones(shape, np.float32)
+    layer = GELU()
+    assert layer.forward(x).shape == tuple(shape)
+    assert layer.backward(x).shape == tuple(shape)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("dtype, tolerance", [
+    (np.float64, 1e-12),  # the same formula
+    # float32: for x < 0, 1 + tanh(u) cancels, so only absolute precision is kept
+    (np.float32, 1e-5)])
+def test_matches_torch_gelu_tanh(dtype, tolerance):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((5, 6, 7)) * 3).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    x_t = torch.from_numpy(x).requires_grad_()
+    expected = torch.nn.GELU(approximate="tanh")(x_t)
+    (expected * torch.from_numpy(dout)).sum().backward()
+
+    layer = GELU()
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    assert out.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(dx, x_t.grad.numpy(), rtol=tolerance, atol=tolerance)
