@@ -1,4 +1,7 @@
-"""The training loop: mini-batches -> forward -> cost -> backward -> step.
+"""The training loops: mini-batches -> forward -> cost -> backward -> step.
+
+:func:`train_classifier` trains Nielsen's network by epochs;
+:func:`train_language_model` trains the GPT by iterations, as nanoGPT does.
 
 This is Nielsen's ``SGD`` method (ch. 1) with the per-example loop replaced
 by whole mini-batches: each epoch shuffles the training data, cuts it into
@@ -23,7 +26,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from .data.text import get_batch
+from .losses import SoftmaxCrossEntropy
 from .module import Module
+from .optim import clip_grad_norm, cosine_with_warmup
 
 
 @dataclass
@@ -95,4 +101,80 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
             record = EpochRecord(epoch, train_loss, None, None)
             log(f"Epoch {epoch} complete  (train cost {train_loss:.4f})")
         history.epochs.append(record)
+    return history
+
+
+@dataclass
+class EvalRecord:
+    step: int
+    train_loss: float  # mean over `eval_iters` random batches of the training split
+    val_loss: float  # the same over the validation split
+    lr: float  # the learning rate the schedule gave at this step
+
+
+def estimate_loss(model: Module, ids, *, batch_size: int, block_size: int, iters: int,
+                  rng: np.random.Generator) -> float:
+    """Mean cross-entropy over ``iters`` random (batch, block) windows, in eval mode."""
+    cost = SoftmaxCrossEntropy()
+    was_training = model.training
+    model.eval()
+    try:
+        losses = [cost.forward(model.forward(x), y)
+                  for x, y in (get_batch(ids, batch_size, block_size, rng) for _ in range(iters))]
+    finally:
+        model.train(was_training)
+    return float(np.mean(losses))
+
+
+def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters: int,
+                         batch_size: int, block_size: int, max_lr: float, min_lr: float,
+                         warmup: int, grad_clip: float, eval_interval: int, eval_iters: int,
+                         seed: int, quiet: bool = False,
+                         log: Callable[[str], None] = print) -> list[EvalRecord]:
+    """nanoGPT's loop, iteration-based: ``iters`` steps on random windows of
+    ``train_ids``; every ``eval_interval`` steps (and after the last) the mean
+    loss over ``eval_iters`` random batches of each split.
+
+    Each step::
+
+        x, y = get_batch(train_ids)      # (batch, block) ids; y is x shifted by one
+        optimizer.lr = cosine_with_warmup(step)
+        optimizer.zero_grad()
+        cost.forward(model.forward(x), y)
+        model.backward(cost.backward())
+        clip_grad_norm(parameters, grad_clip)
+        optimizer.step()
+    """
+    cost = SoftmaxCrossEntropy()
+    batch_rng = np.random.default_rng([seed, 0])  # training windows
+    eval_rng = np.random.default_rng([seed, 1])  # evaluation windows: never shift training
+    history: list[EvalRecord] = []
+    model.train()
+
+    def evaluate(step: int, lr: float) -> None:
+        record = EvalRecord(step, *(estimate_loss(model, ids, batch_size=batch_size,
+                                                  block_size=block_size, iters=eval_iters,
+                                                  rng=eval_rng)
+                                    for ids in (train_ids, val_ids)), lr)
+        history.append(record)
+        log(f"step {step:5d}: train loss {record.train_loss:.4f}, val loss {record.val_loss:.4f}"
+            f"  (lr {lr:.2e})")
+
+    lr = cosine_with_warmup(0, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
+    for step in tqdm(range(iters), unit="step", leave=False,
+                     disable=not progress_enabled(quiet)):
+        if step % eval_interval == 0:
+            evaluate(step, lr)
+        lr = cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
+        optimizer.lr = lr
+        x, y = get_batch(train_ids, batch_size, block_size, batch_rng)
+        optimizer.zero_grad()
+        loss = cost.forward(model.forward(x), y)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"step {step}: the loss became {loss}; try a smaller --lr")
+        model.backward(cost.backward())
+        if grad_clip > 0:
+            clip_grad_norm(optimizer.parameters, grad_clip)
+        optimizer.step()
+    evaluate(iters, lr)
     return history

@@ -1,15 +1,14 @@
 """The ``shapesafe-nn`` command (also ``python -m shapesafe_nn``).
 
-Exit codes: 0 success; 1 a problem with the user's files or data (the
-message says which file); 2 invalid arguments (argparse's convention).
+Exit codes: 0 success; 1 a problem with the user's files, data or settings
+(a one-line message says which); 2 invalid arguments (argparse's
+convention); 130 interrupted with Ctrl-C.
 """
 
 import argparse
 import sys
 
-from ..checkpoint import CheckpointError
-from ..data import DataError
-from . import mlp
+from . import gpt, mlp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,11 +16,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shapesafe-nn",
         description="Train and inspect small neural networks whose every shape is checked.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = commands.add_parser("train", help="train a model")
+    train = commands.add_parser("train", help="train a model (mlp or gpt)")
     train_models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
-    evaluate = commands.add_parser("eval", help="evaluate a saved model")
+    evaluate = commands.add_parser("eval", help="evaluate a saved model (mlp or gpt)")
     eval_models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     mlp.add_commands(train_models, eval_models)
+    gpt.add_commands(train_models, eval_models, commands)
     return parser
 
 
@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (DataError, CheckpointError, FileNotFoundError, IsADirectoryError) as error:
+    except argparse.ArgumentTypeError as error:  # flags that clash with each other
+        parser.print_usage(sys.stderr)
+        print(f"shapesafe-nn: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError, FloatingPointError) as error:
+        # bad files, data or settings: DataError, TextDataError and CheckpointError
+        # are ValueErrors whose message names the file
         print(f"shapesafe-nn: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """Whole models built from the checked layers."""
 
+from .gpt import GPT, GPTConfig
 from .mlp import Network
 
-__all__ = ["Network"]
+__all__ = ["GPT", "GPTConfig", "Network"]

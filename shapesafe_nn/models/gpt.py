@@ -1,0 +1,161 @@
+"""A character-level GPT: Karpathy's "Let's build GPT", on the checked layers.
+
+The whole model, with the shape after each line::
+
+    ids                                   (batch, seq)          integers in [0, vocab)
+    x = token_embedding(ids)              (batch, seq, d_model)
+    x = positions(x)                      (batch, seq, d_model) + where each token is
+    x = dropout(x)
+    x = blocks(x)                         (batch, seq, d_model) n_layer TransformerBlocks
+    h = ln_f(x)                           (batch, seq, d_model)
+    logits = h Eᵀ                         (batch, seq, vocab)   E: the token embedding
+
+The last line is the *tied* language-model head (Press & Wolf 2017; GPT-2):
+the matrix that turns a token into a vector also scores every token
+against the final vector, so its gradient gets a share from both ends.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Sequential,
+                      SinusoidalPositionalEncoding, TransformerBlock)
+from ..layers.dense import positive_int
+from ..module import Module
+from ..shapes import Array, Float, Integer, checked, expect
+
+POSITIONS = ("learned", "sinusoidal")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Everything that fixes a GPT's shapes.  Defaults: nanoGPT's "baby" CPU model."""
+
+    vocab_size: int  # distinct tokens (characters), taken from the tokenizer
+    block_size: int = 64  # longest context the model reads: the position table's max_len
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads per block; d_model must be divisible by it
+    d_model: int = 128  # width of the residual stream (nanoGPT's n_embd)
+    d_ff: int | None = None  # feed-forward width; None means 4 * d_model
+    dropout: float = 0.0  # probability for every dropout layer; 0 on a small CPU run
+    positions: str = "learned"  # "learned" (GPT-2, nanoGPT) or "sinusoidal" (Vaswani et al.)
+    dtype: str = "float32"  # float64 for gradient checks
+    seed: int = 0  # seeds the initial weights and every dropout generator
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
+            positive_int("GPTConfig", name, getattr(self, name))
+        if self.d_ff is not None:
+            positive_int("GPTConfig", "d_ff", self.d_ff)
+        if self.d_model % self.n_head:
+            raise ValueError(f"GPTConfig: d_model {self.d_model} is not divisible by n_head "
+                             f"{self.n_head}; d_model must be n_head * d_head")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"GPTConfig: positions must be one of {', '.join(POSITIONS)}, "
+                             f"not {self.positions!r}")
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"GPTConfig: dtype must be float32 or float64, not {self.dtype!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class GPT(Module):
+    """Token and position embeddings, ``n_layer`` pre-LN transformer blocks, a
+    final LayerNorm, and a language-model head tied to the token embedding."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        dtype = np.dtype(config.dtype)
+        rng = np.random.default_rng(config.seed)
+        self.token_embedding = Embedding(config.vocab_size, config.d_model, rng=rng, dtype=dtype)
+        if config.positions == "learned":
+            self.positions = LearnedPositionalEmbedding(config.block_size, config.d_model,
+                                                        rng=rng, dtype=dtype)
+        else:
+            self.positions = SinusoidalPositionalEncoding(config.block_size, config.d_model,
+                                                          dtype=dtype)
+        self.dropout = Dropout(config.dropout, seed=int(rng.integers(2**63)))
+        self.blocks = Sequential(*[
+            TransformerBlock(config.d_model, config.n_head, config.d_ff, config.dropout,
+                             rng=rng, dtype=dtype)
+            for _ in range(config.n_layer)])
+        self.ln_f = LayerNorm(config.d_model, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, "
+                f"n_head={c.n_head}, d_model={c.d_model}")
+
+    @checked
+    def forward(self, ids: Integer[Array, "batch seq"]) -> Float[Array, "batch seq vocab"]:
+        seq = ids.shape[1]
+        if seq > self.config.block_size:
+            raise ValueError(f"GPT.forward: ids hold seq = {seq} positions, but the model's "
+                             f"block_size is {self.config.block_size}; crop the context to "
+                             f"the last {self.config.block_size} tokens")
+        E = expect("token_embedding.W", self.token_embedding.W.value, "vocab d_model")
+        x = self.token_embedding.forward(ids)
+        x = self.positions.forward(x)
+        x = self.dropout.forward(x)
+        x = self.blocks.forward(x)
+        h = self.ln_f.forward(x)
+        self.save_for_backward(h=h)
+        return h @ E.T
+
+    @checked
+    def backward(self, dlogits: Float[Array, "batch seq vocab"]) -> None:
+        """Gradients of every parameter; token ids have none, so nothing is returned."""
+        h = self.saved["h"]
+        E = self.token_embedding.W
+        # logits = h Eᵀ: the head's share of E's gradient, summed over (batch, seq) ...
+        E.grad += np.einsum("bsv,bsd->vd", dlogits, h, optimize=True)
+        dx = dlogits @ E.value
+        dx = self.ln_f.backward(dx)
+        dx = self.blocks.backward(dx)
+        dx = self.dropout.backward(dx)
+        dx = self.positions.backward(dx)
+        # ... and the embedding's share, added by Embedding.backward
+        self.token_embedding.backward(dx)
+
+    def generate(self, prompt: Integer[Array, "seq"], max_new_tokens: int, *,
+                 temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> Integer[Array, "seq"]:
+        """Extend ``prompt`` by ``max_new_tokens`` sampled tokens.
+
+        Each step reads the last ``block_size`` tokens, takes the logits of the
+        last position, divides them by ``temperature`` (below 1: safer, above
+        1: wilder), keeps the ``top_k`` largest if given, and samples from the
+        softmax.  Runs in eval mode (no dropout) and restores the mode after.
+        """
+        prompt = np.asarray(prompt)
+        if prompt.ndim != 1 or not np.issubdtype(prompt.dtype, np.integer):
+            raise ValueError(f"GPT.generate: prompt must be a 1-D array of token ids, "
+                             f"got {prompt.dtype} {prompt.shape}")
+        if len(prompt) == 0:
+            raise ValueError("GPT.generate: the prompt is empty; give at least one token")
+        if not temperature > 0:
+            raise ValueError(f"GPT.generate: temperature must be positive, not {temperature}")
+        vocab = self.config.vocab_size
+        if top_k is not None and not 1 <= top_k <= vocab:
+            raise ValueError(f"GPT.generate: top_k must be in [1, {vocab}], not {top_k}")
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be 0 or more, "
+                             f"not {max_new_tokens}")
+        rng = np.random.default_rng(seed)
+        was_training = self.training
+        self.eval()
+        try:
+            ids = prompt.astype(np.int64)
+            for _ in range(max_new_tokens):
+                context = ids[-self.config.block_size:][None, :]  # (1, seq)
+                logits = self.forward(context)[0, -1].astype(np.float64) / temperature
+                if top_k is not None:
+                    logits[logits < np.sort(logits)[-top_k]] = -np.inf
+                p = np.exp(logits - logits.max())
+                ids = np.append(ids, rng.choice(vocab, p=p / p.sum()))
+        finally:
+            self.train(was_training)
+        return ids
