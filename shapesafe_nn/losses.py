@@ -29,6 +29,7 @@ class QuadraticCost(Module):
 
     @checked
     def forward(self, a: Float[Array, "batch classes"], labels: Integer[Array, "batch"]) -> float:
+        check_ids("QuadraticCost.forward", "labels", labels, a.shape[1])
         y = one_hot(labels, a.shape[1], a.dtype)
         difference = a - y
         self.save_for_backward(difference=difference)

@@ -55,7 +55,8 @@ class Module:
         object.__setattr__(self, "_forward_key", None)  # its signature, in `first` mode
 
     def __setattr__(self, name: str, value) -> None:
-        if name.startswith("_"):  # private bookkeeping, set on every call: keep it cheap
+        if name.startswith("_") and not isinstance(value, (Parameter, Module)):
+            # private bookkeeping such as _saved, set on every call: keep it cheap
             object.__setattr__(self, name, value)
             return
         if "_parameters" not in self.__dict__:

@@ -215,7 +215,8 @@ class _Call:
         elif value.dtype.name not in hint.dtypes:
             expected = dims
             kind = "floating-point" if "float32" in hint.dtypes else "integer"
-            reason = f"{argument} holds {value.dtype} but a {kind} array is declared"
+            article = "a" if kind == "floating-point" else "an"
+            reason = f"{argument} holds {value.dtype} but {article} {kind} array is declared"
             target = f"np.{self.float_dtype}" if kind == "floating-point" else "np.int64"
             hint_line = f"convert it: {argument}.astype({target})"
         else:

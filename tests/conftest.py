@@ -1,0 +1,23 @@
+"""Shared test setup: every test starts and ends in the default check mode.
+
+Reference tests compare against PyTorch (the ``reference`` extra) and skip
+where it is not installed.  CI sets ``SHAPESAFE_REQUIRE_REFERENCE=1`` so that
+a missing torch fails the run instead of silently skipping those tests.
+"""
+
+import os
+
+import pytest
+
+from shapesafe_nn import set_checks
+
+if os.environ.get("SHAPESAFE_REQUIRE_REFERENCE") == "1":
+    import torch  # noqa: F401  (fails loudly: the reference tests must run)
+
+
+@pytest.fixture(autouse=True)
+def _checks_always():
+    """A test that switches checks to "first" or "off" must not leak it into the next."""
+    set_checks("always")
+    yield
+    set_checks("always")
