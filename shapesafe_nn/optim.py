@@ -237,13 +237,19 @@ class AdamW(Optimizer):
         for p, m, v, decays in zip(self.parameters, self.m, self.v, self.decays):
             if decays:
                 p.value *= 1.0 - self.lr * self.weight_decay
+            # m = β₁ m + (1-β₁) g  and  v = β₂ v + (1-β₂) g², in place (no temporaries
+            # of the parameter's size beyond one: these run for every parameter)
             m *= beta1
             m += (1.0 - beta1) * p.grad
             v *= beta2
-            v += (1.0 - beta2) * p.grad * p.grad
+            v += (1.0 - beta2) * np.square(p.grad)
             # PyTorch's grouping of the formula: η/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
-            denominator = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
-            p.value -= (self.lr / bias_correction1) * m / denominator
+            denominator = np.sqrt(v)
+            denominator /= math.sqrt(bias_correction2)
+            denominator += self.eps
+            np.divide(m, denominator, out=denominator)
+            denominator *= self.lr / bias_correction1
+            p.value -= denominator
 
 
 def cosine_with_warmup(step: int, *, max_lr: float, min_lr: float, warmup: int,

@@ -22,6 +22,19 @@ def causal_mask(seq: int) -> Array:
     return mask
 
 
+@functools.cache
+def causal_bias(seq: int, dtype) -> Array:
+    """(seq, seq): -∞ above the diagonal, 0 elsewhere.
+
+    ``scores + causal_bias(seq)`` is the causal mask as one addition that
+    broadcasts over batch (and heads): faster than writing -∞ through a
+    boolean index, and the same numbers.  Built once per (seq, dtype).
+    """
+    bias = np.where(causal_mask(seq), -np.inf, 0.0).astype(dtype)
+    bias.flags.writeable = False
+    return bias
+
+
 class AttentionHead(Module):
     r"""Scaled dot-product attention with its own projections, one head.
 
@@ -84,7 +97,7 @@ class AttentionHead(Module):
         v = expect("v", x @ self.W_v.value, "batch seq d_head")
         scores = expect("scores", q @ k.transpose(0, 2, 1) * self.scale, "batch seq seq")
         if self.causal:
-            scores[:, causal_mask(x.shape[1])] = -np.inf
+            scores += causal_bias(x.shape[1], scores.dtype)
         # softmax over the keys; subtracting the row max (never -inf: the
         # diagonal is always visible) keeps exp from overflowing
         e = np.exp(scores - scores.max(axis=-1, keepdims=True))

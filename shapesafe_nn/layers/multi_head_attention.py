@@ -6,7 +6,7 @@ import numpy as np
 
 from ..module import Module, Parameter
 from ..shapes import Array, Float, checked, expect
-from .attention_head import causal_mask
+from .attention_head import causal_bias
 from .dense import positive_int
 from .dropout import Dropout
 
@@ -99,10 +99,13 @@ class MultiHeadAttention(Module):
         expect("v", v, "batch n_heads seq d_head")
         scores = expect("scores", q @ k.swapaxes(-1, -2) * self.scale, "batch n_heads seq seq")
         if self.causal:
-            scores[..., causal_mask(x.shape[1])] = -np.inf
-        # softmax over the keys, exactly as in AttentionHead.forward
-        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        weights = expect("weights", e / e.sum(axis=-1, keepdims=True), "batch n_heads seq seq")
+            scores += causal_bias(x.shape[1], scores.dtype)
+        # softmax over the keys, as in AttentionHead.forward, computed in place
+        # in `scores` (the largest array here: no temporaries of its size)
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores, out=scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        expect("weights", weights, "batch n_heads seq seq")
         dropped = expect("dropped", self.attn_dropout.forward(weights), "batch n_heads seq seq")
         heads = expect("heads", dropped @ v, "batch n_heads seq d_head")
         merged = expect("merged", self._merge_heads(heads), "batch seq d_model")
