@@ -11,7 +11,6 @@ save never damages the previous checkpoint.
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from .module import Module
 FORMAT = "shapesafe_nn checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of every .npz
 
 
 class CheckpointError(ValueError):
@@ -52,12 +52,24 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint: ``(arrays, meta)``; a :class:`CheckpointError` naming
     the file if it is missing, not a checkpoint, truncated or corrupt."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    # np.load reads anything that is not a zip archive as a lone .npy array
+    # (no context manager, no names) or as a pickle: refuse those by their first bytes.
+    with path.open("rb") as file:
+        if file.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+            raise CheckpointError(f"{path}: not an .npz checkpoint (np.savez writes a zip "
+                                  f"archive, and this file is not one)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except Exception as error:
+        # Damaged bytes fail in zipfile, zlib or numpy's .npy header parser, with errors
+        # of many types (BadZipFile, zlib.error, ValueError, NotImplementedError for an
+        # unknown compression method, RuntimeError for a set "encrypted" flag,
+        # tokenize.TokenError, ...); each means the same here: the file is not readable.
         raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: an .npz file, but not a shapesafe_nn checkpoint "
@@ -66,7 +78,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         meta = json.loads(str(arrays.pop(META_KEY)))
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: the checkpoint's description is corrupt") from error
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a shapesafe_nn checkpoint")
     return arrays, meta
 

@@ -160,12 +160,14 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         log(f"step {step:5d}: train loss {record.train_loss:.4f}, val loss {record.val_loss:.4f}"
             f"  (lr {lr:.2e})")
 
-    lr = cosine_with_warmup(0, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
+    def schedule(step: int) -> float:
+        return cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
+
     for step in tqdm(range(iters), unit="step", leave=False,
                      disable=not progress_enabled(quiet)):
+        lr = schedule(step)
         if step % eval_interval == 0:
             evaluate(step, lr)
-        lr = cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
         optimizer.lr = lr
         x, y = get_batch(train_ids, batch_size, block_size, batch_rng)
         optimizer.zero_grad()
@@ -176,5 +178,5 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         if grad_clip > 0:
             clip_grad_norm(optimizer.parameters, grad_clip)
         optimizer.step()
-    evaluate(iters, lr)
+    evaluate(iters, schedule(iters))
     return history

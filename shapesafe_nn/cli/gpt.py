@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
     save_checkpoint
-from ..data import CharTokenizer, load_text, split_train_val
+from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..shapes import CHECK_MODES, set_checks
@@ -99,13 +99,28 @@ def settings_from(args) -> dict:
     if settings["min_lr"] > settings["lr"]:
         raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
                                          f"--lr {settings['lr']}")
+    if settings["iters"] <= settings["warmup"]:  # the cosine decay starts after the warm-up
+        raise argparse.ArgumentTypeError(f"--iters {settings['iters']} must be larger than "
+                                         f"--warmup {settings['warmup']}")
     return settings
+
+
+def check_long_enough(source, text: str, block_size: int, remedy: str) -> None:
+    """The last 10% of the text is the validation part, and every batch is windows
+    of block_size + 1 characters: so the text needs ten such windows."""
+    needed = 10 * (block_size + 1)
+    if len(text) < needed:
+        raise TextDataError(f"{source}: {len(text):,} characters is too short for block size "
+                            f"{block_size}: the last 10% (validation) must hold one window of "
+                            f"{block_size + 1}, so at least {needed:,} are needed; {remedy}")
 
 
 def run_train(args) -> int:
     set_checks(args.checks)
     settings = settings_from(args)
     text = load_text(args.data)
+    check_long_enough(args.data or "the bundled corpus", text, settings["block_size"],
+                      "use more text or a smaller --block-size")
     tokenizer = CharTokenizer.from_text(text)
     train_ids, val_ids = split_train_val(tokenizer.encode(text))
     config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
@@ -171,6 +186,8 @@ def run_eval(args) -> int:
     set_checks(args.checks)
     model, tokenizer, meta = load_gpt(args.checkpoint)
     text = load_text(args.data)
+    check_long_enough(args.data or "the bundled corpus", text, model.config.block_size,
+                      "the model reads windows of that size: use more text")
     _, val_ids = split_train_val(tokenizer.encode(text))
     batch_size = args.batch_size or meta.get("training", {}).get("batch_size", 12)
     loss = estimate_loss(model, val_ids, batch_size=batch_size,

@@ -13,6 +13,7 @@ import numpy as np
 from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
     save_checkpoint
 from ..data import load_bundled, load_idx_dir, load_npz, stratified_split, to_inputs
+from ..data.mnist import CLASSES, PIXELS
 from ..losses import QuadraticCost, SoftmaxCrossEntropy
 from ..models import Network
 from ..optim import SGD
@@ -31,6 +32,10 @@ def sizes_argument(text: str) -> list[int]:
                                          f"784,30,10, not {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"need at least two positive sizes, not {text!r}")
+    if sizes[0] != PIXELS or sizes[-1] != CLASSES:  # every loader gives 784 pixels, 10 digits
+        raise argparse.ArgumentTypeError(f"MNIST has {PIXELS} pixels and {CLASSES} digits, so "
+                                         f"the sizes must start with {PIXELS} and end with "
+                                         f"{CLASSES}, not {text!r}")
     return sizes
 
 
@@ -92,11 +97,8 @@ def training_data(path: Path | None, holdout: int):
     """``(train, test, description)``, each part ``(x uint8 (n, 784), labels (n,))``."""
     if path is not None and path.is_dir():
         train = load_idx_dir(path, "train")
-        try:
-            test = load_idx_dir(path, "test")
-        except FileNotFoundError:
-            test = None
-        if test is not None:
+        if any(path.glob("t10k-*")):  # MNIST's test pair; without it, hold out from train
+            test = load_idx_dir(path, "test")  # a damaged or half t10k pair is an error
             return train, test, f"{path}: {len(train[0]):,} train / {len(test[0]):,} t10k test"
         x, y = train
         source = str(path)
@@ -137,7 +139,7 @@ def run_train(args) -> int:
     final["accuracy"] = final["correct"] / final["total"]
     if args.save:
         config = dict(model.config, cost=args.cost,
-                      data=None if args.data is None else str(args.data), holdout=args.holdout)
+                      data=None if args.data is None else str(args.data.resolve()), holdout=args.holdout)
         save_checkpoint(args.save, parameter_arrays(model), {"model": "mlp", "config": config})
         print(f"saved {args.save}")
     if args.json:

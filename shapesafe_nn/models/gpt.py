@@ -54,7 +54,11 @@ class GPTConfig:
         if self.positions not in POSITIONS:
             raise ValueError(f"GPTConfig: positions must be one of {', '.join(POSITIONS)}, "
                              f"not {self.positions!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
+        try:
+            dtype = np.dtype(self.dtype).name
+        except TypeError:  # a name numpy does not know ("f32"): the same error as a wrong one
+            dtype = None
+        if dtype not in ("float32", "float64"):
             raise ValueError(f"GPTConfig: dtype must be float32 or float64, not {self.dtype!r}")
 
     def to_json(self) -> dict:
