@@ -1,6 +1,6 @@
 """Milliseconds per GPT training step: shapesafe_nn under each check mode, and PyTorch.
 
-Run:  python benchmarks/gpt_step.py [--steps 30] [--warmup 3]
+Run:  python benchmarks/gpt_step.py [--rounds 5] [--steps 8] [--warmup 2]
 (needs the `reference` extra for PyTorch: pip install -e ".[reference]")
 
 One step is one iteration of ``train_language_model``: forward, cross-entropy
@@ -14,15 +14,15 @@ initial weights:
 - ``TorchGPT`` (shapesafe_nn/testing/torch_gpt.py), the same model in eager
   PyTorch on the CPU with its default thread count.
 
-All variants train on the same batches, drawn once with ``get_batch``.  They
-run one after another, not step by step in turn: numpy's OpenBLAS threads
-and PyTorch's OpenMP threads keep spinning for a fraction of a second after
-their last call, so alternating would have each library slow the other.
-Each variant first takes ``--warmup`` untimed steps (``first`` mode does
-its one check there, PyTorch allocates its buffers, the other library's
-threads go quiet); the medians of the next ``--steps`` steps and their
-ratios are printed, all from this one process.  A median ignores the odd
-step slowed by another process; on a busy machine, run it twice.
+All variants train on the same batches, drawn once with ``get_batch``.
+They take turns in ``--rounds`` rounds; in each round every variant first
+takes ``--warmup`` untimed steps, then ``--steps`` timed ones.  The warm-up
+matters: numpy's OpenBLAS threads and PyTorch's OpenMP threads keep
+spinning for a moment after their last call, and a fresh model's first
+steps pay for page faults, so untimed steps let each variant start from a
+settled machine.  Taking turns spreads slow stretches of a noisy machine
+over all variants instead of one.  The medians over all timed steps and
+their ratios are printed, all from this one process.
 """
 
 import argparse
@@ -67,8 +67,10 @@ def torch_step(twin: TorchGPT, optimizer: torch.optim.Optimizer, x, y) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each variant takes")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per variant and round")
+    parser.add_argument("--warmup", type=int, default=2,
+                        help="untimed steps per variant before its timed ones, each round")
     args = parser.parse_args()
 
     text = load_text()
@@ -92,24 +94,26 @@ def main() -> None:
     steps[torch_name] = lambda x, y: torch_step(twin, twin_optimizer, x, y)
 
     rng = np.random.default_rng(0)
-    batches = [get_batch(train, BATCH, BLOCK, rng) for _ in range(args.warmup + args.steps)]
-    medians = {}
-    for name, step in steps.items():
-        for x, y in batches[:args.warmup]:
-            step(x, y)
-        times = []
-        for x, y in batches[args.warmup:]:
-            start = time.perf_counter()
-            step(x, y)
-            times.append(time.perf_counter() - start)
-        medians[name] = statistics.median(times)
+    per_round = args.warmup + args.steps
+    batches = [get_batch(train, BATCH, BLOCK, rng) for _ in range(args.rounds * per_round)]
+    times = {name: [] for name in steps}
+    for round_start in range(0, len(batches), per_round):
+        round_batches = batches[round_start:round_start + per_round]
+        for name, step in steps.items():
+            for x, y in round_batches[:args.warmup]:
+                step(x, y)
+            for x, y in round_batches[args.warmup:]:
+                start = time.perf_counter()
+                step(x, y)
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
 
     parameters = GPT(config).num_parameters()
     print(f"baby GPT: vocab {config.vocab_size}, block {BLOCK}, batch {BATCH}, "
           f"{config.n_layer} layers, {config.n_head} heads, d_model {config.d_model}, "
           f"{parameters:,} parameters, float32")
-    print(f"median of {args.steps} steps after {args.warmup} warm-up steps "
-          f"(forward, loss, backward, clip, AdamW):")
+    print(f"median of {args.rounds} rounds x {args.steps} steps, each round after "
+          f"{args.warmup} warm-up steps (forward, loss, backward, clip, AdamW):")
     for name, seconds in medians.items():
         print(f"  {name:<32} {1000 * seconds:8.1f} ms/step")
     off = medians["shapesafe_nn, checks off"]

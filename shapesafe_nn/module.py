@@ -46,6 +46,10 @@ class Module:
     """
 
     training: bool = True
+    # (path, dims) of arrays inside sub-layers that fix this layer's dims, checked
+    # before the arguments: ("ln1.gamma", "d_model") lets a TransformerBlock
+    # blame a wrong x itself.  A layer with parameters of its own needs none.
+    shape_anchors: tuple[tuple[str, str], ...] = ()
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})

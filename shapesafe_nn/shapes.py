@@ -301,6 +301,14 @@ def _validate_dim_names(where: str, hints: dict) -> None:
                         f"in shapesafe_nn.shapes.DIMENSIONS; add it with register_dim()")
 
 
+def anchor_value(layer, path: str) -> Array:
+    """The array at ``path`` (``"ln1.gamma"``) inside ``layer``; a Parameter's value."""
+    value = layer
+    for name in path.split("."):
+        value = getattr(value, name)
+    return getattr(value, "value", value)
+
+
 def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tuple:
     """Everything a check depends on: the shape and dtype of each array argument
     (the type of any other), of each of the layer's parameters, and for a
@@ -309,6 +317,8 @@ def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tupl
     key = [(a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args]
     for parameter in layer._parameters.values():
         key.append((parameter.value.shape, parameter.value.dtype))
+    for path, _ in layer.shape_anchors:
+        key.append(anchor_value(layer, path).shape)
     for name, value in kwargs.items():
         key.append((name, (value.shape, value.dtype) if type(value) is np.ndarray else type(value)))
     if is_backward:
@@ -321,9 +331,11 @@ def checked(method: Callable) -> Callable:
     """Check a layer method's shapes on every call (in mode ``always``).
 
     In one jaxtyping memo, in this order: the layer's own parameters against
-    their declared dims, the arguments, then (after the body) the return
-    value.  Parameters go first so that a disagreement blames the argument:
-    ``W`` is the layer's truth, ``x`` is what the caller got wrong.
+    their declared dims, the arrays it names in ``shape_anchors`` (for a
+    layer whose parameters live in its sub-layers), the arguments, then
+    (after the body) the return value.  Parameters go first so that a
+    disagreement blames the argument: ``W`` is the layer's truth, ``x`` is
+    what the caller got wrong.
 
     On ``forward`` the dims bound are remembered; ``backward`` starts from
     them, so ``dout`` must agree with the batch and sizes of the forward call
@@ -367,6 +379,8 @@ def checked(method: Callable) -> Callable:
                 variadic.update(prebound[1])
             for name, parameter in parameters.items():
                 call.check(f"parameter {name}", name, parameter.hint, parameter.value)
+            for path, dims in self.shape_anchors:
+                call.check(f"parameter {path}", path, floats(dims), anchor_value(self, path))
             for name, value in zip(argument_names, args):
                 if name in hints:
                     call.check(f"argument {name}", name, hints[name], value)

@@ -4,7 +4,7 @@ position thinks on its own through a wider hidden layer."""
 import numpy as np
 
 from ..module import Module
-from ..shapes import Array, Float, checked, expect
+from ..shapes import Array, Float, checked
 from .activations import GELU
 from .dense import Dense, positive_int
 from .dropout import Dropout
@@ -38,6 +38,10 @@ class FeedForward(Module):
         dtype: float32 (default) or float64.
     """
 
+    # the weights belong to the Dense sub-layers: bind d_model and d_ff from
+    # them before x, so a wrong x is reported here, in this layer's names
+    shape_anchors = (("fc.W", "d_ff d_model"), ("proj.W", "d_model d_ff"))
+
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, *,
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
@@ -54,10 +58,6 @@ class FeedForward(Module):
 
     @checked
     def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        # the weights belong to the Dense sub-layers, so bind their dims in
-        # this call too: a wrong d_model is reported here, in these names
-        expect("fc.W", self.fc.W.value, "d_ff d_model")
-        expect("proj.W", self.proj.W.value, "d_model d_ff")
         batch, seq, _ = x.shape
         rows = x.reshape(batch * seq, self.d_model)  # one Dense "example" per position
         hidden = self.gelu.forward(self.fc.forward(rows))

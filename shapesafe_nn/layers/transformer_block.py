@@ -41,6 +41,10 @@ class TransformerBlock(Module):
         dtype: float32 (default) or float64.
     """
 
+    # the parameters belong to the sub-layers: bind d_model from one of them
+    # before x, so a wrong x is reported here, in the block's names
+    shape_anchors = (("ln1.gamma", "d_model"),)
+
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None,
                  dropout: float = 0.0, causal: bool = True, *,
                  rng: np.random.Generator | None = None, dtype=np.float32):
@@ -59,9 +63,6 @@ class TransformerBlock(Module):
 
     @checked
     def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        # the parameters belong to the sub-layers: bind the block's d_model
-        # from one of them, so a wrong x is reported here, in the block's names
-        expect("ln1.gamma", self.ln1.gamma.value, "d_model")
         h = expect("h", x + self.attn.forward(self.ln1.forward(x)), "batch seq d_model")
         return h + self.ff.forward(self.ln2.forward(h))
 
