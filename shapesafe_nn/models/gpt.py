@@ -23,7 +23,7 @@ from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding,
                       SinusoidalPositionalEncoding, TransformerBlock)
 from ..layers.dense import positive_int
 from ..module import Module
-from ..shapes import Array, Float, Integer, checked, expect
+from ..shapes import Array, Float, Integer, checked
 
 POSITIONS = ("learned", "sinusoidal")
 
@@ -69,6 +69,9 @@ class GPT(Module):
     """Token and position embeddings, ``n_layer`` pre-LN transformer blocks, a
     final LayerNorm, and a language-model head tied to the token embedding."""
 
+    # the token table fixes vocab and d_model: bind them before the ids
+    shape_anchors = (("token_embedding.W", "vocab d_model"),)
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -100,7 +103,7 @@ class GPT(Module):
             raise ValueError(f"GPT.forward: ids hold seq = {seq} positions, but the model's "
                              f"block_size is {self.config.block_size}; crop the context to "
                              f"the last {self.config.block_size} tokens")
-        E = expect("token_embedding.W", self.token_embedding.W.value, "vocab d_model")
+        E = self.token_embedding.W.value  # (vocab, d_model), checked as a shape anchor
         x = self.token_embedding.forward(ids)
         x = self.positions.forward(x)
         x = self.dropout.forward(x)
