@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..layers import Dropout
 from ..module import Module
 
 
@@ -33,8 +34,14 @@ class GradcheckReport:
                 f"finite differences give {self.numeric:.10g} (error {self.error:.3g})")
 
 
-def _scalar_loss(layer: Module, inputs: tuple, dout) -> float:
-    out = layer.forward(*inputs)
+def _forward(layer: Module, inputs: tuple, dropouts: list):
+    for dropout, state in dropouts:  # the same masks on every call: one fixed function
+        dropout.set_state(state)
+    return layer.forward(*inputs)
+
+
+def _scalar_loss(layer: Module, inputs: tuple, dout, dropouts: list) -> float:
+    out = _forward(layer, inputs, dropouts)
     if dout is None:  # the layer is itself a cost: its output is the scalar
         return float(out)
     return float(np.sum(out * dout))
@@ -49,13 +56,17 @@ def gradcheck(layer: Module, *inputs, eps: float = 1e-6, tolerance: float = 1e-6
     Integer inputs (token ids, labels) are passed through and not
     differentiated.  A layer whose forward returns a float (a cost) is
     differentiated directly; otherwise a seeded random ``dout`` weights its
-    output.  Use float64 inputs and parameters.
+    output.  Every :class:`~shapesafe_nn.layers.Dropout` inside draws the same
+    mask on every forward, so a layer in training mode is checked too.  Use
+    float64 inputs and parameters.
     """
     rng = np.random.default_rng(seed)
-    out = layer.forward(*inputs)
+    dropouts = [(module, module.get_state()) for _, module in layer.named_modules()
+                if isinstance(module, Dropout)]
+    out = _forward(layer, inputs, dropouts)
     dout = None if np.isscalar(out) else rng.standard_normal(np.shape(out))
     layer.zero_grad()
-    layer.forward(*inputs)
+    _forward(layer, inputs, dropouts)
     analytic_inputs = layer.backward() if dout is None else layer.backward(dout)
     if not isinstance(analytic_inputs, tuple):
         analytic_inputs = (analytic_inputs,)
@@ -76,9 +87,9 @@ def gradcheck(layer: Module, *inputs, eps: float = 1e-6, tolerance: float = 1e-6
         for index in np.ndindex(array.shape):
             original = array[index]
             array[index] = original + eps
-            plus = _scalar_loss(layer, inputs, dout)
+            plus = _scalar_loss(layer, inputs, dout, dropouts)
             array[index] = original - eps
-            minus = _scalar_loss(layer, inputs, dout)
+            minus = _scalar_loss(layer, inputs, dout, dropouts)
             array[index] = original
             numeric = (plus - minus) / (2 * eps)
             error = abs(analytic[index] - numeric) / max(1.0, abs(numeric))
