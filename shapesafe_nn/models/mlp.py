@@ -64,6 +64,11 @@ class Network(Module):
             elif output == "sigmoid":
                 layers.append(Sigmoid())
         self.layers = Sequential(*layers)
+        # The network has no parameters of its own: bind d_in and classes from
+        # its first and last weight matrices before x, so a wrong x is blamed here.
+        dense = [index for index, layer in enumerate(layers) if isinstance(layer, Dense)]
+        self.shape_anchors = ((f"layers.{dense[0]}.W", "_ d_in"),
+                              (f"layers.{dense[-1]}.W", "classes _"))
 
     def extra_repr(self) -> str:
         return f"sizes={self.config['sizes']}"

@@ -1,5 +1,17 @@
-"""Tools to test layers: finite-difference gradient checks."""
+"""Tools to test layers: finite-difference gradient checks, and hypothesis
+strategies drawn from a layer's own annotations (those need the ``test`` extra)."""
 
 from .gradcheck import GradcheckReport, gradcheck
 
-__all__ = ["GradcheckReport", "gradcheck"]
+STRATEGIES = ("fixed_dims", "inputs_for", "mismatched_inputs_for")
+
+__all__ = ["GradcheckReport", "fixed_dims", "gradcheck", "inputs_for", "mismatched_inputs_for"]
+
+
+def __getattr__(name: str):
+    # the strategies import hypothesis, which only the `test` extra installs:
+    # load them when asked for, so gradcheck works without it
+    if name in STRATEGIES:
+        from . import strategies
+        return getattr(strategies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
