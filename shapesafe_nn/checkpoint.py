@@ -32,8 +32,21 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     path = Path(path)
     if META_KEY in arrays:
         raise ValueError(f"{META_KEY!r} is reserved for the checkpoint's description")
+    for name, array in arrays.items():
+        # np.savez would pickle them, and load_checkpoint (rightly) refuses pickles:
+        # the save would replace a good checkpoint with one that cannot be read
+        if np.asarray(array).dtype.hasobject:
+            raise ValueError(f"{path}: {name!r} holds Python objects (dtype object); a "
+                             f"checkpoint stores numeric arrays only")
     document = json.dumps({"format": FORMAT, "version": VERSION, **meta})
     directory = path.parent if str(path.parent) else Path(".")
+    # Named here: otherwise the error would name the temporary file below, not `path`
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; save the checkpoint to a file "
+                                f"inside it, such as {path / 'checkpoint.npz'}")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{path}: cannot save the checkpoint there: the folder "
+                                f"{directory} does not exist")
     file_descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
                                                   suffix=".tmp")
     try:
@@ -58,19 +71,22 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     # np.load reads anything that is not a zip archive as a lone .npy array
     # (no context manager, no names) or as a pickle: refuse those by their first bytes.
+    # np.load gets the open file, not the path: given a path to a damaged archive it
+    # raises without closing the file it opened.
     with path.open("rb") as file:
         if file.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
             raise CheckpointError(f"{path}: not an .npz checkpoint (np.savez writes a zip "
                                   f"archive, and this file is not one)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as error:
-        # Damaged bytes fail in zipfile, zlib or numpy's .npy header parser, with errors
-        # of many types (BadZipFile, zlib.error, ValueError, NotImplementedError for an
-        # unknown compression method, RuntimeError for a set "encrypted" flag,
-        # tokenize.TokenError, ...); each means the same here: the file is not readable.
-        raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
+        file.seek(0)
+        try:
+            with np.load(file, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except Exception as error:
+            # Damaged bytes fail in zipfile, zlib or numpy's .npy header parser, with errors
+            # of many types (BadZipFile, zlib.error, ValueError, NotImplementedError for an
+            # unknown compression method, RuntimeError for a set "encrypted" flag,
+            # tokenize.TokenError, ...); each means the same here: the file is not readable.
+            raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: an .npz file, but not a shapesafe_nn checkpoint "
                               f"(no {META_KEY} entry)")

@@ -20,7 +20,9 @@ from .module import Parameter
 
 
 def _positive(where: str, name: str, value: float) -> float:
-    if not np.isfinite(value) or value <= 0:
+    # the type first: np.isfinite("0.1") fails with a message about ufuncs, not about lr
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{where}: {name} must be a positive number, not {value!r}")
     return float(value)
 

@@ -120,7 +120,7 @@ def checks(mode: str) -> Iterator[None]:
 # The error a learner reads
 # ---------------------------------------------------------------------------
 class ShapeError(TypeCheckError):
-    """A value's shape or dtype does not match its annotation.
+    """A value's shape or dtype does not match its annotation, or an argument is empty.
 
     A subclass of jaxtyping's ``TypeCheckError`` and so of ``TypeError``.
     The message is at most six lines; the attributes keep everything else:
@@ -166,6 +166,26 @@ def _disagreeing_dim(hint, value, bound: dict[str, int]) -> tuple[str, int] | No
         if value.shape[index] != bound[name]:
             return name, value.shape[index]
     return None
+
+
+_EMPTY_HINTS = {
+    "batch": "a mini-batch needs at least one example",
+    "seq": "a sequence needs at least one token",
+}
+
+
+def _empty_axis(hint, value) -> tuple[int, str]:
+    """The first axis of size 0 and its dim name (``"*shape"`` inside a variadic part)."""
+    names = _axes(hint)
+    variadic = hint.index_variadic
+    axis = value.shape.index(0)
+    if variadic is None or axis < variadic:
+        index = axis
+    elif axis > variadic + value.ndim - len(names):  # after the variadic part: from the end
+        index = axis - value.ndim + len(names)
+    else:
+        return axis, f"*{names[variadic]}"
+    return axis, names[index] or f"axis {axis}"
 
 
 class _Call:
@@ -255,11 +275,31 @@ class _Call:
         return ShapeError(message, where=self.where, argument=argument, expected=expected,
                           actual=_describe(value), dim=dim, bindings=bound, original=original)
 
+    def empty(self, argument: str, hint, value) -> ShapeError:
+        """The error for an argument with an axis of size 0 (batch 0, seq 0)."""
+        axis, dim = _empty_axis(hint, value)
+        array_kind = "float array" if "float32" in hint.dtypes else "integer array"
+        expected = f"{array_kind} ({hint.dim_str}), every dim at least 1"
+        hint_line = _EMPTY_HINTS.get(dim, f"every axis of {argument} needs a size of at least 1")
+        message = (f"{self.where}: argument {argument} is empty\n"
+                   f"  expected: {argument}: {expected}\n"
+                   f"  got:      {_describe(value)}\n"
+                   f"  {dim} is 0 (axis {axis} of {argument}): there is nothing to compute on\n"
+                   f"  hint: {hint_line}")
+        return ShapeError(message, where=self.where, argument=argument, expected=expected,
+                          actual=_describe(value), dim=dim,
+                          bindings=dict(get_shape_memo()[0]), original=None)
+
     def check(self, label: str, argument: str, hint, value) -> None:
         if not is_bearable(value, hint):
             raise self.fail(label, argument, hint, value)
         if hasattr(hint, "dim_str"):
             self.checked_items.append((label, hint.dim_str, value))
+            # jaxtyping accepts a dim of size 0, but no layer means anything by it:
+            # a mean over no examples is NaN (with only a warning) and a softmax
+            # over no positions fails deep inside on its max.  Refuse it here.
+            if not value.size and label.startswith("argument"):
+                raise self.empty(argument, hint, value)
 
 
 # The innermost call being checked; `None` inside a call whose check was skipped.

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.text import get_batch
+from .layers.dense import positive_int
 from .losses import SoftmaxCrossEntropy
 from .module import Module
 from .optim import clip_grad_norm, cosine_with_warmup
@@ -72,6 +73,16 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
         raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
     if len(x_train) == 0:
         raise ValueError("the training set is empty")
+    for part, pair in (("training", train), ("test", test)):
+        # a longer labels array would be ignored silently, a shorter one fail on a row index
+        if pair is not None and len(pair[0]) != len(pair[1]):
+            raise ValueError(f"the {part} set has {len(pair[0])} inputs but {len(pair[1])} "
+                             f"labels: each input needs exactly one label")
+    finite = np.isfinite(x_train)
+    if not finite.all():  # else the NaN cost below would blame the learning rate
+        position = tuple(np.argwhere(~finite)[0].tolist())
+        raise ValueError(f"the training inputs hold NaN or inf, first at index {position}: "
+                         f"clean the data before training")
     rng = np.random.default_rng(seed)
     history = History()
     for epoch in range(epochs):
@@ -145,6 +156,10 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         clip_grad_norm(parameters, grad_clip)
         optimizer.step()
     """
+    for name, value in (("iters", iters), ("batch_size", batch_size), ("block_size", block_size),
+                        ("eval_interval", eval_interval), ("eval_iters", eval_iters)):
+        # 0 would divide by zero (step % eval_interval) or average no batches (NaN)
+        positive_int("train_language_model", name, value)
     cost = SoftmaxCrossEntropy()
     batch_rng = np.random.default_rng([seed, 0])  # training windows
     eval_rng = np.random.default_rng([seed, 1])  # evaluation windows: never shift training

@@ -85,6 +85,14 @@ def _position(mask: Array) -> str:
     return "[" + ", ".join(str(int(i)) for i in np.argwhere(mask)[0]) + "]"
 
 
+def _existing_file(path: Path) -> None:
+    """A DataError unless ``path`` is a file; a directory is called one, not "no such file"."""
+    if path.is_dir():
+        raise DataError(path, "is a directory, not a data file")
+    if not path.is_file():
+        raise DataError(path, "no such file")
+
+
 def _whole_numbers(path, name: str, values: Array, high: int, what: str, dtype) -> Array:
     """``values`` as ``dtype``, after checking each one is a whole number in 0..``high``.
 
@@ -130,6 +138,9 @@ def _checked_pair(x_path, y_path, x: Array, y: Array) -> tuple[Array, Array]:
         where = x_path if x_path == y_path else f"{x_path} and {y_path}"
         raise DataError(where, f"{len(x)} images but {len(y)} labels: "
                                f"each image needs exactly one label")
+    if len(x) == 0:  # every later step (split, batches, accuracy) would divide by N = 0
+        raise DataError(x_path, f"holds no images (x has shape {x.shape}): "
+                                f"there is nothing to train on or to test")
     x = _whole_numbers(x_path, "x", x, 255, "grey levels", np.uint8)
     y = _whole_numbers(y_path, "y", y, CLASSES - 1, "labels", np.int64)
     return x, y
@@ -154,23 +165,25 @@ def load_npz(path: str | os.PathLike) -> tuple[Array, Array]:
     pickled Python objects, and unpickling runs code from the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "no such file")
+    _existing_file(path)
     # np.load decides what a file is from its first bytes: a zip archive's
     # "PK\x03\x04" means .npz, anything else is read as .npy or as a pickle
     # and fails with a message about pickles.  Say what an .npz is instead.
+    # It gets the open stream, not the path: given a path to a damaged archive
+    # it raises without closing the file it opened.
     with path.open("rb") as stream:
         if stream.read(4) != ZIP_MAGIC:
             raise DataError(path, "is not an .npz file: np.savez writes a zip archive of "
                                   ".npy arrays, and this file is not a zip archive")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        # A damaged archive, or one holding Python objects: those are pickled,
-        # and unpickling runs code from the file, so they are never loaded.
-        raise DataError(path, f"cannot be read as an .npz of numeric arrays "
-                              f"({type(error).__name__}: {error})") from error
+        stream.seek(0)
+        try:
+            with np.load(stream, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            # A damaged archive, or one holding Python objects: those are pickled,
+            # and unpickling runs code from the file, so they are never loaded.
+            raise DataError(path, f"cannot be read as an .npz of numeric arrays "
+                                  f"({type(error).__name__}: {error})") from error
     missing = [name for name in ("x", "y") if name not in arrays]
     if missing:
         found = ", ".join(sorted(arrays)) or "no arrays"
@@ -202,8 +215,7 @@ def load_bundled() -> tuple[Array, Array]:
 # ---------------------------------------------------------------------------
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, decompressed if its name ends in ``.gz``."""
-    if not path.is_file():
-        raise DataError(path, "no such file")
+    _existing_file(path)
     if path.suffix != ".gz":
         return path.read_bytes()
     try:
