@@ -81,10 +81,12 @@ class Network(Module):
     def backward(self, dout: Float[Array, "batch classes"]) -> Float[Array, "batch d_in"] | None:
         return self.layers.backward(dout)
 
+    @checked
     def predict(self, x: Float[Array, "batch d_in"]) -> Integer[Array, "batch"]:
         """The digit each example is read as: the index of the largest output."""
         return np.argmax(self.forward(x), axis=1)
 
+    @checked
     def evaluate(self, x: Float[Array, "batch d_in"], labels: Integer[Array, "batch"]) -> int:
         """How many examples the network classifies correctly (the book's ``evaluate``)."""
         return int(np.sum(self.predict(x) == labels))
