@@ -11,11 +11,12 @@ from .losses import QuadraticCost, SoftmaxCrossEntropy
 from .module import Module, Parameter
 from .optim import SGD, Momentum
 from .shapes import DIMENSIONS, ShapeError, checked, checks, expect, get_checks, set_checks
+from .trace import trace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DIMENSIONS", "SGD", "Dense", "Module", "Momentum", "Parameter", "QuadraticCost",
     "ReLU", "Sequential", "ShapeError", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "Tanh",
-    "checked", "checks", "expect", "get_checks", "set_checks",
+    "checked", "checks", "expect", "get_checks", "set_checks", "trace",
 ]

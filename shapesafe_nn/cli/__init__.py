@@ -8,7 +8,7 @@ convention); 130 interrupted with Ctrl-C.
 import argparse
 import sys
 
-from . import gpt, mlp
+from . import gpt, inspect, mlp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     mlp.add_commands(train_models, eval_models)
     gpt.add_commands(train_models, eval_models, commands)
+    inspect.add_commands(commands)
     return parser
 
 

@@ -6,10 +6,12 @@ sigmoid neurons, the quadratic cost, η = 3.0, mini-batches of 10, 30 epochs.
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from .. import viz
 from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
     save_checkpoint
 from ..data import load_bundled, load_idx_dir, load_npz, stratified_split, to_inputs
@@ -78,6 +80,8 @@ def add_commands(train_models, eval_models) -> None:
     train.add_argument("--save", type=Path, metavar="CKPT.npz", help="write a checkpoint")
     train.add_argument("--json", type=Path, metavar="METRICS.json",
                        help="write the final metrics and the history")
+    train.add_argument("--plot", type=Path, metavar="CURVES.png",
+                       help="draw the cost and accuracy curves (needs matplotlib)")
     train.add_argument("--checks", choices=CHECK_MODES, default="always",
                        help="shape checks: always (default), first, off")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -114,6 +118,9 @@ def training_data(path: Path | None, holdout: int):
 
 
 def run_train(args) -> int:
+    if args.plot and not viz.matplotlib_available():  # say so now, not after training
+        print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
+        return 1
     set_checks(args.checks)
     train, test, description = training_data(args.data, args.holdout)
     output = "sigmoid" if args.cost == "quadratic" else "logits"
@@ -142,6 +149,8 @@ def run_train(args) -> int:
                       data=None if args.data is None else str(args.data.resolve()), holdout=args.holdout)
         save_checkpoint(args.save, parameter_arrays(model), {"model": "mlp", "config": config})
         print(f"saved {args.save}")
+    if args.plot:
+        print(f"wrote {viz.plot_curves(history, args.plot)}")
     if args.json:
         args.json.write_text(json.dumps({"final": final, "history": history.to_json(),
                                          "args": {k: (str(v) if isinstance(v, Path) else v)

@@ -1,0 +1,206 @@
+"""``shapesafe-nn trace``, ``attention`` and ``plot``: look inside a model.
+
+``trace mlp`` and ``trace gpt`` print every layer's input, output and
+gradient shapes for one real batch (bundled MNIST digits, or windows of the
+bundled Shakespeare); ``attention`` and ``plot ...`` draw PNG files with
+matplotlib, the ``plot`` extra.
+"""
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import viz
+from ..checkpoint import CheckpointError
+from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
+from ..models import GPT, GPTConfig, Network
+from ..trace import trace
+from .gpt import PRESETS, load_gpt
+from .mlp import load_network, positive, sizes_argument, training_data
+
+DEFAULT_SIZES = [784, 30, 10]
+BATCH_SEED = 0  # which digits and windows a trace reads: the same every run
+ATTENTION_PROMPT = "To be, or not to be"
+
+
+def needs_matplotlib(run):
+    """Refuse a plot command in one line, before any work, if matplotlib is missing."""
+    @functools.wraps(run)
+    def run_if_plotting(args) -> int:
+        if not viz.matplotlib_available():
+            print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
+            return 1
+        return run(args)
+    return run_if_plotting
+
+
+def add_out(parser, default: str) -> None:
+    parser.add_argument("--out", type=Path, default=Path(default), metavar="PICTURE.png",
+                        help=f"the PNG file to write (default {default})")
+
+
+def add_commands(commands) -> None:
+    trace_parser = commands.add_parser(
+        "trace", help="every layer's shapes for one forward and backward (mlp or gpt)",
+        description="Run one batch forward and backward and print each layer's input, "
+                    "output and gradient: symbolic dims from its annotations, concrete "
+                    "shapes from the arrays.")
+    models = trace_parser.add_subparsers(dest="model", required=True, metavar="MODEL")
+    mlp = models.add_parser("mlp", help="Nielsen's network on bundled MNIST digits")
+    mlp.add_argument("--sizes", type=sizes_argument, default=None,
+                     help="neurons per layer (default 784,30,10)")
+    mlp.add_argument("--batch", type=positive(int), default=10, help="digits in the batch")
+    mlp.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    mlp.add_argument("--markdown", action="store_true", help="a Markdown table")
+    mlp.set_defaults(run=run_trace_mlp)
+    gpt = models.add_parser("gpt", help="the character GPT on windows of text")
+    gpt.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="model size (default baby)")
+    gpt.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    gpt.add_argument("--data", type=Path, default=None,
+                     help="a UTF-8 text file (default: the bundled corpus)")
+    gpt.add_argument("--markdown", action="store_true", help="a Markdown table")
+    gpt.set_defaults(run=run_trace_gpt)
+
+    attention = commands.add_parser(
+        "attention", help="plot a GPT's attention weights for a prompt",
+        description="Draw the attention weights of every head of every layer of a saved "
+                    "GPT, for one prompt (rows: layers, columns: heads).")
+    attention.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    attention.add_argument("--prompt", default=ATTENTION_PROMPT)
+    add_out(attention, "attention.png")
+    attention.set_defaults(run=needs_matplotlib(run_attention))
+
+    plot = commands.add_parser("plot", help="draw a picture (positions, mask, curves, ...)",
+                               description="Draw a PNG with matplotlib.")
+    pictures = plot.add_subparsers(dest="picture", required=True, metavar="PICTURE")
+    positions = pictures.add_parser("positions", help="the sinusoidal position table")
+    positions.add_argument("--max-len", type=positive(int), default=64)
+    positions.add_argument("--d-model", type=positive(int), default=128)
+    add_out(positions, "positions.png")
+    positions.set_defaults(run=needs_matplotlib(run_positions))
+    mask = pictures.add_parser("mask", help="the causal attention mask")
+    mask.add_argument("--seq", type=positive(int), default=8)
+    add_out(mask, "mask.png")
+    mask.set_defaults(run=needs_matplotlib(run_mask))
+    curves = pictures.add_parser("curves", help="loss curves from a train --json file")
+    curves.add_argument("--json", type=Path, required=True, metavar="METRICS.json")
+    add_out(curves, "curves.png")
+    curves.set_defaults(run=needs_matplotlib(run_curves))
+    errors = pictures.add_parser("mnist-errors", help="digits a saved MLP reads wrongly")
+    errors.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    errors.add_argument("--data", type=Path, default=None,
+                        help="MNIST IDX directory (its t10k pair) or .npz (default: the "
+                             "digits held out from training)")
+    add_out(errors, "mnist-errors.png")
+    errors.set_defaults(run=needs_matplotlib(run_mnist_errors))
+    weights = pictures.add_parser("mnist-weights", help="a saved MLP's first-layer weights")
+    weights.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    add_out(weights, "mnist-weights.png")
+    weights.set_defaults(run=needs_matplotlib(run_mnist_weights))
+
+
+# ---------------------------------------------------------------------------
+# trace
+# ---------------------------------------------------------------------------
+LEGEND = ("gradient: what each layer's backward receives, ∂C/∂(its output); the model's "
+          "own is drawn at random.")
+
+
+def run_trace_mlp(args) -> int:
+    if args.checkpoint is not None and args.sizes is not None:
+        raise argparse.ArgumentTypeError("--sizes and --checkpoint clash: the checkpoint "
+                                         "fixes the sizes")
+    if args.checkpoint is not None:
+        model, _ = load_network(args.checkpoint)
+        source = str(args.checkpoint)
+    else:
+        model = Network(args.sizes or DEFAULT_SIZES)
+        source = "untrained"
+    x, _ = load_bundled()
+    if args.batch > len(x):
+        raise ValueError(f"--batch {args.batch} is more than the {len(x):,} bundled digits")
+    batch = np.random.default_rng(BATCH_SEED).choice(len(x), size=args.batch, replace=False)
+    print(f"Network {model.config['sizes']} ({source}) on {args.batch} bundled MNIST digits")
+    print(trace(model, to_inputs(x[batch]), markdown=args.markdown))
+    print(LEGEND)
+    return 0
+
+
+def run_trace_gpt(args) -> int:
+    if args.checkpoint is not None and args.preset is not None:
+        raise argparse.ArgumentTypeError("--preset and --checkpoint clash: the checkpoint "
+                                         "fixes the model's size")
+    text = load_text(args.data)
+    if args.checkpoint is not None:
+        model, tokenizer, meta = load_gpt(args.checkpoint)
+        batch_size = meta.get("training", {}).get("batch_size", PRESETS["baby"]["batch_size"])
+        source = str(args.checkpoint)
+    else:
+        preset_name = args.preset or "baby"
+        preset = PRESETS[preset_name]
+        tokenizer = CharTokenizer.from_text(text)
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=preset["block_size"],
+                              n_layer=preset["n_layer"], n_head=preset["n_head"],
+                              d_model=preset["d_model"], dropout=preset["dropout"]))
+        batch_size = preset["batch_size"]
+        source = f"{preset_name} preset, untrained"
+    block = model.config.block_size
+    if len(text) <= block:
+        raise ValueError(f"{args.data}: {len(text):,} characters is too short for one window "
+                         f"of {block + 1}")
+    starts = np.random.default_rng(BATCH_SEED).integers(0, len(text) - block, size=batch_size)
+    # an unknown character (text the checkpoint never saw): a ValueError naming it
+    ids = np.stack([tokenizer.encode(text[start:start + block]) for start in starts])
+    print(f"GPT ({source}) on {batch_size} windows of {block} characters of "
+          f"{args.data or 'the bundled Shakespeare tragedies'}")
+    print(trace(model, ids, markdown=args.markdown))
+    print(LEGEND)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# pictures
+# ---------------------------------------------------------------------------
+def run_attention(args) -> int:
+    model, tokenizer, _ = load_gpt(args.checkpoint)
+    print(f"wrote {viz.plot_attention(model, tokenizer, args.prompt, args.out)}")
+    return 0
+
+
+def run_positions(args) -> int:
+    print(f"wrote {viz.plot_positions(args.max_len, args.d_model, args.out)}")
+    return 0
+
+
+def run_mask(args) -> int:
+    print(f"wrote {viz.plot_causal_mask(args.seq, args.out)}")
+    return 0
+
+
+def run_curves(args) -> int:
+    print(f"wrote {viz.plot_curves(args.json, args.out)}")
+    return 0
+
+
+def run_mnist_errors(args) -> int:
+    model, config = load_network(args.checkpoint)
+    if args.data is None:  # the digits the network never trained on, as `eval mlp`
+        trained_on = None if config["data"] is None else Path(config["data"])
+        _, (x, labels), _ = training_data(trained_on, config["holdout"])
+    else:
+        x, labels = load_mnist(args.data, "test" if args.data.is_dir() else "train")
+    if len(x) == 0:
+        raise CheckpointError(f"{args.checkpoint} was trained on all the data: pass --data "
+                              f"to find its errors")
+    print(f"wrote {viz.plot_mnist_errors(model, x, labels, args.out)}")
+    return 0
+
+
+def run_mnist_weights(args) -> int:
+    model, _ = load_network(args.checkpoint)
+    print(f"wrote {viz.plot_mnist_weights(model, args.out)}")
+    return 0

@@ -1,0 +1,327 @@
+"""Pictures of what a model holds and learns, saved as PNG files.
+
+Each function draws one figure with matplotlib's Agg renderer (no window, no
+pyplot state: it works on a server and in tests) and returns the saved
+path:
+
+- :func:`plot_attention`: the attention weights of every head of every layer
+  for one prompt (rows: layers; columns: heads);
+- :func:`plot_positions`: the sinusoidal position table of Vaswani et al.;
+- :func:`plot_causal_mask`: which positions each position may attend to;
+- :func:`plot_curves`: loss (and accuracy) during training;
+- :func:`plot_mnist_errors`: the test digits the network reads wrongly;
+- :func:`plot_mnist_weights`: each first-layer neuron's weights as a 28×28 image.
+
+matplotlib is the ``plot`` extra (``pip install "shapesafe_nn[plot]"``),
+imported only when a figure is drawn: the rest of the package never needs it.
+"""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .data.mnist import PIXELS, SIDE, to_inputs
+from .data.text import CharTokenizer
+from .layers.attention_head import causal_mask
+from .layers.positional_encoding import sinusoid_table
+from .module import Module
+from .trainer import EvalRecord, History
+
+INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
+MISSING = f"plots need matplotlib, which is not installed: {INSTALL_HINT}"
+DPI = 100  # figure sizes below are multiples of 1/4 inch: whole pixels at this DPI
+ATTENTION_CELL = 3.0  # inches per head's picture
+DIGIT_CELL = 1.25  # inches per 28×28 image
+MIN_WIDTH = 5.0  # inches: room for a grid's title, however few the images
+
+
+def matplotlib_available() -> bool:
+    """Whether matplotlib can be imported (the ``plot`` extra is installed)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure of ``width`` × ``height`` inches on an Agg canvas."""
+    if not matplotlib_available():
+        raise ModuleNotFoundError(MISSING, name="matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, out) -> Path:
+    out = Path(out)
+    figure.savefig(out, format="png")
+    return out
+
+
+def _grid(count: int, columns: int) -> tuple[int, int]:
+    """(rows, columns) for ``count`` pictures, at most ``columns`` to a row."""
+    columns = max(1, min(columns, count))
+    return math.ceil(count / columns), columns
+
+
+# ---------------------------------------------------------------------------
+# Transformer pictures
+# ---------------------------------------------------------------------------
+def _char_label(char: str) -> str:
+    """A tick label that shows a character, also an invisible one."""
+    return {" ": "␣", "\n": "\\n", "\t": "\\t"}.get(char, char)
+
+
+def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) -> Path:
+    """The attention weights of every head of every attention layer, for ``prompt``.
+
+    Runs ``model.forward`` on the prompt's ids (1, seq) in eval mode, then
+    reads each attention layer's ``attention_weights`` (n_heads, seq, seq)
+    for that one example.  Row ``t`` of a picture is the query at position
+    ``t``; its colours say how much it takes from each key position ``s``
+    (each row sums to 1; with the causal mask, everything above the diagonal
+    is 0: the future it may not see).
+
+    Grid: one row per attention layer (``blocks.0.attn``, ...), one column
+    per head; each picture ``ATTENTION_CELL`` inches square.
+    """
+    ids = tokenizer.encode(prompt)  # an unknown character: a ValueError naming it
+    block_size = getattr(getattr(model, "config", None), "block_size", len(ids))
+    if not 1 <= len(ids) <= block_size:
+        raise ValueError(f"plot_attention: the prompt has {len(ids)} characters; give 1 to "
+                         f"{block_size} (the model's block_size)")
+    was_training = model.training
+    model.eval()  # no dropout: the weights the model would use to predict
+    try:
+        model.forward(ids[None, :])
+    finally:
+        model.train(was_training)
+    layers = [(name, module.attention_weights[0]) for name, module in model.named_modules()
+              if getattr(module, "attention_weights", None) is not None]
+    if not layers:
+        raise ValueError(f"plot_attention: {type(model).__name__} has no attention layer")
+    # a single head's weights are (seq, seq): give them a heads axis of 1
+    layers = [(name, weights if weights.ndim == 3 else weights[None]) for name, weights in layers]
+    heads = max(weights.shape[0] for _, weights in layers)
+    figure = _figure(heads * ATTENTION_CELL, len(layers) * ATTENTION_CELL)
+    # shared axes: the characters label the outer pictures only (laying out tick
+    # labels is what makes a figure slow, and the inner ones would repeat them)
+    axes = figure.subplots(len(layers), heads, squeeze=False, sharex=True, sharey=True)
+    labels = [_char_label(char) for char in prompt]
+    ticks = np.arange(0, len(labels), math.ceil(len(labels) / 32))  # 32 labels stay readable
+    font = 8 if len(ticks) <= 24 else 5
+    axes[0, 0].set_xticks(ticks, [labels[i] for i in ticks])
+    axes[0, 0].set_yticks(ticks, [labels[i] for i in ticks])
+    for row, (name, weights) in enumerate(layers):
+        for head, ax in enumerate(axes[row]):
+            if head < weights.shape[0]:
+                ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
+                ax.set_title(f"{name}, head {head}", fontsize=9)
+            else:  # a layer with fewer heads than the widest
+                ax.set_axis_off()
+        axes[row, 0].set_ylabel("query (reads)")
+    for ax in axes[-1]:
+        ax.set_xlabel("key (is read)")
+    for ax in axes.flat:
+        ax.tick_params(labelsize=font)
+        ax.label_outer()
+    figure.suptitle(f"attention weights for {prompt[:40]!r}")
+    return _save(figure, out)
+
+
+def plot_positions(max_len: int, d_model: int, out) -> Path:
+    """The sinusoidal position table PE (max_len, d_model) as a heat map.
+
+    Row ``pos`` is what :class:`~shapesafe_nn.layers.SinusoidalPositionalEncoding`
+    adds at position ``pos``.  Columns 2i and 2i+1 are a sine and a cosine of
+    one frequency; the frequency falls from left to right, so the left
+    columns change fast with position and the right ones barely move.
+    """
+    table = sinusoid_table(max_len, d_model, np.float64)
+    figure = _figure(10.0, 5.0)
+    ax = figure.subplots()
+    image = ax.imshow(table, aspect="auto", cmap="RdBu", vmin=-1.0, vmax=1.0,
+                      interpolation="nearest")
+    figure.colorbar(image, ax=ax, label="PE[pos, column]")
+    ax.set_xlabel("column (d_model): 2i = sin, 2i+1 = cos of pos / 10000^(2i/d_model)")
+    ax.set_ylabel("position (max_len)")
+    ax.set_title(f"sinusoidal positional encoding, max_len = {max_len}, d_model = {d_model}")
+    return _save(figure, out)
+
+
+def plot_causal_mask(seq: int, out) -> Path:
+    """The causal mask (seq, seq): position ``t`` (row) may attend to ``s`` (column) iff s <= t.
+
+    The hidden cells are those the attention sets to -∞ before the softmax.
+    """
+    if seq < 1:
+        raise ValueError(f"plot_causal_mask: seq must be at least 1, not {seq}")
+    hidden = causal_mask(seq)
+    figure = _figure(6.0, 5.0)
+    ax = figure.subplots()
+    ax.imshow(~hidden, cmap="Greys_r", vmin=0, vmax=1)
+    if seq <= 16:  # room to write in the cells
+        for t, s in zip(*np.nonzero(hidden)):
+            ax.text(s, t, "-∞", ha="center", va="center", color="white",
+                    fontsize=10 if seq <= 8 else 7)
+    ticks = np.arange(0, seq, math.ceil(seq / 16))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xlabel("key position s")
+    ax.set_ylabel("query position t")
+    ax.set_title(f"causal mask, seq = {seq}: white = may attend (s <= t)")
+    return _save(figure, out)
+
+
+# ---------------------------------------------------------------------------
+# Training curves
+# ---------------------------------------------------------------------------
+def _records(history) -> list[dict]:
+    """Records as dicts: from a History, a list of EvalRecord, or a ``--json`` file."""
+    if isinstance(history, History):
+        return history.to_json()
+    if isinstance(history, (str, os.PathLike)):
+        path = Path(history)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from None
+        records = document.get("history") if isinstance(document, dict) else None
+        if not records or not all(isinstance(record, dict) and ("epoch" in record or "step"
+                                                                  in record)
+                                  for record in records):
+            raise ValueError(f"{path}: no training history in it; give the file that "
+                             f"`shapesafe-nn train mlp|gpt --json` wrote")
+        return records
+    if history and all(isinstance(record, EvalRecord) for record in history):
+        return [vars(record) for record in history]
+    raise ValueError("plot_curves: give a History (train_classifier), a list of EvalRecord "
+                     "(train_language_model), or the path of a --json file")
+
+
+def plot_curves(history, out) -> Path:
+    """Loss curves of a training run.
+
+    ``history`` is what a trainer returned or the ``--json`` file a
+    ``train`` command wrote:
+
+    - Nielsen's network (a :class:`~shapesafe_nn.trainer.History`): the mean
+      training cost per epoch, and the held-out accuracy if there was a test set;
+    - the GPT (a list of :class:`~shapesafe_nn.trainer.EvalRecord`): train and
+      val loss at each evaluation, and the learning rate of the schedule.
+    """
+    records = _records(history)
+    figure = _figure(10.0, 4.0)
+    loss_ax, other_ax = figure.subplots(1, 2)
+    if "epoch" in records[0]:
+        epochs = [record["epoch"] for record in records]
+        loss_ax.plot(epochs, [record["train_loss"] for record in records], marker="o",
+                     label="train cost")
+        loss_ax.set_xlabel("epoch")
+        accuracy = [record["accuracy"] for record in records]
+        if all(value is not None for value in accuracy):
+            other_ax.plot(epochs, accuracy, marker="o", color="tab:green")
+            other_ax.set_title("held-out accuracy")
+        else:
+            other_ax.text(0.5, 0.5, "no held-out set", ha="center", va="center")
+        other_ax.set_xlabel("epoch")
+    else:
+        steps = [record["step"] for record in records]
+        for key in ("train_loss", "val_loss"):
+            loss_ax.plot(steps, [record[key] for record in records], marker="o",
+                         label=key.replace("_", " "))
+        loss_ax.set_xlabel("step")
+        other_ax.plot(steps, [record["lr"] for record in records], marker="o", color="tab:gray")
+        other_ax.set_title("learning rate")
+        other_ax.set_xlabel("step")
+    loss_ax.set_title("loss")
+    loss_ax.legend()
+    return _save(figure, out)
+
+
+# ---------------------------------------------------------------------------
+# MNIST pictures
+# ---------------------------------------------------------------------------
+LABEL_ROWS = 9  # pixel rows above each 28×28 image in a montage, where its label goes
+
+
+def _draw_montage(figure, images, labels: list[str], columns: int, **imshow) -> None:
+    """``images`` (n, 28, 28) side by side, ``columns`` to a row, each under its label.
+
+    One picture on one Axes: a grid of dozens of Axes would cost seconds to
+    lay out; this costs milliseconds.  Empty places keep the value 0.
+    """
+    rows = math.ceil(len(images) / columns)
+    tile_height, tile_width = SIDE + LABEL_ROWS, SIDE + 2  # a column of 0s either side
+    montage = np.zeros((rows * tile_height, columns * tile_width))
+    ax = figure.subplots()
+    for index, (image, label) in enumerate(zip(images, labels)):
+        top, left = (index // columns) * tile_height, (index % columns) * tile_width
+        montage[top + LABEL_ROWS:top + tile_height, left + 1:left + 1 + SIDE] = image
+        ax.text(left + tile_width / 2, top + LABEL_ROWS / 2, label, ha="center", va="center",
+                fontsize=8)
+    ax.imshow(montage, interpolation="nearest", **imshow)
+    ax.set_axis_off()
+
+
+def plot_mnist_errors(model: Module, x, labels, out, max_digits: int = 36) -> Path:
+    """The digits ``model`` classifies wrongly: each with its true and predicted label.
+
+    Args:
+        model: a trained :class:`~shapesafe_nn.models.Network` (anything with ``predict``).
+        x: (N, 784) or (N, 28, 28) uint8 grey levels, as the MNIST loaders return.
+        labels: (N,) the true digits.
+        max_digits: show at most this many, in the order of ``x``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        predicted = model.predict(to_inputs(x))
+    finally:
+        model.train(was_training)
+    wrong = np.flatnonzero(predicted != labels)
+    shown = wrong[:max_digits]
+    rows, columns = _grid(max(len(shown), 1), 6)
+    figure = _figure(max(columns * DIGIT_CELL, MIN_WIDTH), rows * DIGIT_CELL + 0.5)
+    if len(shown):
+        _draw_montage(figure, x[shown].reshape(-1, SIDE, SIDE),
+                      [f"{labels[i]} read as {predicted[i]}" for i in shown], columns,
+                      cmap="gray_r", vmin=0, vmax=255)
+    else:
+        figure.text(0.5, 0.5, "none wrong", ha="center", va="center")
+    figure.suptitle(f"{len(wrong)} of {len(labels)} digits misclassified"
+                    + (f" (first {len(shown)})" if len(shown) < len(wrong) else ""))
+    return _save(figure, out)
+
+
+def plot_mnist_weights(model: Module, out) -> Path:
+    """Each first-layer neuron's 784 weights as a 28×28 image.
+
+    Row ``j`` of the first Dense layer's ``W`` (d_out, d_in) weighs every
+    pixel for neuron ``j``: red pixels push its weighted sum up, blue ones
+    down.  Each image is divided by its own largest |weight|, so its colours
+    run from -1 (blue) to 1 (red), 0 white.
+    """
+    first = next((module for _, module in model.named_modules()
+                  if getattr(module, "W", None) is not None), None)
+    if first is None or first.W.value.shape[1] != PIXELS:
+        raise ValueError(f"plot_mnist_weights: the first layer of {type(model).__name__} "
+                         f"must be a Dense layer reading {PIXELS} pixels")
+    weights = first.W.value.astype(np.float64)
+    largest = np.abs(weights).max(axis=1, keepdims=True)
+    scaled = weights / np.where(largest > 0, largest, 1.0)  # an all-zero row stays 0
+    rows, columns = _grid(len(weights), math.ceil(math.sqrt(len(weights))))
+    figure = _figure(max(columns * DIGIT_CELL, MIN_WIDTH), rows * DIGIT_CELL + 0.5)
+    _draw_montage(figure, scaled.reshape(-1, SIDE, SIDE),
+                  [f"neuron {j}" for j in range(len(weights))], columns,
+                  cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+    figure.suptitle(f"first-layer weights W ({weights.shape[0]}, {PIXELS}):\n"
+                    f"row j as a 28×28 image, red +, blue -")
+    return _save(figure, out)

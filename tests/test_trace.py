@@ -1,0 +1,288 @@
+"""``trace``: one row per layer call with input, output and gradient shapes, and the CLI.
+
+The symbolic dims must be those of each method's own annotations, the
+concrete shapes those of the arrays that really passed, the parameter counts
+must add up to ``num_parameters()``, and the model must come back unchanged:
+no wrapped methods left behind (also after an error), gradients as before.
+"""
+
+import contextlib
+import io
+import re
+
+import numpy as np
+import pytest
+
+import shapesafe_nn
+from shapesafe_nn import Dense, Module, Sequential, ShapeError, Tanh, checks, trace
+from shapesafe_nn.cli import main
+from shapesafe_nn.data import load_bundled, to_inputs
+from shapesafe_nn.models import GPT, GPTConfig, Network
+
+BATCH, SEQ, VOCAB, D_MODEL, HEADS = 3, 8, 11, 16, 2
+
+
+def run(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(arg) for arg in argv])
+        except SystemExit as exit_:
+            code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def rows_by_name(table) -> dict:
+    return {row.name: row for row in table.rows}
+
+
+def names(model: Module) -> list[str]:
+    return [name or "(model)" for name, _ in model.named_modules()]
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    return to_inputs(load_bundled()[0][::500])  # ten real digits, one of each class
+
+
+def tiny_gpt(dtype="float32") -> GPT:
+    return GPT(GPTConfig(vocab_size=VOCAB, block_size=SEQ, n_layer=2, n_head=HEADS,
+                         d_model=D_MODEL, dtype=dtype))
+
+
+def token_ids() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, SEQ))
+
+
+# ---------------------------------------------------------------------------
+# Nielsen's network
+# ---------------------------------------------------------------------------
+def test_network_rows_name_every_layer_with_its_shapes(digits):
+    model = Network([784, 30, 10])
+    table = trace(model, digits)
+    assert [row.name for row in table.rows] == names(model)  # call order = nesting order here
+    rows = rows_by_name(table)
+    assert rows["(model)"].layer == "Network"
+    assert rows["(model)"].input == "x (batch d_in) = (10, 784)"
+    assert rows["(model)"].gradient == "dout (batch classes) = (10, 10)"
+    assert rows["layers"].input == "x = (10, 784)"  # Sequential declares no dims
+    first = rows["layers.0"]
+    assert (first.layer, first.input, first.output, first.gradient) == (
+        "Dense", "x (batch d_in) = (10, 784)", "(batch d_out) = (10, 30)",
+        "dout (batch d_out) = (10, 30)")
+    assert rows["layers.1"].input == "z (*shape) = (10, 30)"
+    assert rows["layers.2"].input == "x (batch d_in) = (10, 30)"
+    assert rows["layers.3"].gradient == "dout (*shape) = (10, 10)"
+    assert [row.parameters for row in table.rows] == [0, 0, 784 * 30 + 30, 0, 30 * 10 + 10, 0]
+    assert table.total == model.num_parameters() == 23_860
+
+
+def test_plain_text_is_an_aligned_table_ending_in_the_total(digits):
+    table = trace(Network([784, 30, 10]), digits)
+    lines = str(table).splitlines()
+    assert lines[0].split() == ["layer", "type", "input", "output", "gradient", "params"]
+    assert set(lines[1]) == {"-"} and lines[-2] == lines[1]
+    assert lines[-1].split() == ["total", "23,860"]
+    assert len({len(line) for line in lines}) == 1  # every column padded to one width
+    starts = [lines[0].index(column) for column in ("type", "input", "output", "gradient")]
+    for line in lines[2:-2]:
+        assert all(line[start - 2:start] == "  " for start in starts), line
+    first_dense = r"^layers\.0 +Dense +x \(batch d_in\) = \(10, 784\) "
+    assert re.search(first_dense, str(table), re.MULTILINE)
+    assert repr(table) == str(table)  # at a Python prompt the table shows as a table
+
+
+def test_markdown_is_a_valid_table(digits):
+    table = trace(Network([784, 30, 10]), digits, markdown=True)
+    lines = str(table).splitlines()
+    assert lines[0] == "| layer | type | input | output | gradient | params |"
+    assert lines[1] == "|---|---|---|---|---|---:|"
+    for line in lines:
+        assert line.startswith("|") and line.endswith("|")
+        assert line.count("|") == 7  # six cells on every line
+    assert "| `layers.0` | Dense | `x (batch d_in) = (10, 784)` | `(batch d_out) = (10, 30)` " \
+           "| `dout (batch d_out) = (10, 30)` | 23,550 |" in lines
+    assert lines[-1] == "| **total** |  |  |  |  | **23,860** |"
+    assert len(lines) == 2 + len(names(Network([784, 30, 10]))) + 1
+
+
+# ---------------------------------------------------------------------------
+# The GPT
+# ---------------------------------------------------------------------------
+def test_gpt_rows_name_every_module_with_symbolic_and_concrete_shapes():
+    model = tiny_gpt()
+    table = trace(model, token_ids())
+    assert [row.name for row in table.rows] == names(model)
+    rows = rows_by_name(table)
+    stream = f"(batch seq d_model) = ({BATCH}, {SEQ}, {D_MODEL})"
+    assert rows["(model)"].input == f"ids (batch seq) = ({BATCH}, {SEQ})"
+    assert rows["(model)"].output == f"(batch seq vocab) = ({BATCH}, {SEQ}, {VOCAB})"
+    assert rows["(model)"].gradient == f"dlogits (batch seq vocab) = ({BATCH}, {SEQ}, {VOCAB})"
+    assert rows["token_embedding"].output == stream
+    for name in ("blocks.0", "blocks.1.ln2", "blocks.0.attn", "ln_f"):
+        assert (rows[name].input, rows[name].output, rows[name].gradient) == (
+            f"x {stream}", stream, f"dout {stream}"), name
+    # FeedForward hands its Dense layers one row per position: (batch*seq, d_model)
+    assert rows["blocks.0.ff.fc"].input == f"x (batch d_in) = ({BATCH * SEQ}, {D_MODEL})"
+    assert rows["blocks.0.ff.fc"].output == f"(batch d_out) = ({BATCH * SEQ}, {4 * D_MODEL})"
+    assert rows["blocks.0.ff.gelu"].gradient == f"dout (*shape) = ({BATCH * SEQ}, {4 * D_MODEL})"
+    assert rows["blocks.1.attn.attn_dropout"].input == \
+        f"x (*shape) = ({BATCH}, {HEADS}, {SEQ}, {SEQ})"
+    assert rows["blocks.0.attn"].parameters == D_MODEL * 3 * D_MODEL + 3 * D_MODEL \
+        + D_MODEL * D_MODEL + D_MODEL
+    # the head is tied to the token embedding: its table is counted once, there
+    assert rows["token_embedding"].parameters == VOCAB * D_MODEL
+    assert sum(row.parameters for row in table.rows) == table.total == model.num_parameters()
+
+
+def test_symbols_come_from_the_annotations_even_with_checks_off():
+    with checks("off"):
+        table = trace(tiny_gpt(), token_ids())
+    assert rows_by_name(table)["blocks.0.ln1"].input == \
+        f"x (batch seq d_model) = ({BATCH}, {SEQ}, {D_MODEL})"
+
+
+# ---------------------------------------------------------------------------
+# Any model, and what the trace leaves behind
+# ---------------------------------------------------------------------------
+def test_a_users_own_sequential():
+    model = Sequential(Dense(4, 8), Tanh(), Dense(8, 3))
+    table = trace(model, np.ones((5, 4)))
+    assert [row.name for row in table.rows] == ["(model)", "0", "1", "2"]
+    rows = rows_by_name(table)
+    assert rows["(model)"].input == "x = (5, 4)" and rows["(model)"].output == "(5, 3)"
+    assert rows["0"].input == "x (batch d_in) = (5, 4)"
+    assert rows["2"].gradient == "dout (batch d_out) = (5, 3)"
+    assert [row.parameters for row in table.rows] == [0, 4 * 8 + 8, 0, 8 * 3 + 3]
+
+
+class Swapped(Module):
+    """Registers ``late`` first but calls ``early`` first: rows follow the calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.late = Dense(3, 2)
+        self.early = Dense(4, 3)
+        self.unused = Dense(2, 2)
+
+    def forward(self, x):
+        return self.late.forward(self.early.forward(x))
+
+    def backward(self, dout):
+        return self.early.backward(self.late.backward(dout))
+
+
+def test_rows_follow_the_call_order_and_list_layers_never_called():
+    model = Swapped()
+    table = trace(model, np.ones((2, 4)))
+    assert [row.name for row in table.rows] == ["(model)", "early", "late", "unused"]
+    unused = rows_by_name(table)["unused"]
+    assert unused.input == "not called" and unused.parameters == 2 * 2 + 2
+    assert sum(row.parameters for row in table.rows) == model.num_parameters()
+
+
+def wrapped_methods(model: Module) -> list[str]:
+    return [f"{name}.{method}" for name, module in model.named_modules()
+            for method in ("forward", "backward") if method in vars(module)]
+
+
+def test_methods_and_gradients_are_restored(digits):
+    model = Network([784, 30, 10])
+    for parameter in model.parameters():
+        parameter.grad[...] = 0.5
+    trace(model, digits)
+    assert wrapped_methods(model) == []
+    assert all(np.all(parameter.grad == 0.5) for parameter in model.parameters())
+    assert type(model).forward is Network.forward
+
+
+def test_methods_are_restored_after_an_error():
+    model = tiny_gpt()
+    wrong = np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, SEQ + 1))  # too long
+    with pytest.raises(ValueError, match="block_size"):
+        trace(model, wrong)
+    assert wrapped_methods(model) == []
+    network = Network([784, 30, 10])
+    with pytest.raises(ShapeError, match="d_in"):
+        trace(network, np.zeros((2, 785)))
+    assert wrapped_methods(network) == []
+
+
+def test_a_model_that_returns_no_array_is_refused():
+    class Counter(Module):
+        def forward(self, x):
+            return len(x)
+
+        def backward(self, dout):
+            return None
+
+    with pytest.raises(TypeError, match="Counter.forward returned int, not a float array"):
+        trace(Counter(), np.ones(3))
+
+
+def test_trace_is_exported_from_the_package():
+    assert shapesafe_nn.trace is trace and "trace" in shapesafe_nn.__all__
+
+
+# ---------------------------------------------------------------------------
+# shapesafe-nn trace mlp|gpt
+# ---------------------------------------------------------------------------
+def test_cli_trace_mlp_defaults():
+    code, out, err = run("trace", "mlp")
+    assert code == 0, err
+    assert out.startswith("Network [784, 30, 10] (untrained) on 10 bundled MNIST digits\n")
+    assert re.search(r"^layers\.0 +Dense +x \(batch d_in\) = \(10, 784\) +\(batch d_out\) = "
+                     r"\(10, 30\) +dout \(batch d_out\) = \(10, 30\) +23,550$", out, re.MULTILINE)
+    assert re.search(r"^total +23,860$", out, re.MULTILINE)
+
+
+def test_cli_trace_mlp_sizes_batch_and_markdown():
+    code, out, err = run("trace", "mlp", "--sizes", "784,5,10", "--batch", 3, "--markdown")
+    assert code == 0, err
+    assert "| `layers.0` | Dense | `x (batch d_in) = (3, 784)` | `(batch d_out) = (3, 5)` " in out
+    assert f"| **total** |  |  |  |  | **{784 * 5 + 5 + 5 * 10 + 10:,}** |" in out
+
+
+def test_cli_trace_mlp_from_a_checkpoint(tmp_path):
+    digits_npz = tmp_path / "digits.npz"
+    x, y = load_bundled()
+    np.savez(digits_npz, x=x[::25], y=y[::25])  # 200 real digits, 20 of each
+    checkpoint = tmp_path / "mlp.npz"
+    code, _, err = run("train", "mlp", "--data", digits_npz, "--holdout", 50, "--epochs", 1,
+                       "--sizes", "784,7,10", "--quiet", "--save", checkpoint)
+    assert code == 0, err
+    code, out, err = run("trace", "mlp", "--checkpoint", checkpoint, "--batch", 4)
+    assert code == 0, err
+    assert out.startswith(f"Network [784, 7, 10] ({checkpoint}) on 4 bundled MNIST digits")
+    assert "x (batch d_in) = (4, 784)  (batch d_out) = (4, 7)" in out
+    code, _, err = run("trace", "mlp", "--checkpoint", checkpoint, "--sizes", "784,7,10")
+    assert code == 2 and "--sizes and --checkpoint clash" in err
+
+
+def test_cli_trace_gpt_tiny():
+    code, out, err = run("trace", "gpt", "--preset", "tiny")
+    assert code == 0, err
+    assert out.startswith("GPT (tiny preset, untrained) on 8 windows of 32 characters")
+    assert re.search(r"^blocks\.1\.attn +MultiHeadAttention +x \(batch seq d_model\) = "
+                     r"\(8, 32, 32\) ", out, re.MULTILINE)
+    assert re.search(r"^blocks\.0\.ff\.fc +Dense +x \(batch d_in\) = \(256, 32\) ", out,
+                     re.MULTILINE)
+    assert re.search(r"^\(model\) +GPT +ids \(batch seq\) = \(8, 32\) ", out, re.MULTILINE)
+
+
+def test_cli_trace_gpt_from_a_checkpoint_reads_its_text(tmp_path):
+    from shapesafe_nn.data import load_text
+    text_file = tmp_path / "lines.txt"
+    text_file.write_text(load_text()[:4000], encoding="utf-8")
+    checkpoint = tmp_path / "gpt.npz"
+    code, _, err = run("train", "gpt", "--preset", "tiny", "--data", text_file, "--iters", 2,
+                       "--warmup", 1, "--eval-interval", 1, "--eval-iters", 1, "--block-size",
+                       16, "--quiet", "--save", checkpoint)
+    assert code == 0, err
+    code, out, err = run("trace", "gpt", "--checkpoint", checkpoint, "--data", text_file)
+    assert code == 0, err
+    assert re.search(r"^\(model\) +GPT +ids \(batch seq\) = \(8, 16\) ", out, re.MULTILINE)
+    unseen = tmp_path / "unseen.txt"
+    unseen.write_text("~" * 100, encoding="utf-8")  # a character the model never saw
+    code, _, err = run("trace", "gpt", "--checkpoint", checkpoint, "--data", unseen)
+    assert code == 1 and "'~'" in err and err.count("\n") == 1
