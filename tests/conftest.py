@@ -1,8 +1,9 @@
 """Shared test setup: every test starts and ends in the default check mode.
 
-Reference tests compare against PyTorch (the ``reference`` extra) and skip
-where it is not installed.  CI sets ``SHAPESAFE_REQUIRE_REFERENCE=1`` so that
-a missing torch fails the run instead of silently skipping those tests.
+Reference tests compare against PyTorch (the ``reference`` extra) and plot
+tests draw with matplotlib (the ``plot`` extra); both skip where their extra
+is not installed.  CI sets ``SHAPESAFE_REQUIRE_EXTRAS=1`` so that a missing
+extra fails the run instead of silently skipping those tests.
 """
 
 import os
@@ -11,7 +12,8 @@ import pytest
 
 from shapesafe_nn import set_checks
 
-if os.environ.get("SHAPESAFE_REQUIRE_REFERENCE") == "1":
+if os.environ.get("SHAPESAFE_REQUIRE_EXTRAS") == "1":
+    import matplotlib  # noqa: F401  (fails loudly: the plot tests must run)
     import torch  # noqa: F401  (fails loudly: the reference tests must run)
 
 
