@@ -702,12 +702,9 @@ CASES = [
          ("argument --lr", "not 0"), ("files", "stdout")),
     Case("cli-lr-nan", cli_data, lambda s: command(s, "train", "mlp", "--lr", "nan"),
          UsageError, ("argument --lr", "not nan"), ("files", "stdout")),
-    known_gap(Case("cli-lr-inf", cli_data,
-                   lambda s: command(s, "train", "mlp", "--lr", "inf", "--quiet"), UsageError,
-                   ("argument --lr", "inf"), ("files", "stdout")),
-              reason="cli/mlp.py: positive() accepts inf, which SGD refuses only after the "
-                     "data is loaded (exit 1); refuse a non-finite number there "
-                     "(`math.isfinite(value) and value > 0`) for exit 2"),
+    Case("cli-lr-inf", cli_data,
+         lambda s: command(s, "train", "mlp", "--lr", "inf", "--quiet"), UsageError,
+         ("argument --lr", "inf"), ("files", "stdout")),
     Case("cli-batch-size-zero", cli_data,
          lambda s: command(s, "train", "mlp", "--batch-size", "0"), UsageError,
          ("argument --batch-size", "not 0"), ("files", "stdout")),
@@ -775,14 +772,11 @@ CASES = [
     Case("cli-text-is-a-directory", cli_data,
          lambda s: command(s, "train", "gpt", "--data", s.folder, "--quiet"), UserError,
          ("is a directory",), ("files", "stdout")),
-    known_gap(Case("cli-save-into-a-missing-folder", cli_data,
-                   lambda s: command(s, "train", "mlp", "--data", s.folder / "digits.npz",
-                                     "--sizes", "784,10", "--epochs", 1, "--holdout", 0,
-                                     "--quiet", "--save", s.folder / "runs" / "ck.npz"),
-                   UserError, ("runs", "does not exist"), ("files", "stdout")),
-              reason="cli/mlp.py and cli/gpt.py: run_train trains to the end before "
-                     "save_checkpoint finds that --save's folder is missing; check that "
-                     "--save's and --json's folders exist before loading the data"),
+    Case("cli-save-into-a-missing-folder", cli_data,
+         lambda s: command(s, "train", "mlp", "--data", s.folder / "digits.npz",
+                           "--sizes", "784,10", "--epochs", 1, "--holdout", 0,
+                           "--quiet", "--save", s.folder / "runs" / "ck.npz"),
+         UserError, ("runs", "does not exist"), ("files", "stdout")),
 ]
 
 PARAMS = [case if not isinstance(case, Case) else pytest.param(case, id=case.id)

@@ -19,7 +19,8 @@ from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..models import GPT, GPTConfig, Network
 from ..trace import trace
 from .gpt import PRESETS, load_gpt
-from .mlp import load_network, positive, sizes_argument, training_data
+from .arguments import positive
+from .mlp import load_network, sizes_argument, training_data
 
 DEFAULT_SIZES = [784, 30, 10]
 BATCH_SEED = 0  # which digits and windows a trace reads: the same every run

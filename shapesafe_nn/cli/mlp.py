@@ -21,6 +21,7 @@ from ..models import Network
 from ..optim import SGD
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import train_classifier
+from .arguments import check_output_folders, non_negative_int, positive
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -39,23 +40,6 @@ def sizes_argument(text: str) -> list[int]:
                                          f"the sizes must start with {PIXELS} and end with "
                                          f"{CLASSES}, not {text!r}")
     return sizes
-
-
-def positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
 
 
 def add_commands(train_models, eval_models) -> None:
@@ -121,6 +105,7 @@ def run_train(args) -> int:
     if args.plot and not viz.matplotlib_available():  # say so now, not after training
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
+    check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
     train, test, description = training_data(args.data, args.holdout)
     output = "sigmoid" if args.cost == "quadratic" else "logits"
