@@ -14,6 +14,7 @@ import numpy as np
 from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
     save_checkpoint
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
+from ..layers.attention_head import MASKS, SCORES
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..shapes import CHECK_MODES, set_checks
@@ -57,6 +58,11 @@ def add_commands(train_models, eval_models, commands) -> None:
         train.add_argument(f"--{name}", type=kind, default=None,
                            help="default: from the preset")
     train.add_argument("--positions", choices=["learned", "sinusoidal"], default="learned")
+    train.add_argument("--score", choices=list(SCORES), default="scaled_dot",
+                       help="how attention scores a key (an experiment: see "
+                            "benchmarks/experiments.py)")
+    train.add_argument("--mask", choices=list(MASKS), default="causal",
+                       help="which positions attention may see (causal: the past only)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", type=Path, metavar="CKPT.npz")
@@ -126,15 +132,16 @@ def run_train(args) -> int:
     config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
                        n_layer=settings["n_layer"], n_head=settings["n_head"],
                        d_model=settings["d_model"], dropout=settings["dropout"],
-                       positions=args.positions, dtype=args.dtype, seed=args.seed)
+                       positions=args.positions, score=args.score, mask=args.mask,
+                       dtype=args.dtype, seed=args.seed)
     model = GPT(config)
     optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                       weight_decay=settings["weight_decay"])
     source = args.data or "bundled Shakespeare tragedies"
     print(f"GPT ({args.preset}): {model.num_parameters():,} parameters, n_layer "
           f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
-          f"{config.block_size}, batch {settings['batch_size']}, {settings['iters']} iterations, "
-          f"checks {args.checks}")
+          f"{config.block_size}, batch {settings['batch_size']}, attention {config.score} "
+          f"{config.mask}, {settings['iters']} iterations, checks {args.checks}")
     print(f"data: {source}: {len(text):,} characters, vocab {tokenizer.vocab_size}, "
           f"{len(train_ids):,} train / {len(val_ids):,} val")
     history = train_language_model(

@@ -1,12 +1,10 @@
 """Multi-head attention: n_heads attention heads side by side, computed as one batch."""
 
-import math
-
 import numpy as np
 
 from ..module import Module, Parameter
 from ..shapes import Array, Float, checked, expect
-from .attention_head import causal_bias
+from .attention_head import MASKS, SCORES, mask_bias, option
 from .dense import positive_int
 from .dropout import Dropout
 
@@ -33,17 +31,25 @@ class MultiHeadAttention(Module):
     multiply from the right, as in the paper; ``torch.nn.MultiheadAttention``
     stores ``in_proj_weight = W_qkvᵀ`` and ``out_proj.weight = W_oᵀ``.
 
+    The score and the mask on the third line are options, the same as
+    :class:`~shapesafe_nn.layers.attention_head.AttentionHead`'s and from
+    the same tables (``SCORES`` and ``MASKS`` in ``attention_head.py``).
+
     Backward runs the lines above in reverse; the softmax and mask are
     differentiated as in ``AttentionHead.backward`` (masked entries have
-    weight 0 and so gradient 0).  The weights of the last forward stay in
-    ``self.attention_weights`` (batch, n_heads, seq, seq), before dropout.
+    weight 0 and so gradient 0), the score by its own backward.  The
+    weights of the last forward stay in ``self.attention_weights``
+    (batch, n_heads, seq, seq), before dropout.
 
     Args:
         d_model: width of each position; must equal ``n_heads * d_head``.
         n_heads: number of heads; each is ``d_head = d_model // n_heads`` wide.
-        causal: hide later positions (a language model).
+        mask: which keys a query may see: ``"causal"`` (the past, a language
+            model), ``"none"`` (all) or ``"anti_causal"`` (the future).
         dropout: probability for the dropout on the attention weights and on
             the output, as nanoGPT's ``attn_dropout`` and ``resid_dropout``.
+        score: how a query scores a key: ``"scaled_dot"`` (the line above),
+            ``"dot"``, ``"squared_dot"`` or ``"cosine"``.
         rng: random generator for the initial weights (N(0, 0.02²), biases 0,
             as in GPT-2) and the dropout seeds.
         dtype: float32 (default) or float64.
@@ -51,8 +57,9 @@ class MultiHeadAttention(Module):
     ``x``: (batch, seq, d_model), one row per position.
     """
 
-    def __init__(self, d_model: int, n_heads: int, causal: bool = True, dropout: float = 0.0, *,
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+    def __init__(self, d_model: int, n_heads: int, mask: str = "causal", dropout: float = 0.0,
+                 *, score: str = "scaled_dot", rng: np.random.Generator | None = None,
+                 dtype=np.float32):
         super().__init__()
         self.d_model = positive_int("MultiHeadAttention", "d_model", d_model)
         self.n_heads = positive_int("MultiHeadAttention", "n_heads", n_heads)
@@ -60,9 +67,8 @@ class MultiHeadAttention(Module):
             raise ValueError(f"MultiHeadAttention: d_model {d_model} is not divisible by "
                              f"n_heads {n_heads}; d_model must be n_heads * d_head")
         self.d_head = d_model // n_heads
-        self.causal = bool(causal)
-        # 1/√d_head as a Python float: an np.float64 would turn float32 scores into float64
-        self.scale = 1.0 / math.sqrt(self.d_head)
+        self.mask = option("MultiHeadAttention", "mask", mask, MASKS)
+        self.score = option("MultiHeadAttention", "score", score, SCORES)
         rng = rng if rng is not None else np.random.default_rng()
         self.W_qkv = Parameter((rng.standard_normal((d_model, 3 * d_model)) * 0.02).astype(dtype),
                                "d_model 3*d_model")
@@ -77,7 +83,7 @@ class MultiHeadAttention(Module):
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, "
-                f"causal={self.causal}")
+                f"mask={self.mask}, score={self.score}")
 
     def _split_heads(self, a: Array) -> Array:
         """(batch, seq, d_model) -> (batch, n_heads, seq, d_head): head h is columns
@@ -97,9 +103,9 @@ class MultiHeadAttention(Module):
         expect("q", q, "batch n_heads seq d_head")
         expect("k", k, "batch n_heads seq d_head")
         expect("v", v, "batch n_heads seq d_head")
-        scores = expect("scores", q @ k.swapaxes(-1, -2) * self.scale, "batch n_heads seq seq")
-        if self.causal:
-            scores += causal_bias(x.shape[1], scores.dtype)
+        scores, score_saved = SCORES[self.score].forward(q, k)
+        expect("scores", scores, "batch n_heads seq seq")
+        scores += mask_bias(self.mask, x.shape[1], scores.dtype)
         # softmax over the keys, as in AttentionHead.forward, computed in place
         # in `scores` (the largest array here: no temporaries of its size)
         scores -= scores.max(axis=-1, keepdims=True)
@@ -111,16 +117,17 @@ class MultiHeadAttention(Module):
         merged = expect("merged", self._merge_heads(heads), "batch seq d_model")
         projected = expect("projected", merged @ self.W_o.value + self.b_o.value,
                            "batch seq d_model")
-        self.save_for_backward(x=x, q=q, k=k, v=v, weights=weights, dropped=dropped,
-                               merged=merged)
+        self.save_for_backward(x=x, v=v, weights=weights, dropped=dropped, merged=merged,
+                               score_saved=score_saved)
         self.attention_weights = weights
         return self.resid_dropout.forward(projected)
 
     @checked
     def backward(self,
                  dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        x, q, k, v, weights, dropped, merged = (
-            self.saved[name] for name in ("x", "q", "k", "v", "weights", "dropped", "merged"))
+        x, v, weights, dropped, merged, score_saved = (
+            self.saved[name]
+            for name in ("x", "v", "weights", "dropped", "merged", "score_saved"))
         # out = resid_dropout(projected)
         dprojected = expect("dprojected", self.resid_dropout.backward(dout), "batch seq d_model")
         # projected = merged @ W_o + b_o  (sums over batch and seq for the parameters)
@@ -138,9 +145,10 @@ class MultiHeadAttention(Module):
         # weights = softmax(scores)  (masked entries: weight 0, so gradient 0)
         dscores = weights * (dweights - (dweights * weights).sum(axis=-1, keepdims=True))
         expect("dscores", dscores, "batch n_heads seq seq")
-        # scores = q @ kᵀ * self.scale
-        dq = expect("dq", dscores @ k * self.scale, "batch n_heads seq d_head")
-        dk = expect("dk", dscores.swapaxes(-1, -2) @ q * self.scale, "batch n_heads seq d_head")
+        # scores = score(q, k): its own backward
+        dq, dk = SCORES[self.score].backward(dscores, *score_saved)
+        expect("dq", dq, "batch n_heads seq d_head")
+        expect("dk", dk, "batch n_heads seq d_head")
         # q, k, v = split(qkv): put the three gradients back side by side
         dqkv = np.concatenate([self._merge_heads(d) for d in (dq, dk, dv)], axis=-1)
         expect("dqkv", dqkv, "batch seq 3*d_model")

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Float, checked, expect
+from .attention_head import MASKS, SCORES, option
 from .dense import positive_int
 from .feed_forward import FeedForward
 from .layer_norm import LayerNorm
@@ -36,7 +37,10 @@ class TransformerBlock(Module):
         d_ff: feed-forward hidden width; ``None`` gives ``4 * d_model`` (GPT-2).
         dropout: probability for every dropout inside (attention weights,
             attention output, feed-forward output), as nanoGPT.
-        causal: hide later positions (a language model).
+        mask: which keys a query may see: ``"causal"`` (the past, a language
+            model), ``"none"`` (all) or ``"anti_causal"`` (the future).
+        score: how a query scores a key: ``"scaled_dot"`` (GPT's), ``"dot"``,
+            ``"squared_dot"`` or ``"cosine"``; see ``attention_head.SCORES``.
         rng: random generator for the initial weights and dropout seeds.
         dtype: float32 (default) or float64.
     """
@@ -46,15 +50,18 @@ class TransformerBlock(Module):
     shape_anchors = (("ln1.gamma", "d_model"),)
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None,
-                 dropout: float = 0.0, causal: bool = True, *,
+                 dropout: float = 0.0, mask: str = "causal", *, score: str = "scaled_dot",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         self.d_model = positive_int("TransformerBlock", "d_model", d_model)
         self.d_ff = 4 * self.d_model if d_ff is None else positive_int("TransformerBlock",
                                                                         "d_ff", d_ff)
+        option("TransformerBlock", "mask", mask, MASKS)
+        option("TransformerBlock", "score", score, SCORES)
         rng = rng if rng is not None else np.random.default_rng()
         self.ln1 = LayerNorm(d_model, dtype=dtype)
-        self.attn = MultiHeadAttention(d_model, n_heads, causal, dropout, rng=rng, dtype=dtype)
+        self.attn = MultiHeadAttention(d_model, n_heads, mask, dropout, score=score, rng=rng,
+                                       dtype=dtype)
         self.ln2 = LayerNorm(d_model, dtype=dtype)
         self.ff = FeedForward(d_model, self.d_ff, dropout, rng=rng, dtype=dtype)
 

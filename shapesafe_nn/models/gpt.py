@@ -21,6 +21,7 @@ import numpy as np
 
 from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Sequential,
                       SinusoidalPositionalEncoding, TransformerBlock)
+from ..layers.attention_head import MASKS, SCORES, option
 from ..layers.dense import positive_int
 from ..module import Module
 from ..shapes import Array, Float, Integer, checked
@@ -40,6 +41,8 @@ class GPTConfig:
     d_ff: int | None = None  # feed-forward width; None means 4 * d_model
     dropout: float = 0.0  # probability for every dropout layer; 0 on a small CPU run
     positions: str = "learned"  # "learned" (GPT-2, nanoGPT) or "sinusoidal" (Vaswani et al.)
+    score: str = "scaled_dot"  # attention score, one of attention_head.SCORES
+    mask: str = "causal"  # which positions attention sees, one of attention_head.MASKS
     dtype: str = "float32"  # float64 for gradient checks
     seed: int = 0  # seeds the initial weights and every dropout generator
 
@@ -54,6 +57,8 @@ class GPTConfig:
         if self.positions not in POSITIONS:
             raise ValueError(f"GPTConfig: positions must be one of {', '.join(POSITIONS)}, "
                              f"not {self.positions!r}")
+        option("GPTConfig", "score", self.score, SCORES)
+        option("GPTConfig", "mask", self.mask, MASKS)
         try:
             dtype = np.dtype(self.dtype).name
         except TypeError:  # a name numpy does not know ("f32"): the same error as a wrong one
@@ -87,7 +92,7 @@ class GPT(Module):
         self.dropout = Dropout(config.dropout, seed=int(rng.integers(2**63)))
         self.blocks = Sequential(*[
             TransformerBlock(config.d_model, config.n_head, config.d_ff, config.dropout,
-                             rng=rng, dtype=dtype)
+                             config.mask, score=config.score, rng=rng, dtype=dtype)
             for _ in range(config.n_layer)])
         self.ln_f = LayerNorm(config.d_model, dtype=dtype)
 

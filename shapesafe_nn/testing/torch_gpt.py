@@ -18,10 +18,14 @@ The architecture is the same line by line (nanoGPT's ``GPT`` with biases)::
     x = x + attn(ln1(x)); x = x + ff(ln2(x))      for each block (pre-LN)
     logits = ln_f(x) @ wte.weightᵀ         the head is tied to the token embedding
 
-Attention goes through ``F.scaled_dot_product_attention`` (nanoGPT's choice
-where PyTorch has it): the same softmax(q kᵀ / √d_head) v with the causal
-mask, in one fused kernel, so the speed comparison is with PyTorch at its
-ordinary best rather than with a transcription of our code.
+GPT's own attention (``score="scaled_dot"``, ``mask="causal"``) goes
+through ``F.scaled_dot_product_attention`` (nanoGPT's choice where PyTorch
+has it): the same softmax(q kᵀ / √d_head) v with the causal mask, in one
+fused kernel, so the speed comparison is with PyTorch at its ordinary best
+rather than with a transcription of our code.  The other scores and masks
+of ``GPTConfig`` take nanoGPT's written-out path, with each score and mask
+computed here again from its formula (not imported from ours), so the
+reference comparisons cover them too.
 
 Where the layouts differ: ``torch.nn.Linear`` stores ``weight`` as
 (d_out, d_in) and computes ``x weightᵀ + bias``.  Our
@@ -32,6 +36,8 @@ feed-forward network) already has torch's layout.  :func:`parameter_map`
 is the one place that records this; everything else goes through it.
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,13 +46,42 @@ from torch import nn
 from ..models.gpt import GPT, GPTConfig
 
 
+def attention_scores(q: torch.Tensor, k: torch.Tensor, score: str) -> torch.Tensor:
+    """(..., seq, seq) scores of ``GPTConfig.score``, each from its formula: the
+    reference for ``attention_head.SCORES`` (tests/layers/test_attention_variants.py)."""
+    d_head = q.shape[-1]
+    if score == "scaled_dot":
+        return q @ k.transpose(-2, -1) / math.sqrt(d_head)
+    if score == "dot":
+        return q @ k.transpose(-2, -1)
+    if score == "squared_dot":
+        return (q @ k.transpose(-2, -1) / math.sqrt(d_head)) ** 2
+    if score == "cosine":
+        return F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1) * math.sqrt(d_head)
+    raise ValueError(f"TorchGPT: no score {score!r}")
+
+
+def hidden_positions(mask: str, seq: int) -> torch.Tensor:
+    """(seq, seq) booleans of ``GPTConfig.mask``: True where query t may not see key s;
+    the reference for ``attention_head.MASKS``."""
+    every = torch.ones(seq, seq, dtype=torch.bool)
+    if mask == "causal":
+        return every.triu(1)  # the future
+    if mask == "none":
+        return ~every
+    if mask == "anti_causal":
+        return every.tril(-1)  # the past
+    raise ValueError(f"TorchGPT: no mask {mask!r}")
+
+
 class _Attention(nn.Module):
-    """Causal multi-head self-attention with a fused q, k, v projection (nanoGPT's)."""
+    """Multi-head self-attention with a fused q, k, v projection (nanoGPT's)."""
 
     def __init__(self, config: GPTConfig, dtype: torch.dtype):
         super().__init__()
         self.n_head = config.n_head
         self.dropout = config.dropout
+        self.score, self.mask = config.score, config.mask
         self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, dtype=dtype)
         self.c_proj = nn.Linear(config.d_model, config.d_model, dtype=dtype)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -56,9 +91,14 @@ class _Attention(nn.Module):
         # (batch, seq, d_model) each -> (batch, n_heads, seq, d_head)
         q, k, v = (part.view(batch, seq, self.n_head, d_model // self.n_head).transpose(1, 2)
                    for part in self.c_attn(x).split(d_model, dim=-1))
-        # softmax(q kᵀ / √d_head, causal) v, with dropout on the weights while training
-        heads = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if self.score == "scaled_dot" and self.mask == "causal":
+            # softmax(q kᵀ / √d_head, causal) v, with dropout on the weights while training
+            heads = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        else:  # nanoGPT's written-out attention, with the configured score and mask
+            scores = attention_scores(q, k, self.score)
+            scores = scores.masked_fill(hidden_positions(self.mask, seq), float("-inf"))
+            heads = F.dropout(scores.softmax(dim=-1), dropout) @ v
         merged = heads.transpose(1, 2).reshape(batch, seq, d_model)
         return self.resid_dropout(self.c_proj(merged))
 

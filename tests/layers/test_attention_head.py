@@ -1,4 +1,5 @@
-"""One attention head: projections, scaled scores, causal mask, softmax, weighted values."""
+"""One attention head: projections, scaled scores, causal mask, softmax, weighted values.
+(The other scores and masks: test_attention_variants.py.)"""
 
 import numpy as np
 import pytest
@@ -7,23 +8,23 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import ShapeError
 from shapesafe_nn.layers import AttentionHead
-from shapesafe_nn.layers.attention_head import causal_mask
+from shapesafe_nn.layers.attention_head import MASKS, causal_mask
 from shapesafe_nn.testing import gradcheck
 
 
-def make(d_model=5, d_head=3, causal=True, seed=0):
+def make(d_model=5, d_head=3, mask="causal", seed=0):
     """A float64 head with weights large enough that the softmax is far from uniform."""
     rng = np.random.default_rng(seed)
-    layer = AttentionHead(d_model, d_head, causal, rng=rng, dtype=np.float64)
+    layer = AttentionHead(d_model, d_head, mask, rng=rng, dtype=np.float64)
     for parameter in layer.parameters():
         parameter.value[...] = rng.standard_normal(parameter.value.shape)
     return layer
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_gradcheck_input_and_every_weight(causal):
+@pytest.mark.parametrize("mask", ["causal", "none"])
+def test_gradcheck_input_and_every_weight(mask):
     x = np.random.default_rng(1).standard_normal((2, 4, 5))
-    gradcheck(make(causal=causal), x)  # raises beyond 1e-6
+    gradcheck(make(mask=mask), x)  # raises beyond 1e-6
 
 
 def test_weights_are_causal_rows_that_sum_to_one():
@@ -76,7 +77,7 @@ def test_the_past_does_not_see_the_future(batch, d_model, d_head, seq, data):
 
 
 def test_without_the_mask_the_future_does_change_the_past():
-    layer = make(causal=False)
+    layer = make(mask="none")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 4, 5))
     changed = x.copy()
@@ -86,9 +87,9 @@ def test_without_the_mask_the_future_does_change_the_past():
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(1, 4), seq=st.integers(1, 8), d_model=st.integers(1, 8),
-       d_head=st.integers(1, 8), causal=st.booleans())
-def test_shapes(batch, seq, d_model, d_head, causal):
-    layer = AttentionHead(d_model, d_head, causal, rng=np.random.default_rng(0))
+       d_head=st.integers(1, 8), mask=st.sampled_from(list(MASKS)))
+def test_shapes(batch, seq, d_model, d_head, mask):
+    layer = AttentionHead(d_model, d_head, mask, rng=np.random.default_rng(0))
     out = layer.forward(np.ones((batch, seq, d_model), np.float32))
     assert out.shape == (batch, seq, d_head)
     assert layer.attention_weights.shape == (batch, seq, seq)
@@ -111,10 +112,11 @@ def test_a_gradient_of_the_wrong_width_names_d_head():
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("causal", [True, False])
-def test_matches_torch_scaled_dot_product_attention(causal):
+@pytest.mark.parametrize("mask", ["causal", "none"])
+def test_matches_torch_scaled_dot_product_attention(mask):
     torch = pytest.importorskip("torch")
-    layer = make(d_model=6, d_head=4, causal=causal)
+    causal = mask == "causal"
+    layer = make(d_model=6, d_head=4, mask=mask)
     rng = np.random.default_rng(5)
     x, dout = rng.standard_normal((3, 7, 6)), rng.standard_normal((3, 7, 4))
     x_t = torch.from_numpy(x).requires_grad_()

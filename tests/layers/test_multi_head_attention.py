@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import Module, ShapeError
 from shapesafe_nn.layers import Dropout, MultiHeadAttention
-from shapesafe_nn.layers.attention_head import causal_mask
+from shapesafe_nn.layers.attention_head import MASKS, causal_mask
 from shapesafe_nn.testing import gradcheck
 
 
-def make(d_model=6, n_heads=2, causal=True, dropout=0.0, seed=0):
+def make(d_model=6, n_heads=2, mask="causal", dropout=0.0, seed=0):
     """A float64 layer with weights and biases large enough to matter."""
     rng = np.random.default_rng(seed)
-    layer = MultiHeadAttention(d_model, n_heads, causal, dropout, rng=rng, dtype=np.float64)
+    layer = MultiHeadAttention(d_model, n_heads, mask, dropout, rng=rng, dtype=np.float64)
     for parameter in layer.parameters():
         parameter.value[...] = rng.standard_normal(parameter.value.shape) * 0.7
     return layer
@@ -46,10 +46,10 @@ def test_d_model_must_be_divisible_by_n_heads():
     assert "d_model 130" in str(error.value) and "n_heads 4" in str(error.value)
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_gradcheck_input_and_every_parameter(causal):
+@pytest.mark.parametrize("mask", ["causal", "none"])
+def test_gradcheck_input_and_every_parameter(mask):
     x = np.random.default_rng(1).standard_normal((2, 4, 6))
-    gradcheck(make(causal=causal), x)  # raises beyond 1e-6
+    gradcheck(make(mask=mask), x)  # raises beyond 1e-6
 
 
 def test_gradcheck_with_dropout_masks_held_fixed():
@@ -97,10 +97,10 @@ def test_a_gradient_of_the_wrong_length_names_seq():
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(1, 3), seq=st.integers(1, 6), n_heads=st.integers(1, 4),
-       d_head=st.integers(1, 4), causal=st.booleans())
-def test_shapes(batch, seq, n_heads, d_head, causal):
+       d_head=st.integers(1, 4), mask=st.sampled_from(list(MASKS)))
+def test_shapes(batch, seq, n_heads, d_head, mask):
     d_model = n_heads * d_head  # consistent by construction
-    layer = MultiHeadAttention(d_model, n_heads, causal, rng=np.random.default_rng(0))
+    layer = MultiHeadAttention(d_model, n_heads, mask, rng=np.random.default_rng(0))
     assert layer.d_head == d_head
     out = layer.forward(np.ones((batch, seq, d_model), np.float32))
     assert out.shape == (batch, seq, d_model) and out.dtype == np.float32
@@ -126,11 +126,11 @@ def test_the_past_does_not_see_the_future(batch, n_heads, d_head, seq, data):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("causal", [True, False])
-def test_matches_torch_multihead_attention(causal):
+@pytest.mark.parametrize("mask", ["causal", "none"])
+def test_matches_torch_multihead_attention(mask):
     torch = pytest.importorskip("torch")
     d_model, n_heads, seq = 8, 2, 5
-    layer = make(d_model, n_heads, causal)
+    layer = make(d_model, n_heads, mask)
     rng = np.random.default_rng(7)
     x, dout = rng.standard_normal((3, seq, d_model)), rng.standard_normal((3, seq, d_model))
 
@@ -142,8 +142,9 @@ def test_matches_torch_multihead_attention(causal):
         reference.out_proj.weight.copy_(torch.from_numpy(layer.W_o.value.T))
         reference.out_proj.bias.copy_(torch.from_numpy(layer.b_o.value))
     x_t = torch.from_numpy(x).requires_grad_()
-    mask = torch.from_numpy(causal_mask(seq).copy()) if causal else None  # True: not allowed
-    expected, weights = reference(x_t, x_t, x_t, attn_mask=mask, need_weights=True,
+    # torch's boolean attn_mask: True where a query may not look
+    hidden = torch.from_numpy(causal_mask(seq).copy()) if mask == "causal" else None
+    expected, weights = reference(x_t, x_t, x_t, attn_mask=hidden, need_weights=True,
                                   average_attn_weights=False)
     (expected * torch.from_numpy(dout)).sum().backward()
 

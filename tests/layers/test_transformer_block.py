@@ -11,10 +11,12 @@ from shapesafe_nn.layers.attention_head import causal_mask
 from shapesafe_nn.testing import gradcheck
 
 
-def make(d_model=4, n_heads=2, d_ff=8, dropout=0.0, causal=True, seed=0, dtype=np.float64):
+def make(d_model=4, n_heads=2, d_ff=8, dropout=0.0, mask="causal", score="scaled_dot", seed=0,
+         dtype=np.float64):
     """A block with every parameter moved well away from its initial value."""
     rng = np.random.default_rng(seed)
-    block = TransformerBlock(d_model, n_heads, d_ff, dropout, causal, rng=rng, dtype=dtype)
+    block = TransformerBlock(d_model, n_heads, d_ff, dropout, mask, score=score, rng=rng,
+                             dtype=dtype)
     for name, parameter in block.named_parameters():
         centre = 1.0 if name.endswith("gamma") else 0.0
         parameter.value[...] = centre + rng.standard_normal(parameter.value.shape) * 0.5
@@ -40,9 +42,11 @@ class FixedDropoutMasks(Module):
         return self.layer.backward(dout)
 
 
-def test_gradcheck_input_and_every_parameter():
+@pytest.mark.parametrize("score, mask", [("scaled_dot", "causal"), ("cosine", "anti_causal"),
+                                         ("squared_dot", "none")])
+def test_gradcheck_input_and_every_parameter(score, mask):
     x = np.random.default_rng(1).standard_normal((2, 3, 4))
-    gradcheck(make(), x)  # raises beyond 1e-6
+    gradcheck(make(score=score, mask=mask), x)  # raises beyond 1e-6
 
 
 def test_gradcheck_with_dropout_masks_held_fixed():

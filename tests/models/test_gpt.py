@@ -1,6 +1,7 @@
 """The character GPT: gradients, PyTorch as golden reference, causality, errors,
 generation, a small learning run, dropout."""
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import Module, ShapeError, checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
+from shapesafe_nn.layers.attention_head import MASKS, SCORES
 from shapesafe_nn.layers.positional_encoding import sinusoid_table
 from shapesafe_nn.losses import SoftmaxCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig
@@ -197,6 +199,34 @@ def test_ten_adamw_steps_match_pytorch(dtype, positions):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=atol, err_msg=name)
 
 
+ATTENTION_VARIANTS = [(score, mask) for score in SCORES for mask in MASKS
+                      if (score, mask) != ("scaled_dot", "causal")]  # GPT's own: above
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("score, mask", ATTENTION_VARIANTS)
+def test_every_attention_variant_matches_pytorch(score, mask):
+    """The twin computes each score and mask from its own formula (its written-out
+    attention path), so this holds the whole model's variants to an independent
+    reference: logits, loss and every gradient."""
+    torch = pytest.importorskip("torch")
+    from shapesafe_nn.testing.torch_gpt import TorchGPT, gradients_as_numpy
+
+    model = make(dtype="float64", positions="learned", score=score, mask=mask, **GOLDEN)
+    twin = TorchGPT(model.config).copy_weights_from(model)
+    rng = np.random.default_rng(3)
+    x, y = (rng.integers(0, GOLDEN["vocab_size"], (GOLDEN_BATCH, 8)) for _ in range(2))
+    model.zero_grad()
+    logits, loss, twin_logits, twin_loss = both_losses(torch, model, twin, x, y)
+    # float64 on both sides: only summation order differs, as in the test above
+    np.testing.assert_allclose(logits, twin_logits, rtol=0, atol=1e-12)
+    assert loss == pytest.approx(twin_loss, abs=1e-12)
+    twin_gradients = gradients_as_numpy(twin)
+    for name, parameter in model.named_parameters():
+        np.testing.assert_allclose(parameter.grad, twin_gradients[name], rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
 @pytest.mark.reference
 def test_the_twin_refuses_a_gpt_of_another_shape():
     torch = pytest.importorskip("torch")
@@ -234,6 +264,28 @@ def test_logits_at_t_ignore_every_later_token(data):
     # masked weights are exactly 0, so positions <= t see bit-identical inputs; atol for BLAS
     np.testing.assert_allclose(after[:, :t + 1], before[:, :t + 1], rtol=0, atol=1e-12)
     assert not np.allclose(after[:, u], before[:, u])  # u itself does see its new token
+
+
+@pytest.mark.parametrize("mask", ["none", "anti_causal"])
+def test_other_masks_let_the_logits_at_t_read_later_tokens(mask):
+    model = make(dtype="float64", positions="learned", mask=mask, vocab_size=7, block_size=8,
+                 n_layer=1, n_head=2, d_model=8)
+    ids = np.random.default_rng(0).integers(0, 7, (1, 8))
+    changed = ids.copy()
+    changed[0, 6] = (ids[0, 6] + 1) % 7  # a later token than position 2
+    before, after = model.forward(ids), model.forward(changed)
+    assert np.abs(after[:, 2] - before[:, 2]).max() > 1e-3  # a real change, not rounding
+
+
+def test_anti_causal_logits_at_t_ignore_every_earlier_token():
+    model = make(dtype="float64", positions="learned", mask="anti_causal", vocab_size=7,
+                 block_size=8, n_layer=2, n_head=2, d_model=8)
+    ids = np.random.default_rng(0).integers(0, 7, (1, 8))
+    changed = ids.copy()
+    changed[0, :5] = (ids[0, :5] + 1) % 7  # every token before position 5
+    before, after = model.forward(ids), model.forward(changed)
+    # masked weights are exactly 0 in every block; atol for BLAS
+    np.testing.assert_allclose(after[:, 5:], before[:, 5:], rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------
@@ -278,6 +330,28 @@ def test_unknown_positions_are_refused_with_the_choices():
     with pytest.raises(ValueError) as error:
         GPTConfig(vocab_size=7, positions="rotary")
     assert "'rotary'" in str(error.value) and "learned, sinusoidal" in str(error.value)
+
+
+@pytest.mark.parametrize("field, bad, allowed", [
+    ("score", "additive", "scaled_dot, dot, squared_dot, cosine"),
+    ("mask", "bidirectional", "causal, none, anti_causal"),
+])
+def test_unknown_attention_options_are_refused_with_the_choices(field, bad, allowed):
+    with pytest.raises(ValueError) as error:
+        GPTConfig(vocab_size=7, **{field: bad})
+    assert str(error.value) == f"GPTConfig: {field} must be one of {allowed}, not {bad!r}"
+
+
+def test_the_attention_options_survive_the_checkpoint_json():
+    """Checkpoints store GPTConfig.to_json(); sample and eval rebuild the model from it."""
+    config = GPTConfig(vocab_size=7, score="cosine", mask="none")
+    restored = GPTConfig(**json.loads(json.dumps(config.to_json())))
+    assert restored == config
+    block = GPT(restored).blocks[0]
+    assert (block.attn.score, block.attn.mask) == ("cosine", "none")
+    # a checkpoint written before the options existed gets GPT's own attention
+    old = {key: value for key, value in config.to_json().items() if key not in ("score", "mask")}
+    assert (GPTConfig(**old).score, GPTConfig(**old).mask) == ("scaled_dot", "causal")
 
 
 def test_float_ids_are_a_shape_error_naming_the_argument():
