@@ -20,8 +20,7 @@ and what must be left unchanged:
 
 No warning may come before the error.  Commands run in-process through
 ``cli.main``; exit code 2 must be argparse's usage error and exit code 1 one
-line ``shapesafe-nn: error: ...``, neither with a traceback.  A case marked
-``xfail`` is a gap known today: its reason says what to change.
+line ``shapesafe-nn: error: ...``, neither with a traceback.
 """
 
 import contextlib
@@ -97,11 +96,6 @@ class Case:
     raises: type[BaseException]
     words: tuple[str, ...]  # each must appear in the message
     keeps: tuple[str, ...]  # from INVARIANTS
-
-
-def known_gap(case: Case, reason: str):
-    """A case that fails today: it must keep failing until ``reason`` is done."""
-    return pytest.param(case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 
 # ---------------------------------------------------------------------------
@@ -446,12 +440,9 @@ CASES = [
          ("GPTConfig", "d_model 10", "n_head 3"), ()),
     Case("gpt-config-zero-layers", nothing, lambda s: GPTConfig(vocab_size=7, n_layer=0),
          ValueError, ("GPTConfig: n_layer must be a positive integer, not 0",), ()),
-    known_gap(Case("gpt-config-dropout-one", nothing,
-                   lambda s: GPTConfig(vocab_size=7, dropout=1.0), ValueError,
-                   ("GPTConfig", "dropout", "1.0"), ()),
-              reason="models/gpt.py: GPTConfig.__post_init__ does not check dropout; add "
-                     "`if not 0 <= self.dropout < 1: raise ValueError(f\"GPTConfig: dropout "
-                     "must be a probability in [0, 1), not {self.dropout!r}\")`"),
+    Case("gpt-config-dropout-one", nothing,
+         lambda s: GPTConfig(vocab_size=7, dropout=1.0), ValueError,
+         ("GPTConfig", "dropout", "1.0"), ()),
     Case("dropout-probability-one", nothing, lambda s: Dropout(1.0), ValueError,
          ("Dropout: p must be a probability in [0, 1), not 1.0",), ()),
     Case("layer-norm-eps-zero", nothing, lambda s: LayerNorm(4, eps=0), ValueError,
@@ -496,20 +487,15 @@ CASES = [
     Case("generate-top_k-beyond-vocab", gpt,
          lambda s: s.model.generate(np.array([1]), 3, top_k=8), ValueError,
          ("GPT.generate: top_k", "[1, 7]", "not 8"), LAYER),
-    known_gap(Case("generate-top_k-not-an-integer", gpt,
-                   lambda s: s.model.generate(np.array([1]), 3, top_k=2.5), ValueError,
-                   ("GPT.generate: top_k", "2.5"), LAYER),
-              reason="models/gpt.py: generate checks only the range of top_k, and 2.5 fails "
-                     "deep inside as an IndexError; refuse a bool or non-integer top_k in the "
-                     "same check as its range"),
+    Case("generate-top_k-not-an-integer", gpt,
+         lambda s: s.model.generate(np.array([1]), 3, top_k=2.5), ValueError,
+         ("GPT.generate: top_k", "2.5"), LAYER),
     Case("generate-max_new_tokens-negative", gpt,
          lambda s: s.model.generate(np.array([1]), -1), ValueError,
          ("GPT.generate: max_new_tokens must be 0 or more, not -1",), LAYER),
-    known_gap(Case("generate-max_new_tokens-not-an-integer", gpt,
-                   lambda s: s.model.generate(np.array([1]), 2.5), ValueError,
-                   ("GPT.generate: max_new_tokens", "2.5"), LAYER),
-              reason="models/gpt.py: generate passes max_new_tokens to range(), whose "
-                     "TypeError does not name it; refuse a non-integer with the negative one"),
+    Case("generate-max_new_tokens-not-an-integer", gpt,
+         lambda s: s.model.generate(np.array([1]), 2.5), ValueError,
+         ("GPT.generate: max_new_tokens", "2.5"), LAYER),
     Case("generate-empty-prompt", gpt, lambda s: s.model.generate(np.array([], int), 3),
          ValueError, ("GPT.generate: the prompt is empty",), LAYER),
     Case("generate-prompt-id-beyond-vocab", gpt, lambda s: s.model.generate(np.array([1, 9]), 3),
@@ -721,13 +707,10 @@ CASES = [
          ("argument --block-size", "not 0"), ("files", "stdout")),
     Case("cli-dropout-one", cli_data, lambda s: command(s, "train", "gpt", "--dropout", "1"),
          UsageError, ("argument --dropout", "[0, 1)"), ("files", "stdout")),
-    known_gap(Case("cli-weight-decay-negative", cli_data,
-                   lambda s: command(s, "train", "gpt", "--preset", "tiny", "--weight-decay",
-                                     "-1", "--quiet"), UsageError,
-                   ("argument --weight-decay", "-1"), ("files", "stdout")),
-              reason="cli/gpt.py: --weight-decay is a plain float, so -1 is refused by AdamW "
-                     "after the text is loaded (exit 1); give it a type that refuses "
-                     "negative numbers, for exit 2"),
+    Case("cli-weight-decay-negative", cli_data,
+         lambda s: command(s, "train", "gpt", "--preset", "tiny", "--weight-decay",
+                           "-1", "--quiet"), UsageError,
+         ("argument --weight-decay", "-1"), ("files", "stdout")),
     Case("cli-temperature-zero", cli_data,
          lambda s: command(s, "sample", "--checkpoint", s.gpt, "--temperature", "0"),
          UsageError, ("argument --temperature", "not 0"), ("files", "stdout")),
@@ -779,15 +762,13 @@ CASES = [
          UserError, ("runs", "does not exist"), ("files", "stdout")),
 ]
 
-PARAMS = [case if not isinstance(case, Case) else pytest.param(case, id=case.id)
-          for case in CASES]
+PARAMS = [pytest.param(case, id=case.id) for case in CASES]
 GENERIC = {"error", "invalid", "wrong", "bad", "not", "must"}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _announce():
-    gaps = sum(not isinstance(case, Case) for case in CASES)
-    print(f"\nbad-input catalogue: {len(CASES)} classes ({gaps} known gaps, marked xfail)")
+    print(f"\nbad-input catalogue: {len(CASES)} classes")
 
 
 # ---------------------------------------------------------------------------

@@ -422,6 +422,16 @@ SMALL = ("--preset", "tiny", "--iters", 12, "--warmup", 2, "--eval-interval", 6,
          "--eval-iters", 1, "--block-size", 16, "--batch-size", 4, "--quiet")
 
 
+def test_train_gpt_with_another_score_and_mask_saves_them(tmp_path):
+    checkpoint = tmp_path / "variant.npz"
+    result = run("train", "gpt", *SMALL, "--score", "cosine", "--mask", "none",
+                 "--save", checkpoint)
+    assert result.code == 0, result.err
+    assert "attention cosine none" in result.lines[0]
+    evaluated = run("eval", "gpt", "--checkpoint", checkpoint, "--eval-iters", 2)
+    assert evaluated.code == 0, evaluated.err  # the variant is rebuilt from the checkpoint
+
+
 def test_train_gpt_on_a_text_file_of_ones_own(tmp_path):
     text = tmp_path / "poem.txt"
     text.write_text(POEM, encoding="utf-8")

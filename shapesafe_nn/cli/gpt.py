@@ -7,10 +7,12 @@ loss as it goes, then a sample.
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from .. import viz
 from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
     save_checkpoint
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
@@ -19,7 +21,7 @@ from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import estimate_loss, train_language_model
-from .mlp import non_negative_int, positive
+from .arguments import check_output_folders, non_negative, non_negative_int, positive
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -53,7 +55,7 @@ def add_commands(train_models, eval_models, commands) -> None:
                        ("n-head", positive(int)), ("d-model", positive(int)),
                        ("dropout", probability), ("lr", positive(float)),
                        ("min-lr", positive(float)), ("warmup", non_negative_int),
-                       ("weight-decay", float), ("grad-clip", float),
+                       ("weight-decay", non_negative(float)), ("grad-clip", non_negative(float)),
                        ("eval-interval", positive(int)), ("eval-iters", positive(int))):
         train.add_argument(f"--{name}", type=kind, default=None,
                            help="default: from the preset")
@@ -67,6 +69,8 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", type=Path, metavar="CKPT.npz")
     train.add_argument("--json", type=Path, metavar="METRICS.json")
+    train.add_argument("--plot", type=Path, metavar="CURVES.png",
+                       help="draw the train/val loss and learning-rate curves (needs matplotlib)")
     train.add_argument("--checks", choices=CHECK_MODES, default="always")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
@@ -122,8 +126,12 @@ def check_long_enough(source, text: str, block_size: int, remedy: str) -> None:
 
 
 def run_train(args) -> int:
-    set_checks(args.checks)
+    if args.plot and not viz.matplotlib_available():  # say so now, not after training
+        print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
+        return 1
     settings = settings_from(args)
+    check_output_folders(args.save, args.json, args.plot)
+    set_checks(args.checks)
     text = load_text(args.data)
     check_long_enough(args.data or "the bundled corpus", text, settings["block_size"],
                       "use more text or a smaller --block-size")
@@ -160,6 +168,8 @@ def run_train(args) -> int:
             "model": "gpt", "config": config.to_json(), "tokenizer": tokenizer.to_json(),
             "training": settings, "step": final.step})
         print(f"saved {args.save}")
+    if args.plot:
+        print(f"wrote {viz.plot_curves(history, args.plot)}")
     if args.json:
         args.json.write_text(json.dumps({
             "final": {"step": final.step, "train_loss": final.train_loss,

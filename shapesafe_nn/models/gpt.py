@@ -29,6 +29,11 @@ from ..shapes import Array, Float, Integer, checked
 POSITIONS = ("learned", "sinusoidal")
 
 
+def _is_int(value) -> bool:
+    """An int or numpy integer, not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class GPTConfig:
     """Everything that fixes a GPT's shapes.  Defaults: nanoGPT's "baby" CPU model."""
@@ -54,6 +59,10 @@ class GPTConfig:
         if self.d_model % self.n_head:
             raise ValueError(f"GPTConfig: d_model {self.d_model} is not divisible by n_head "
                              f"{self.n_head}; d_model must be n_head * d_head")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0 <= self.dropout < 1:
+            raise ValueError(f"GPTConfig: dropout must be a probability in [0, 1), "
+                             f"not {self.dropout!r}")
         if self.positions not in POSITIONS:
             raise ValueError(f"GPTConfig: positions must be one of {', '.join(POSITIONS)}, "
                              f"not {self.positions!r}")
@@ -151,11 +160,11 @@ class GPT(Module):
         if not temperature > 0:
             raise ValueError(f"GPT.generate: temperature must be positive, not {temperature}")
         vocab = self.config.vocab_size
-        if top_k is not None and not 1 <= top_k <= vocab:
-            raise ValueError(f"GPT.generate: top_k must be in [1, {vocab}], not {top_k}")
-        if max_new_tokens < 0:
+        if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= vocab):
+            raise ValueError(f"GPT.generate: top_k must be in [1, {vocab}], not {top_k!r}")
+        if not _is_int(max_new_tokens) or max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be 0 or more, "
-                             f"not {max_new_tokens}")
+                             f"not {max_new_tokens!r}")
         rng = np.random.default_rng(seed)
         was_training = self.training
         self.eval()
