@@ -80,7 +80,7 @@ class Module:
     # -- what backward needs -------------------------------------------------
     def save_for_backward(self, **arrays) -> None:
         """Keep exactly what ``backward`` needs from this ``forward`` call."""
-        self._saved = arrays
+        vars(self)["_saved"] = arrays  # a plain write, past __setattr__: every call makes one
 
     @property
     def saved(self) -> dict:

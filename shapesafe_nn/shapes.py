@@ -357,8 +357,8 @@ def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tupl
     key = [(a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args]
     for parameter in layer._parameters.values():
         key.append((parameter.value.shape, parameter.value.dtype))
-    for path, _ in layer.shape_anchors:
-        key.append(anchor_value(layer, path).shape)
+    # shape_anchors are left out: they are sub-layers' parameters, and each
+    # sub-layer's own key already changes (and so re-checks) when they do
     for name, value in kwargs.items():
         key.append((name, (value.shape, value.dtype) if type(value) is np.ndarray else type(value)))
     if is_backward:
@@ -396,14 +396,15 @@ def checked(method: Callable) -> Callable:
         mode = _settings.mode
         if mode == "off":
             if is_forward:
-                self._forward_dims = self._forward_key = None
+                vars(self).update(_forward_dims=None, _forward_key=None)
             return method(self, *args, **kwargs)
         prebound = self._forward_dims if is_backward else None
         if mode == "first":
             key = _first_mode_key(self, args, kwargs, is_backward)
             if key in seen:
                 if is_forward:
-                    self._forward_dims, self._forward_key = seen[key], key
+                    # vars(): plain attribute writes, past Module.__setattr__ (hot path)
+                    vars(self).update(_forward_dims=seen[key], _forward_key=key)
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
                     return method(self, *args, **kwargs)
@@ -439,7 +440,7 @@ def checked(method: Callable) -> Callable:
         if mode == "first":
             seen[key] = bound
         if is_forward:
-            self._forward_dims, self._forward_key = bound, (key if mode == "first" else None)
+            vars(self).update(_forward_dims=bound, _forward_key=key if mode == "first" else None)
         return result
 
     return wrapper
