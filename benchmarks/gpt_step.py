@@ -15,8 +15,9 @@ initial weights:
   PyTorch on the CPU with its default thread count.
 
 All variants train on the same batches, drawn once with ``get_batch``.
-They take turns in ``--rounds`` rounds; in each round every variant first
-takes ``--warmup`` untimed steps, then ``--steps`` timed ones.  The warm-up
+Our three modes take turns in ``--rounds`` rounds, then PyTorch runs its
+rounds alone; in each round a variant first takes ``--warmup`` untimed
+steps, then ``--steps`` timed ones.  The warm-up
 matters: numpy's OpenBLAS threads and PyTorch's OpenMP threads keep
 spinning for a moment after their last call, and a fresh model's first
 steps pay for page faults, so untimed steps let each variant start from a
@@ -97,15 +98,18 @@ def main() -> None:
     per_round = args.warmup + args.steps
     batches = [get_batch(train, BATCH, BLOCK, rng) for _ in range(args.rounds * per_round)]
     times = {name: [] for name in steps}
-    for round_start in range(0, len(batches), per_round):
-        round_batches = batches[round_start:round_start + per_round]
-        for name, step in steps.items():
-            for x, y in round_batches[:args.warmup]:
-                step(x, y)
-            for x, y in round_batches[args.warmup:]:
-                start = time.perf_counter()
-                step(x, y)
-                times[name].append(time.perf_counter() - start)
+    # our three modes take turns; PyTorch runs after them, on its own, because
+    # its OpenMP threads keep spinning after a step and would slow numpy's
+    for group in ([name for name in steps if name != torch_name], [torch_name]):
+        for round_start in range(0, len(batches), per_round):
+            round_batches = batches[round_start:round_start + per_round]
+            for name in group:
+                for x, y in round_batches[:args.warmup]:
+                    steps[name](x, y)
+                for x, y in round_batches[args.warmup:]:
+                    start = time.perf_counter()
+                    steps[name](x, y)
+                    times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(seconds) for name, seconds in times.items()}
 
     parameters = GPT(config).num_parameters()
