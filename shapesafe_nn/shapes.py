@@ -389,7 +389,7 @@ def checked(method: Callable) -> Callable:
         _validate_dim_names(method.__qualname__, {"return": return_hint})
     is_forward = method.__name__ == "forward"
     is_backward = method.__name__ == "backward"
-    seen: dict[tuple, dict[str, int]] = {}  # `first` mode: signature -> bound dims
+    seen: dict[tuple, tuple[dict, dict]] = {}  # `first` mode: signature -> bound dims
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
