@@ -191,11 +191,11 @@ def _empty_axis(hint, value) -> tuple[int, str]:
 class _Call:
     """What one checked call has checked so far, to say where a dim was bound."""
 
-    __slots__ = ("where", "checked_items", "prebound", "float_dtype")
+    __slots__ = ("where", "checked_items", "prebound", "layer")
 
-    def __init__(self, where: str, prebound: tuple[dict, dict] | None, float_dtype: str):
+    def __init__(self, where: str, prebound: tuple[dict, dict] | None, layer):
         self.where = where
-        self.float_dtype = float_dtype  # suggested in a dtype hint: the layer's own
+        self.layer = layer
         self.checked_items: list[tuple[str, str, object]] = []  # (label, dims, value)
         self.prebound = prebound
 
@@ -207,6 +207,12 @@ class _Call:
         if self.prebound and dim in self.prebound[0]:
             return "forward", "the forward call this backward differentiates"
         return "earlier", "an earlier check in this call"
+
+    @property
+    def float_dtype(self) -> str:
+        """The dtype a conversion hint suggests: the layer's own, else float32."""
+        parameters = self.layer._parameters
+        return next(iter(parameters.values())).value.dtype.name if parameters else "float32"
 
     def fail(self, label: str, argument: str, hint, value) -> ShapeError:
         """Build the short error for ``value`` failing ``hint``."""
@@ -411,8 +417,7 @@ def checked(method: Callable) -> Callable:
                 finally:
                     _call_stack.pop()
         parameters = self._parameters
-        float_dtype = next(iter(parameters.values())).value.dtype.name if parameters else "float32"
-        call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, float_dtype)
+        call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, self)
         with jaxtyped("context"):
             if prebound:
                 single, variadic = get_shape_memo()[:2]
