@@ -6,63 +6,25 @@ problem with the user's files or settings (one line naming it, no
 traceback), 2 invalid arguments (argparse's usage error).
 """
 
-import contextlib
 import gzip
-import io
 import json
 import re
 import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import assert_fails, run
 
-from shapesafe_nn.cli import main
 from shapesafe_nn.data import load_bundled, stratified_split
 from shapesafe_nn.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
 
 MLP_SUMMARY = re.compile(r"^test accuracy 0\.\d{4} \((\d+)/1000\)$")
 GPT_SUMMARY = re.compile(r"^val loss \d+\.\d{4} .*after 20 iterations$")
 EPOCH = re.compile(r"^Epoch 0: (\d+) / (\d+)  ")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-
-def run(*argv) -> Result:
-    """``shapesafe-nn argv...`` in this process; argparse's exits become the code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def assert_fails(result: Result, code: int, *fragments: str) -> None:
-    """Exit ``code`` with a message holding each fragment; for code 1, one line, no traceback."""
-    assert result.code == code, (result.out, result.err)
-    assert "Traceback" not in result.err, result.err
-    if code == 1:
-        assert result.err.startswith("shapesafe-nn: error: "), result.err
-        assert result.err.count("\n") == 1, result.err  # one line
-    else:
-        assert "usage:" in result.err, result.err
-    for fragment in fragments:
-        assert fragment in result.err, result.err
 
 
 # ---------------------------------------------------------------------------
@@ -181,7 +143,7 @@ def test_train_mlp_writes_final_metrics_and_history(mlp_run):
     assert f"({final['correct']}/1000)" in result.lines[-1]
     assert [record["epoch"] for record in metrics["history"]] == [0]
     assert metrics["history"][0]["accuracy"] == final["accuracy"]
-    assert metrics["args"]["epochs"] == 1 and metrics["args"]["save"] == str(folder / "ck.npz")
+    assert metrics["settings"]["epochs"] == 1 and metrics["settings"]["lr"] == 3.0
 
 
 def test_eval_mlp_reproduces_the_accuracy_on_the_held_out_digits(mlp_run):

@@ -6,30 +6,20 @@ must add up to ``num_parameters()``, and the model must come back unchanged:
 no wrapped methods left behind (also after an error), gradients as before.
 """
 
-import contextlib
-import io
 import re
 
 import numpy as np
 import pytest
+from cli_runner import run
 
 import shapesafe_nn
 from shapesafe_nn import Dense, Module, Sequential, ShapeError, Tanh, checks, trace
-from shapesafe_nn.cli import main
 from shapesafe_nn.data import load_bundled, to_inputs
 from shapesafe_nn.models import GPT, GPTConfig, Network
 
 BATCH, SEQ, VOCAB, D_MODEL, HEADS = 3, 8, 11, 16, 2
 
 
-def run(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def rows_by_name(table) -> dict:

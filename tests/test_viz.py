@@ -7,16 +7,14 @@ before doing any work.
 """
 
 import builtins
-import contextlib
-import io
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run
 
 from shapesafe_nn import viz
-from shapesafe_nn.cli import main
 from shapesafe_nn.data import CharTokenizer, load_bundled, load_text
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.trainer import EpochRecord, EvalRecord, History
@@ -26,14 +24,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 draws = pytest.mark.skipif(not viz.matplotlib_available(), reason="the plot extra (matplotlib)")
 
 
-def run(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_png(path: Path, width: int, height: int) -> None:
