@@ -31,6 +31,7 @@ from .layers.dense import positive_int
 from .losses import SoftmaxCrossEntropy
 from .module import Module
 from .optim import clip_grad_norm, cosine_with_warmup
+from .resume import ClassifierProgress, LanguageModelProgress, StopOnCtrlC
 
 
 @dataclass
@@ -62,11 +63,21 @@ def progress_enabled(quiet: bool) -> bool:
 
 def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test: tuple | None,
                      *, epochs: int, batch_size: int, seed: int, quiet: bool = False,
-                     log: Callable[[str], None] = print) -> History:
+                     log: Callable[[str], None] = print,
+                     progress: ClassifierProgress | None = None, save_every: int = 0,
+                     save: Callable[[ClassifierProgress], None] | None = None) -> History:
     """Train ``model`` with mini-batch gradient descent; evaluate after each epoch.
 
     ``train`` and ``test`` are ``(x, labels)`` pairs: x (n, d_in) floats,
     labels (n,) integers.  ``test`` may be None (or empty) to skip evaluation.
+
+    To resume, pass the ``progress`` a checkpoint saved (with the model and
+    optimizer restored from it too): the run continues at the next
+    mini-batch exactly as if it had never stopped.  ``save(progress)`` is
+    called every ``save_every`` mini-batches, and once more when Ctrl-C stops
+    the run (after the step in flight completes; then KeyboardInterrupt).
+    A NaN or inf cost stops the run with a FloatingPointError before that
+    step changes anything.
     """
     x_train, y_train = train
     if epochs < 1 or batch_size < 1:
@@ -83,36 +94,54 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
         position = tuple(np.argwhere(~finite)[0].tolist())
         raise ValueError(f"the training inputs hold NaN or inf, first at index {position}: "
                          f"clean the data before training")
-    rng = np.random.default_rng(seed)
-    history = History()
-    for epoch in range(epochs):
-        order = rng.permutation(len(x_train))
-        starts = range(0, len(order), batch_size)
-        losses = []
-        model.train()
-        for start in tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch",
-                          disable=not progress_enabled(quiet)):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            losses.append(cost.forward(model.forward(x_train[batch]), y_train[batch]))
-            model.backward(cost.backward())
-            optimizer.step()
-        train_loss = float(np.mean(losses))
-        if not np.isfinite(train_loss):
-            raise FloatingPointError(
-                f"epoch {epoch}: the training cost became {train_loss}; the learning rate "
-                f"is probably too large for this network (try a smaller --lr)")
-        if test is not None and len(test[0]):
-            model.eval()
-            correct = model.evaluate(*test)
-            record = EpochRecord(epoch, train_loss, correct, len(test[0]))
-            log(f"Epoch {epoch}: {correct} / {len(test[0])}  "
-                f"(accuracy {record.accuracy:.4f}, train cost {train_loss:.4f})")
-        else:
-            record = EpochRecord(epoch, train_loss, None, None)
-            log(f"Epoch {epoch} complete  (train cost {train_loss:.4f})")
-        history.epochs.append(record)
-    return history
+    progress = progress or ClassifierProgress.start(seed)
+    if progress.order is not None and len(progress.order) != len(x_train):
+        raise ValueError(f"the saved progress shuffles {len(progress.order)} examples but the "
+                         f"training set has {len(x_train)}")
+    with StopOnCtrlC() as ctrl_c:
+        while progress.epoch < epochs:
+            if progress.order is None:  # a new epoch: shuffle, as the book does
+                progress.order = progress.rng.permutation(len(x_train))
+            starts = range(progress.batch * batch_size, len(x_train), batch_size)
+            model.train()
+            for start in tqdm(starts, desc=f"epoch {progress.epoch}", leave=False,
+                              unit="batch", disable=not progress_enabled(quiet)):
+                batch = progress.order[start:start + batch_size]
+                optimizer.zero_grad()
+                loss = cost.forward(model.forward(x_train[batch]), y_train[batch])
+                if not np.isfinite(loss):
+                    last = progress.losses[-1] if progress.losses else None
+                    raise FloatingPointError(
+                        f"step {progress.step} (epoch {progress.epoch}, mini-batch "
+                        f"{progress.batch}): the cost became {loss}"
+                        + ("" if last is None else f"; the last finite cost was {last:.4f}")
+                        + "; the learning rate is probably too large for this network "
+                          "(try a smaller --lr)")
+                model.backward(cost.backward())
+                optimizer.step()
+                progress.losses.append(float(loss))
+                progress.batch += 1
+                progress.step += 1
+                if save is not None and save_every and progress.step % save_every == 0:
+                    save(progress)
+                if ctrl_c.requested:
+                    if save is not None:
+                        save(progress)
+                    raise KeyboardInterrupt
+            train_loss = float(np.mean(progress.losses))
+            if test is not None and len(test[0]):
+                model.eval()
+                correct = model.evaluate(*test)
+                record = EpochRecord(progress.epoch, train_loss, correct, len(test[0]))
+                log(f"Epoch {progress.epoch}: {correct} / {len(test[0])}  "
+                    f"(accuracy {record.accuracy:.4f}, train cost {train_loss:.4f})")
+            else:
+                record = EpochRecord(progress.epoch, train_loss, None, None)
+                log(f"Epoch {progress.epoch} complete  (train cost {train_loss:.4f})")
+            progress.history.append(asdict(record))
+            progress.epoch += 1
+            progress.batch, progress.order, progress.losses = 0, None, []
+    return History([EpochRecord(**record) for record in progress.history])
 
 
 @dataclass
@@ -141,7 +170,10 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
                          batch_size: int, block_size: int, max_lr: float, min_lr: float,
                          warmup: int, grad_clip: float, eval_interval: int, eval_iters: int,
                          seed: int, quiet: bool = False,
-                         log: Callable[[str], None] = print) -> list[EvalRecord]:
+                         log: Callable[[str], None] = print,
+                         progress: LanguageModelProgress | None = None, save_every: int = 0,
+                         save: Callable[[LanguageModelProgress], None] | None = None,
+                         ) -> list[EvalRecord]:
     """nanoGPT's loop, iteration-based: ``iters`` steps on random windows of
     ``train_ids``; every ``eval_interval`` steps (and after the last) the mean
     loss over ``eval_iters`` random batches of each split.
@@ -155,43 +187,59 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         model.backward(cost.backward())
         clip_grad_norm(parameters, grad_clip)
         optimizer.step()
+
+    ``progress``, ``save_every`` and ``save`` resume and checkpoint the run
+    as in :func:`train_classifier`.
     """
     for name, value in (("iters", iters), ("batch_size", batch_size), ("block_size", block_size),
                         ("eval_interval", eval_interval), ("eval_iters", eval_iters)):
         # 0 would divide by zero (step % eval_interval) or average no batches (NaN)
         positive_int("train_language_model", name, value)
     cost = SoftmaxCrossEntropy()
-    batch_rng = np.random.default_rng([seed, 0])  # training windows
-    eval_rng = np.random.default_rng([seed, 1])  # evaluation windows: never shift training
-    history: list[EvalRecord] = []
+    progress = progress or LanguageModelProgress.start(seed)
     model.train()
 
     def evaluate(step: int, lr: float) -> None:
         record = EvalRecord(step, *(estimate_loss(model, ids, batch_size=batch_size,
                                                   block_size=block_size, iters=eval_iters,
-                                                  rng=eval_rng)
+                                                  rng=progress.eval_rng)
                                     for ids in (train_ids, val_ids)), lr)
-        history.append(record)
+        progress.history.append(asdict(record))
         log(f"step {step:5d}: train loss {record.train_loss:.4f}, val loss {record.val_loss:.4f}"
             f"  (lr {lr:.2e})")
 
     def schedule(step: int) -> float:
         return cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
 
-    for step in tqdm(range(iters), unit="step", leave=False,
-                     disable=not progress_enabled(quiet)):
-        lr = schedule(step)
-        if step % eval_interval == 0:
-            evaluate(step, lr)
-        optimizer.lr = lr
-        x, y = get_batch(train_ids, batch_size, block_size, batch_rng)
-        optimizer.zero_grad()
-        loss = cost.forward(model.forward(x), y)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"step {step}: the loss became {loss}; try a smaller --lr")
-        model.backward(cost.backward())
-        if grad_clip > 0:
-            clip_grad_norm(optimizer.parameters, grad_clip)
-        optimizer.step()
-    evaluate(iters, schedule(iters))
-    return history
+    with StopOnCtrlC() as ctrl_c:
+        for step in tqdm(range(progress.step, iters), unit="step", leave=False,
+                         initial=progress.step, total=iters,
+                         disable=not progress_enabled(quiet)):
+            lr = schedule(step)
+            if step % eval_interval == 0:
+                evaluate(step, lr)
+            optimizer.lr = lr
+            x, y = get_batch(train_ids, batch_size, block_size, progress.batch_rng)
+            optimizer.zero_grad()
+            loss = cost.forward(model.forward(x), y)
+            if not np.isfinite(loss):
+                last = progress.last_loss
+                raise FloatingPointError(
+                    f"step {step}: the loss became {loss}"
+                    + ("" if last is None else f"; the last finite loss was {last:.4f}")
+                    + "; try a smaller --lr")
+            model.backward(cost.backward())
+            if grad_clip > 0:
+                clip_grad_norm(optimizer.parameters, grad_clip)
+            optimizer.step()
+            progress.last_loss = float(loss)
+            progress.step = step + 1
+            if save is not None and save_every and progress.step % save_every == 0:
+                save(progress)
+            if ctrl_c.requested:
+                if save is not None:
+                    save(progress)
+                raise KeyboardInterrupt
+    if not progress.history or progress.history[-1]["step"] != iters:
+        evaluate(iters, schedule(iters))
+    return [EvalRecord(**record) for record in progress.history]

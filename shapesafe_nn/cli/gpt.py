@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import viz
-from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
-    save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_parameters
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention_head import MASKS, SCORES
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
+from ..resume import LanguageModelProgress, fingerprint, load_dropout_arrays
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import estimate_loss, train_language_model
 from .arguments import check_output_folders, non_negative, non_negative_int, positive
+from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
+    settings_for
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -32,6 +34,9 @@ PRESETS = {
                  lr=3e-3, min_lr=3e-4, warmup=10, weight_decay=0.1, grad_clip=1.0,
                  iters=100, eval_interval=50, eval_iters=10),
 }
+# What the model is, whatever the preset; each flag given replaces one.
+MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", dtype="float32",
+                      seed=0)
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
 SAMPLE_PROMPT = "\n"
 
@@ -49,7 +54,7 @@ def add_commands(train_models, eval_models, commands) -> None:
         description="Train a character-level GPT (default: the baby preset on the bundled "
                     "Shakespeare tragedies). Flags override the preset.")
     train.add_argument("--data", type=Path, default=None, help="a UTF-8 text file")
-    train.add_argument("--preset", choices=sorted(PRESETS), default="baby")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="default baby")
     for name, kind in (("iters", positive(int)), ("batch-size", positive(int)),
                        ("block-size", positive(int)), ("n-layer", positive(int)),
                        ("n-head", positive(int)), ("d-model", positive(int)),
@@ -59,15 +64,15 @@ def add_commands(train_models, eval_models, commands) -> None:
                        ("eval-interval", positive(int)), ("eval-iters", positive(int))):
         train.add_argument(f"--{name}", type=kind, default=None,
                            help="default: from the preset")
-    train.add_argument("--positions", choices=["learned", "sinusoidal"], default="learned")
-    train.add_argument("--score", choices=list(SCORES), default="scaled_dot",
-                       help="how attention scores a key (an experiment: see "
+    train.add_argument("--positions", choices=["learned", "sinusoidal"], help="default learned")
+    train.add_argument("--score", choices=list(SCORES),
+                       help="how attention scores a key (default scaled_dot; an experiment: see "
                             "benchmarks/experiments.py)")
-    train.add_argument("--mask", choices=list(MASKS), default="causal",
-                       help="which positions attention may see (causal: the past only)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--save", type=Path, metavar="CKPT.npz")
+    train.add_argument("--mask", choices=list(MASKS),
+                       help="which positions attention may see (default causal: the past only)")
+    train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    train.add_argument("--seed", type=int, help="default 0")
+    add_run_arguments(train)
     train.add_argument("--json", type=Path, metavar="METRICS.json")
     train.add_argument("--plot", type=Path, metavar="CURVES.png",
                        help="draw the train/val loss and learning-rate curves (needs matplotlib)")
@@ -100,12 +105,12 @@ def add_commands(train_models, eval_models, commands) -> None:
     evaluate.set_defaults(run=run_eval)
 
 
-def settings_from(args) -> dict:
-    """The preset, with every flag the user gave laid over it."""
-    settings = dict(PRESETS[args.preset])
-    for name in settings:
-        if getattr(args, name, None) is not None:
-            settings[name] = getattr(args, name)
+def settings_from(args, saved: dict | None) -> dict:
+    """The preset, with every flag the user gave laid over it; or, resuming,
+    the ``saved`` settings (a flag that would change them is refused)."""
+    preset = args.preset or (saved or {}).get("preset") or "baby"
+    settings = settings_for(args, {"preset": preset} | PRESETS[preset] | MODEL_DEFAULTS, saved,
+                            args.resume)
     if settings["min_lr"] > settings["lr"]:
         raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
                                          f"--lr {settings['lr']}")
@@ -129,44 +134,68 @@ def run_train(args) -> int:
     if args.plot and not viz.matplotlib_available():  # say so now, not after training
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
-    settings = settings_from(args)
+    check_run_arguments(args)
+    arrays, meta = load_resumable(args.resume, "gpt") if args.resume else (None, None)
+    settings = settings_from(args, meta and meta["settings"])
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
-    text = load_text(args.data)
-    check_long_enough(args.data or "the bundled corpus", text, settings["block_size"],
+    data = args.data
+    if data is None and meta is not None and meta["data"] is not None:
+        data = Path(meta["data"])  # the text the saved run read
+    text = load_text(data)
+    check_long_enough(data or "the bundled corpus", text, settings["block_size"],
                       "use more text or a smaller --block-size")
-    tokenizer = CharTokenizer.from_text(text)
-    train_ids, val_ids = split_train_val(tokenizer.encode(text))
+    tokenizer = (CharTokenizer.from_json(meta["tokenizer"]) if meta is not None
+                 else CharTokenizer.from_text(text))
+    ids = tokenizer.encode(text)
+    train_ids, val_ids = split_train_val(ids)
     config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
                        n_layer=settings["n_layer"], n_head=settings["n_head"],
                        d_model=settings["d_model"], dropout=settings["dropout"],
-                       positions=args.positions, score=args.score, mask=args.mask,
-                       dtype=args.dtype, seed=args.seed)
+                       positions=settings["positions"], score=settings["score"],
+                       mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"])
     model = GPT(config)
     optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                       weight_decay=settings["weight_decay"])
-    source = args.data or "bundled Shakespeare tragedies"
-    print(f"GPT ({args.preset}): {model.num_parameters():,} parameters, n_layer "
+    data_sha256 = fingerprint(ids)
+    progress = (resume_from(args.resume, arrays, meta, model, optimizer, data_sha256,
+                            settings["iters"])
+                if args.resume else LanguageModelProgress.start(settings["seed"]))
+    print(f"GPT ({settings['preset']}): {model.num_parameters():,} parameters, n_layer "
           f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
           f"{config.block_size}, batch {settings['batch_size']}, attention {config.score} "
           f"{config.mask}, {settings['iters']} iterations, checks {args.checks}")
-    print(f"data: {source}: {len(text):,} characters, vocab {tokenizer.vocab_size}, "
-          f"{len(train_ids):,} train / {len(val_ids):,} val")
-    history = train_language_model(
-        model, optimizer, train_ids, val_ids, iters=settings["iters"],
-        batch_size=settings["batch_size"], block_size=config.block_size,
-        max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
-        grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
-        eval_iters=settings["eval_iters"], seed=args.seed, quiet=args.quiet)
+    print(f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, vocab "
+          f"{tokenizer.vocab_size}, {len(train_ids):,} train / {len(val_ids):,} val")
+    if args.resume:
+        print(f"resuming {args.resume} at step {progress.step}")
+    writer = args.save and CheckpointWriter(
+        args.save, model, optimizer,
+        {"model": "gpt", "config": config.to_json(), "tokenizer": tokenizer.to_json(),
+         "settings": settings, "data": None if data is None else str(data.resolve()),
+         "data_sha256": data_sha256},
+        weights_only=args.weights_only)
+    try:
+        history = train_language_model(
+            model, optimizer, train_ids, val_ids, iters=settings["iters"],
+            batch_size=settings["batch_size"], block_size=config.block_size,
+            max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
+            grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
+            eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
+            progress=progress, save_every=args.save_every or 0, save=writer or None)
+    except KeyboardInterrupt:
+        if writer:
+            writer.report_interrupt()
+        raise
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}; {writer.kept() if writer else 'nothing was saved'}") \
+            from error
     sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), 300,
-                                             temperature=1.0, seed=args.seed))
+                                             temperature=1.0, seed=settings["seed"]))
     print(f"--- sample ---{sample}\n--------------")
     final = history[-1]
-    if args.save:
-        save_checkpoint(args.save, parameter_arrays(model) | {
-            f"optimizer/{k}": v for k, v in optimizer.state_dict().items()}, {
-            "model": "gpt", "config": config.to_json(), "tokenizer": tokenizer.to_json(),
-            "training": settings, "step": final.step})
+    if writer:
+        writer(progress)
         print(f"saved {args.save}")
     if args.plot:
         print(f"wrote {viz.plot_curves(history, args.plot)}")
@@ -179,6 +208,25 @@ def run_train(args) -> int:
     print(f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
           f"after {final.step} iterations")
     return 0
+
+
+def resume_from(path: Path, arrays: dict, meta: dict, model: GPT, optimizer, data_sha256: str,
+                iters: int) -> LanguageModelProgress:
+    """Put the saved run back into ``model`` (its Dropout generators too) and
+    ``optimizer``; its progress."""
+    if meta.get("data_sha256") != data_sha256:
+        raise CheckpointError(f"{path}: that run trained on another text than "
+                              f"{meta['data'] or 'the bundled corpus'} holds now; resume it "
+                              f"on the same text (--data)")
+    progress = LanguageModelProgress.from_checkpoint(arrays, meta["progress"], str(path))
+    if progress.step >= iters:
+        raise CheckpointError(f"{path}: that run is complete ({progress.step} of {iters} "
+                              f"iterations); to train longer, start a new run")
+    load_parameters(model, arrays, source=str(path))
+    load_dropout_arrays(model, arrays, str(path))
+    optimizer.load_state_dict({key.removeprefix("optimizer/"): value
+                               for key, value in arrays.items() if key.startswith("optimizer/")})
+    return progress
 
 
 def load_gpt(path: Path) -> tuple[GPT, CharTokenizer, dict]:
@@ -206,7 +254,7 @@ def run_eval(args) -> int:
     check_long_enough(args.data or "the bundled corpus", text, model.config.block_size,
                       "the model reads windows of that size: use more text")
     _, val_ids = split_train_val(tokenizer.encode(text))
-    batch_size = args.batch_size or meta.get("training", {}).get("batch_size", 12)
+    batch_size = args.batch_size or meta.get("settings", {}).get("batch_size", 12)
     loss = estimate_loss(model, val_ids, batch_size=batch_size,
                          block_size=model.config.block_size, iters=args.eval_iters,
                          rng=np.random.default_rng(args.seed))

@@ -138,7 +138,7 @@ def run_trace_gpt(args) -> int:
     text = load_text(args.data)
     if args.checkpoint is not None:
         model, tokenizer, meta = load_gpt(args.checkpoint)
-        batch_size = meta.get("training", {}).get("batch_size", PRESETS["baby"]["batch_size"])
+        batch_size = meta.get("settings", {}).get("batch_size", PRESETS["baby"]["batch_size"])
         source = str(args.checkpoint)
     else:
         preset_name = args.preset or "baby"

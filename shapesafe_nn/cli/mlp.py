@@ -12,19 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from .. import viz
-from ..checkpoint import CheckpointError, load_checkpoint, load_parameters, parameter_arrays, \
-    save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_parameters
 from ..data import load_bundled, load_idx_dir, load_npz, stratified_split, to_inputs
 from ..data.mnist import CLASSES, PIXELS
 from ..losses import QuadraticCost, SoftmaxCrossEntropy
 from ..models import Network
 from ..optim import SGD
+from ..resume import ClassifierProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import train_classifier
 from .arguments import check_output_folders, non_negative_int, positive
+from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
+    settings_for
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
+# The book's chapter-1 run; each flag given replaces one of these.
+BOOK = dict(sizes=[784, 30, 10], epochs=30, batch_size=10, lr=3.0, cost="quadratic",
+            activation="sigmoid", init="nielsen", seed=0, holdout=DEFAULT_HOLDOUT)
 
 
 def sizes_argument(text: str) -> list[int]:
@@ -46,22 +51,25 @@ def add_commands(train_models, eval_models) -> None:
     train = train_models.add_parser(
         "mlp", help="Nielsen's network on MNIST",
         description="Train Nielsen's chapter-1 network on MNIST (defaults: the book's run).")
-    train.add_argument("--sizes", type=sizes_argument, default=[784, 30, 10],
+    train.add_argument("--sizes", type=sizes_argument,
                        help="neurons per layer, input first (default 784,30,10)")
-    train.add_argument("--epochs", type=positive(int), default=30)
-    train.add_argument("--batch-size", type=positive(int), default=10)
-    train.add_argument("--lr", type=positive(float), default=3.0, help="learning rate η")
-    train.add_argument("--cost", choices=["quadratic", "cross-entropy"], default="quadratic")
-    train.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
-    train.add_argument("--init", choices=["nielsen", "scaled"], default="nielsen",
-                       help="nielsen: N(0,1) weights (ch. 1); scaled: N(0,1/d_in) (ch. 3)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--holdout", type=non_negative_int, default=DEFAULT_HOLDOUT,
-                       help="examples held out for testing (0: train on all)")
+    train.add_argument("--epochs", type=positive(int), help="default 30")
+    train.add_argument("--batch-size", type=positive(int), help="default 10")
+    train.add_argument("--lr", type=positive(float), help="learning rate η (default 3.0)")
+    train.add_argument("--cost", choices=["quadratic", "cross-entropy"],
+                       help="default quadratic")
+    train.add_argument("--activation", choices=["sigmoid", "relu"], help="default sigmoid")
+    train.add_argument("--init", choices=["nielsen", "scaled"],
+                       help="nielsen: N(0,1) weights (ch. 1, the default); "
+                            "scaled: N(0,1/d_in) (ch. 3)")
+    train.add_argument("--seed", type=int, help="default 0")
+    train.add_argument("--holdout", type=non_negative_int,
+                       help=f"examples held out for testing (default {DEFAULT_HOLDOUT}; "
+                            f"0: train on all)")
     train.add_argument("--data", type=Path, default=None,
                        help="an MNIST IDX directory or an .npz with x and y "
                             "(default: the bundled 5,000 digits)")
-    train.add_argument("--save", type=Path, metavar="CKPT.npz", help="write a checkpoint")
+    add_run_arguments(train)
     train.add_argument("--json", type=Path, metavar="METRICS.json",
                        help="write the final metrics and the history")
     train.add_argument("--plot", type=Path, metavar="CURVES.png",
@@ -105,22 +113,51 @@ def run_train(args) -> int:
     if args.plot and not viz.matplotlib_available():  # say so now, not after training
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
+    check_run_arguments(args)
+    arrays, meta = load_resumable(args.resume, "mlp") if args.resume else (None, None)
+    settings = settings_for(args, BOOK, meta and meta["settings"], args.resume)
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
-    train, test, description = training_data(args.data, args.holdout)
-    output = "sigmoid" if args.cost == "quadratic" else "logits"
-    model = Network(args.sizes, activation=args.activation, output=output, init=args.init,
-                    seed=args.seed)
-    cost = QuadraticCost() if args.cost == "quadratic" else SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=args.lr)
-    print(f"Network {args.sizes}: {args.activation}, {args.cost} cost, init {args.init}, "
-          f"η = {args.lr}, batch {args.batch_size}, {args.epochs} epochs, checks {args.checks}")
-    print(f"data: {description}")
+    data = args.data
+    if data is None and meta is not None and meta["config"]["data"] is not None:
+        data = Path(meta["config"]["data"])  # where the saved run read its digits
+    train, test, description = training_data(data, settings["holdout"])
+    output = "sigmoid" if settings["cost"] == "quadratic" else "logits"
+    model = Network(settings["sizes"], activation=settings["activation"], output=output,
+                    init=settings["init"], seed=settings["seed"])
+    cost = QuadraticCost() if settings["cost"] == "quadratic" else SoftmaxCrossEntropy()
+    optimizer = SGD(model.parameters(), lr=settings["lr"])
     x_train, y_train = to_inputs(train[0]), train[1]
+    data_sha256 = fingerprint(x_train, y_train)
+    progress = (resume_from(args.resume, arrays, meta, model, optimizer, data_sha256,
+                            settings["epochs"])
+                if args.resume else ClassifierProgress.start(settings["seed"]))
+    print(f"Network {settings['sizes']}: {settings['activation']}, {settings['cost']} cost, "
+          f"init {settings['init']}, η = {settings['lr']}, batch {settings['batch_size']}, "
+          f"{settings['epochs']} epochs, checks {args.checks}")
+    print(f"data: {description}")
+    if args.resume:
+        print(f"resuming {args.resume} at step {progress.step} (epoch {progress.epoch}, "
+              f"mini-batch {progress.batch})")
     test_pair = (to_inputs(test[0]), test[1]) if test is not None and len(test[0]) else None
-    history = train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
-                               epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                               quiet=args.quiet)
+    config = dict(model.config, cost=settings["cost"],
+                  data=None if data is None else str(data.resolve()), holdout=settings["holdout"])
+    writer = args.save and CheckpointWriter(
+        args.save, model, optimizer,
+        {"model": "mlp", "config": config, "settings": settings, "data_sha256": data_sha256},
+        weights_only=args.weights_only)
+    try:
+        history = train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
+                                   epochs=settings["epochs"], batch_size=settings["batch_size"],
+                                   seed=settings["seed"], quiet=args.quiet, progress=progress,
+                                   save_every=args.save_every or 0, save=writer or None)
+    except KeyboardInterrupt:
+        if writer:
+            writer.report_interrupt()
+        raise
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}; {writer.kept() if writer else 'nothing was saved'}") \
+            from error
     if test_pair is not None:
         final = {"split": "test", "correct": history.epochs[-1].correct,
                  "total": history.epochs[-1].total}
@@ -129,20 +166,33 @@ def run_train(args) -> int:
         final = {"split": "train", "correct": model.evaluate(x_train, y_train),
                  "total": len(x_train)}
     final["accuracy"] = final["correct"] / final["total"]
-    if args.save:
-        config = dict(model.config, cost=args.cost,
-                      data=None if args.data is None else str(args.data.resolve()), holdout=args.holdout)
-        save_checkpoint(args.save, parameter_arrays(model), {"model": "mlp", "config": config})
+    if writer:
+        writer(progress)
         print(f"saved {args.save}")
     if args.plot:
         print(f"wrote {viz.plot_curves(history, args.plot)}")
     if args.json:
         args.json.write_text(json.dumps({"final": final, "history": history.to_json(),
-                                         "args": {k: (str(v) if isinstance(v, Path) else v)
-                                                  for k, v in vars(args).items()
-                                                  if k not in ("run",)}}, indent=2))
+                                         "settings": settings}, indent=2))
     print(f"{final['split']} accuracy {final['accuracy']:.4f} ({final['correct']}/{final['total']})")
     return 0
+
+
+def resume_from(path: Path, arrays: dict, meta: dict, model: Network, optimizer, data_sha256: str,
+                epochs: int) -> ClassifierProgress:
+    """Put the saved run back into ``model`` and ``optimizer``; its progress."""
+    if meta.get("data_sha256") != data_sha256:
+        raise CheckpointError(f"{path}: that run trained on other data than "
+                              f"{meta['config']['data'] or 'the bundled subset'} holds now; "
+                              f"resume it on the same digits (--data)")
+    progress = ClassifierProgress.from_checkpoint(arrays, meta["progress"], str(path))
+    if progress.epoch >= epochs:
+        raise CheckpointError(f"{path}: that run is complete ({progress.epoch} of {epochs} "
+                              f"epochs); to train longer, start a new run")
+    load_parameters(model, arrays, source=str(path))
+    optimizer.load_state_dict({key.removeprefix("optimizer/"): value
+                               for key, value in arrays.items() if key.startswith("optimizer/")})
+    return progress
 
 
 def load_network(path: Path) -> tuple[Network, dict]:

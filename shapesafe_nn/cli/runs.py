@@ -1,0 +1,105 @@
+"""Checkpoints during a run, and resuming one: what ``train mlp`` and ``train gpt`` share.
+
+``--save CKPT`` writes a checkpoint at the end, ``--save-every N`` also every
+N steps (mini-batches for the MLP, iterations for the GPT), and Ctrl-C
+writes one of the last completed step before stopping.  Each is a whole
+run's state (parameters, optimizer state, progress, every random
+generator), so ``--resume CKPT`` continues with the losses the run would
+have had if it had never stopped.  A resumed run keeps its saved settings:
+a flag that would change one is refused rather than ignored.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import CheckpointError, load_checkpoint, parameter_arrays, save_checkpoint
+from ..module import Module
+from ..resume import dropout_arrays
+from .arguments import positive
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save", type=Path, metavar="CKPT.npz",
+                        help="write a checkpoint at the end (and on Ctrl-C)")
+    parser.add_argument("--save-every", type=positive(int), metavar="N",
+                        help="also write it every N steps (needs --save)")
+    parser.add_argument("--resume", type=Path, metavar="CKPT.npz",
+                        help="continue the run saved in this checkpoint, with its settings")
+    parser.add_argument("--weights-only", action="store_true",
+                        help="save the parameters and config only: a smaller file for eval and "
+                             "sample, which --resume cannot continue")
+
+
+def check_run_arguments(args) -> None:
+    for flag, value in (("--save-every", args.save_every), ("--weights-only", args.weights_only)):
+        if value and not args.save:
+            raise argparse.ArgumentTypeError(f"{flag} needs --save: the file to write")
+
+
+def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None) -> dict:
+    """The run's settings: ``defaults`` under the flags given, or, when
+    resuming, the ``saved`` ones, refusing a flag that would change them."""
+    given = {name: getattr(args, name) for name in defaults if getattr(args, name) is not None}
+    if saved is None:
+        return defaults | given
+    changed = sorted(name for name, value in given.items() if saved.get(name) != value)
+    if changed:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+        raise argparse.ArgumentTypeError(
+            f"--resume {resumed} continues that run with its saved settings; leave out "
+            f"{flags} (to change them, start a new run)")
+    return dict(saved)
+
+
+def load_resumable(path: Path, kind: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and description of a checkpoint a ``kind`` run can resume from."""
+    arrays, meta = load_checkpoint(path)
+    if meta.get("model") != kind:
+        raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a {kind}")
+    if "progress" not in meta:
+        raise CheckpointError(f"{path}: holds weights only (saved with --weights-only), "
+                              f"not a run that can be resumed")
+    return arrays, meta
+
+
+class CheckpointWriter:
+    """``save(progress)`` for the trainers: writes the whole run to ``path``.
+
+    It refuses to write parameters that are no longer finite, so the last
+    good checkpoint stays when a run diverges; :meth:`kept` says which one.
+    """
+
+    def __init__(self, path: Path, model: Module, optimizer, meta: dict,
+                 weights_only: bool = False):
+        self.path, self.model, self.optimizer, self.meta = path, model, optimizer, meta
+        self.weights_only = weights_only
+        self.saved_step: int | None = None
+
+    def __call__(self, progress) -> None:
+        for name, parameter in self.model.named_parameters():
+            if not np.isfinite(parameter.value).all():
+                raise FloatingPointError(f"step {progress.step}: parameter {name} is no longer "
+                                         f"finite; try a smaller --lr")
+        arrays = parameter_arrays(self.model)
+        meta = dict(self.meta)
+        if not self.weights_only:
+            arrays |= {f"optimizer/{key}": value
+                       for key, value in self.optimizer.state_dict().items()}
+            arrays |= progress.arrays() | dropout_arrays(self.model)
+            meta["progress"] = progress.meta()
+        save_checkpoint(self.path, arrays, meta)
+        self.saved_step = progress.step
+
+    def kept(self) -> str:
+        if self.saved_step is None:
+            return "no checkpoint was written"
+        return f"the last good checkpoint, step {self.saved_step}, stays in {self.path}"
+
+    def report_interrupt(self) -> None:
+        """After Ctrl-C: where the run was saved and how to continue it."""
+        if self.saved_step is not None:
+            print(f"interrupted: saved step {self.saved_step} to {self.path}; continue with "
+                  f"--resume {self.path}", file=sys.stderr)
