@@ -13,8 +13,10 @@ Check modes (see :func:`set_checks`):
 
 - ``always`` (the default, for learning): check every call;
 - ``first``: check each new combination of argument and parameter
-  shapes/dtypes once, then skip.  A shape check is a pure function of those
-  shapes and dtypes, so nothing is lost;
+  shapes/dtypes once, then skip.  An argument check is a pure function of
+  those shapes and dtypes, so no wrong argument is missed; a return value
+  whose shape depends on the data (not only on the shapes) is checked only
+  the first time;
 - ``off``: no checks.
 
 The environment variable ``SHAPESAFE_CHECKS`` sets the starting mode.  Note
@@ -154,6 +156,16 @@ def _axes(hint) -> list[str | None]:
     return [getattr(dim, "name", None) for dim in hint.dims]
 
 
+def _looks_transposed(hint, value, bound: dict[str, int]) -> bool:
+    """A 2-axis argument whose axes, swapped, fit every dim bound so far: x.T was meant."""
+    names = _axes(hint)
+    if value.ndim != 2 or len(names) != 2 or hint.index_variadic is not None:
+        return False
+    swapped = value.shape[::-1]
+    return (any(name in bound for name in names)
+            and all(bound.get(name, size) == size for name, size in zip(names, swapped)))
+
+
 def _disagreeing_dim(hint, value, bound: dict[str, int]) -> tuple[str, int] | None:
     """The first named axis whose size differs from the size already bound."""
     names = _axes(hint)
@@ -259,7 +271,10 @@ class _Call:
                 dim, size = found
                 kind, binder = self.binder_of(dim)
                 reason = f"{dim} is {size} here, but {dim} = {bound[dim]} was bound by {binder}"
-                if kind == "parameter":
+                if kind == "parameter" and _looks_transposed(hint, value, bound):
+                    hint_line = (f"{argument} looks transposed: pass {argument}.T, "
+                                 f"shaped ({dims})")
+                elif kind == "parameter":
                     hint_line = (f"give {argument} {dim} = {bound[dim]}, "
                                  f"or build the layer with {dim} = {size}")
                 elif kind == "forward":

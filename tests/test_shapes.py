@@ -93,6 +93,16 @@ def test_the_conversion_hint_for_a_list_names_the_declared_dtype(layer, args, ad
     assert advice in str(error)
 
 
+@pytest.mark.parametrize("shape, transposed", [
+    ((784, 10), True),  # the book's column layout: x.T
+    ((32, 785), False),  # one pixel too many: not a transpose
+], ids=["columns", "wrong-d_in"])
+def test_the_hint_says_transposed_only_when_swapping_the_axes_would_fit(shape, transposed):
+    hint = str(raised_by(Dense(784, 30).forward, np.zeros(shape))).splitlines()[-1]
+    assert ("x looks transposed: pass x.T, shaped (batch d_in)" in hint) == transposed, hint
+    assert ("build the layer with d_in = 785" in hint) == (not transposed), hint
+
+
 class Truncating(Module):
     """A buggy layer: it promises its input's shape but drops the last feature."""
 
