@@ -55,6 +55,12 @@ class MultiHeadAttention(Module):
         dtype: float32 (default) or float64.
 
     ``x``: (batch, seq, d_model), one row per position.
+
+    The projections run on ``rows``, x reshaped to (batch*seq, d_model):
+    every position is one row of one matrix product, exactly the numbers of
+    ``x @ W`` on the 3-D array, but numpy computes a 3-D @ 2-D product as a
+    loop of small ones, measured 10x and more slower here
+    (``benchmarks/README.md``, "The profile").
     """
 
     def __init__(self, d_model: int, n_heads: int, mask: str = "causal", dropout: float = 0.0,
@@ -98,7 +104,10 @@ class MultiHeadAttention(Module):
 
     @checked
     def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        qkv = expect("qkv", x @ self.W_qkv.value + self.b_qkv.value, "batch seq 3*d_model")
+        batch, seq, _ = x.shape
+        rows = x.reshape(batch * seq, self.d_model)  # one row per position (a view)
+        qkv = expect("qkv", (rows @ self.W_qkv.value + self.b_qkv.value)
+                     .reshape(batch, seq, 3 * self.d_model), "batch seq 3*d_model")
         q, k, v = (self._split_heads(part) for part in np.split(qkv, 3, axis=-1))
         expect("q", q, "batch n_heads seq d_head")
         expect("k", k, "batch n_heads seq d_head")
@@ -115,25 +124,30 @@ class MultiHeadAttention(Module):
         dropped = expect("dropped", self.attn_dropout.forward(weights), "batch n_heads seq seq")
         heads = expect("heads", dropped @ v, "batch n_heads seq d_head")
         merged = expect("merged", self._merge_heads(heads), "batch seq d_model")
-        projected = expect("projected", merged @ self.W_o.value + self.b_o.value,
-                           "batch seq d_model")
-        self.save_for_backward(x=x, v=v, weights=weights, dropped=dropped, merged=merged,
-                               score_saved=score_saved)
+        merged_rows = merged.reshape(batch * seq, self.d_model)
+        projected = expect("projected", (merged_rows @ self.W_o.value + self.b_o.value)
+                           .reshape(batch, seq, self.d_model), "batch seq d_model")
+        self.save_for_backward(rows=rows, v=v, weights=weights, dropped=dropped,
+                               merged_rows=merged_rows, score_saved=score_saved)
         self.attention_weights = weights
         return self.resid_dropout.forward(projected)
 
     @checked
     def backward(self,
                  dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        x, v, weights, dropped, merged, score_saved = (
+        rows, v, weights, dropped, merged_rows, score_saved = (
             self.saved[name]
-            for name in ("x", "v", "weights", "dropped", "merged", "score_saved"))
+            for name in ("rows", "v", "weights", "dropped", "merged_rows", "score_saved"))
+        batch, seq, _ = dout.shape
         # out = resid_dropout(projected)
         dprojected = expect("dprojected", self.resid_dropout.backward(dout), "batch seq d_model")
-        # projected = merged @ W_o + b_o  (sums over batch and seq for the parameters)
-        self.W_o.grad += np.tensordot(merged, dprojected, axes=([0, 1], [0, 1]))
-        self.b_o.grad += dprojected.sum(axis=(0, 1))
-        dmerged = expect("dmerged", dprojected @ self.W_o.value.T, "batch seq d_model")
+        # projected = merged_rows @ W_o + b_o: each parameter's gradient sums over all
+        # rows (every position of every sequence), which the row-matrix product does
+        dprojected_rows = dprojected.reshape(batch * seq, self.d_model)
+        self.W_o.grad += merged_rows.T @ dprojected_rows
+        self.b_o.grad += dprojected_rows.sum(axis=0)
+        dmerged = expect("dmerged", (dprojected_rows @ self.W_o.value.T)
+                         .reshape(batch, seq, self.d_model), "batch seq d_model")
         # merged = merge_heads(heads): a reshape, undone by the inverse reshape
         dheads = expect("dheads", self._split_heads(dmerged), "batch n_heads seq d_head")
         # heads = dropped @ v
@@ -152,7 +166,8 @@ class MultiHeadAttention(Module):
         # q, k, v = split(qkv): put the three gradients back side by side
         dqkv = np.concatenate([self._merge_heads(d) for d in (dq, dk, dv)], axis=-1)
         expect("dqkv", dqkv, "batch seq 3*d_model")
-        # qkv = x @ W_qkv + b_qkv
-        self.W_qkv.grad += np.tensordot(x, dqkv, axes=([0, 1], [0, 1]))
-        self.b_qkv.grad += dqkv.sum(axis=(0, 1))
-        return dqkv @ self.W_qkv.value.T
+        # qkv = rows @ W_qkv + b_qkv, rows = x reshaped
+        dqkv_rows = dqkv.reshape(batch * seq, 3 * self.d_model)
+        self.W_qkv.grad += rows.T @ dqkv_rows
+        self.b_qkv.grad += dqkv_rows.sum(axis=0)
+        return (dqkv_rows @ self.W_qkv.value.T).reshape(batch, seq, self.d_model)

@@ -123,17 +123,23 @@ class GPT(Module):
         x = self.dropout.forward(x)
         x = self.blocks.forward(x)
         h = self.ln_f.forward(x)
-        self.save_for_backward(h=h)
-        return h @ E.T
+        # logits = h Eᵀ, as one matrix product over all batch*seq rows: numpy's
+        # 3-D @ 2-D product is a slow loop of small ones (see MultiHeadAttention)
+        batch = ids.shape[0]
+        h_rows = h.reshape(batch * seq, self.config.d_model)
+        self.save_for_backward(h_rows=h_rows)
+        return (h_rows @ E.T).reshape(batch, seq, self.config.vocab_size)
 
     @checked
     def backward(self, dlogits: Float[Array, "batch seq vocab"]) -> None:
         """Gradients of every parameter; token ids have none, so nothing is returned."""
-        h = self.saved["h"]
+        h_rows = self.saved["h_rows"]
         E = self.token_embedding.W
-        # logits = h Eᵀ: the head's share of E's gradient, summed over (batch, seq) ...
-        E.grad += np.einsum("bsv,bsd->vd", dlogits, h, optimize=True)
-        dx = dlogits @ E.value
+        batch, seq, vocab = dlogits.shape
+        dlogits_rows = dlogits.reshape(batch * seq, vocab)
+        # logits = h Eᵀ: the head's share of E's gradient, summed over all rows ...
+        E.grad += dlogits_rows.T @ h_rows
+        dx = (dlogits_rows @ E.value).reshape(batch, seq, self.config.d_model)
         dx = self.ln_f.backward(dx)
         dx = self.blocks.backward(dx)
         dx = self.dropout.backward(dx)
