@@ -23,6 +23,14 @@ META_KEY = "__meta__"
 ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of every .npz
 
 
+def _new_file_mode() -> int:
+    """The permissions open() gives a new file: rw for all, less the umask.
+    mkstemp makes its file private (0o600); a checkpoint should not be."""
+    umask = os.umask(0)
+    os.umask(umask)  # reading the umask means setting it: put it back
+    return 0o666 & ~umask
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model."""
 
@@ -54,6 +62,7 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
             np.savez(file, **arrays, **{META_KEY: np.array(document)})
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, _new_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -6,7 +6,9 @@ CheckpointError (a ValueError) whose message starts with the file's path.
 """
 
 import json
+import os
 import pickle
+import stat
 import struct
 
 import numpy as np
@@ -312,3 +314,13 @@ def test_load_copies_values_and_ignores_other_arrays():
     load_parameters(model, arrays)
     arrays["param/layers.0.W"][...] = 0  # the model holds a copy, not the saved array
     assert_unchanged(model, values(source))
+
+
+def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path):
+    """Not the private 0o600 of the temporary file it was written as."""
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "ck.npz", {"x": np.zeros(2)}, {})
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
