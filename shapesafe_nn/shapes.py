@@ -373,11 +373,14 @@ def anchor_value(layer, path: str) -> Array:
 def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tuple:
     """Everything a check depends on: the shape and dtype of each array argument
     (the type of any other), of each of the layer's parameters, and for a
-    backward the forward call it differentiates.  Built with a plain list: this
+    backward the forward call it differentiates.  Built with a plain loop: this
     runs on every call in `first` mode, so its cost is the mode's cost."""
-    key = [(a.shape, a.dtype) if type(a) is np.ndarray else type(a) for a in args]
+    key = []
+    for a in args:
+        key.append((a.shape, a.dtype) if type(a) is np.ndarray else type(a))
     for parameter in layer._parameters.values():
-        key.append((parameter.value.shape, parameter.value.dtype))
+        value = parameter.value
+        key.append((value.shape, value.dtype))
     # shape_anchors are left out: they are sub-layers' parameters, and each
     # sub-layer's own key already changes (and so re-checks) when they do
     for name, value in kwargs.items():
@@ -416,16 +419,19 @@ def checked(method: Callable) -> Callable:
     def wrapper(self, *args, **kwargs):
         mode = _settings.mode
         if mode == "off":
-            if is_forward:
-                vars(self).update(_forward_dims=None, _forward_key=None)
+            if is_forward:  # a later checked backward must not start from stale dims
+                attributes = self.__dict__
+                attributes["_forward_dims"] = attributes["_forward_key"] = None
             return method(self, *args, **kwargs)
         prebound = self._forward_dims if is_backward else None
         if mode == "first":
             key = _first_mode_key(self, args, kwargs, is_backward)
             if key in seen:
                 if is_forward:
-                    # vars(): plain attribute writes, past Module.__setattr__ (hot path)
-                    vars(self).update(_forward_dims=seen[key], _forward_key=key)
+                    # plain attribute writes, past Module.__setattr__ (the hot path)
+                    attributes = self.__dict__
+                    attributes["_forward_dims"] = seen[key]
+                    attributes["_forward_key"] = key
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
                     return method(self, *args, **kwargs)
