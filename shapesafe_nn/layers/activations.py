@@ -95,42 +95,48 @@ class GELU(Module):
     The Gaussian Error Linear Unit, Hendrycks & Gimpel 2016, in the tanh
     approximation GPT-2 uses (nanoGPT's ``nn.GELU(approximate="tanh")``
     equivalent; ``gelu`` in llm.c): a smooth ReLU that lets a little
-    negative signal through.  By the product and chain rules::
+    negative signal through.
 
-        a'(z) = ½ (1 + tanh u) + ½ z (1 - tanh² u) √(2/π) (1 + 3 · 0.044715 z²)
+    Computed as a = z σ(2u), the same function: ½ (1 + tanh u) = σ(2u) =
+    1 / (1 + e^(-2u)).  The two forms give the same numbers to float
+    rounding, but numpy's float32 exp is about 1.8x faster than its tanh
+    here, and this is the GPT's largest elementwise array.  By the product
+    and chain rules, with s = σ(2u) and σ' = σ (1 - σ)::
+
+        a'(z) = s + 2 z s (1 - s) u'(z),   u'(z) = √(2/π) (1 + 3 · 0.044715 z²)
     """
 
     @checked
     def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
-        # u = √(2/π) (z + 0.044715 z³), written as z (1 + 0.044715 z²) in place:
+        # -2u = -2 √(2/π) (z + 0.044715 z³), written as z (1 + 0.044715 z²) in place:
         # z ** 3 would call the slow general power function
-        t = z * z
-        t *= 0.044715
-        t += 1.0
-        t *= z
-        t *= SQRT_2_OVER_PI
-        np.tanh(t, out=t)  # t = tanh(u)
-        self.save_for_backward(z=z, t=t)
-        a = t + 1.0
-        a *= z
-        a *= 0.5  # a = ½ z (1 + t)
-        return a
+        s = z * z
+        s *= 0.044715
+        s += 1.0
+        s *= z
+        s *= -2.0 * SQRT_2_OVER_PI
+        # s = σ(2u) = 1 / (1 + e^(-2u)); for z below about -10, e^(-2u) overflows
+        # to inf and s to 0, the right limit, so the overflow warning is noise
+        with np.errstate(over="ignore"):
+            np.exp(s, out=s)
+        s += 1.0
+        np.reciprocal(s, out=s)
+        self.save_for_backward(z=z, s=s)
+        return z * s
 
     @checked
     def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
-        z, t = self.saved["z"], self.saved["t"]
-        # a'(z) = ½ (1 + t) + ½ z (1 - t²) u'(z),  u'(z) = √(2/π) (1 + 3 · 0.044715 z²),
-        # built in two buffers in place: these arrays are the GPT's largest
+        z, s = self.saved["z"], self.saved["s"]
+        # a'(z) = s + 2 z s (1 - s) u'(z), built in two buffers in place: these
+        # arrays are the GPT's largest
         du_dz = z * z
         du_dz *= 3 * 0.044715
         du_dz += 1.0
-        du_dz *= SQRT_2_OVER_PI
-        da_dz = t * t
-        np.subtract(1.0, da_dz, out=da_dz)
+        du_dz *= 2.0 * SQRT_2_OVER_PI  # 2 u'(z)
+        da_dz = 1.0 - s
+        da_dz *= s
         da_dz *= z
-        da_dz *= du_dz  # z (1 - t²) u'(z)
-        da_dz += t
-        da_dz += 1.0
-        da_dz *= 0.5  # ½ (1 + t) + ½ z (1 - t²) u'(z)
+        da_dz *= du_dz  # 2 z s (1 - s) u'(z)
+        da_dz += s
         da_dz *= dout
         return da_dz

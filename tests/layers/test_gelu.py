@@ -14,6 +14,14 @@ def test_gradcheck_over_a_wide_range():
     gradcheck(GELU(), x)  # raises beyond 1e-6
 
 
+def test_the_sigmoid_form_is_the_tanh_formula():
+    """GELU computes z σ(2u); the docstring's formula is ½ z (1 + tanh u)."""
+    z = np.linspace(-30, 30, 10_001)
+    u = np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3)
+    np.testing.assert_allclose(GELU().forward(z), 0.5 * z * (1 + np.tanh(u)), rtol=0,
+                               atol=1e-14)  # float64 rounding
+
+
 def test_known_values_and_extremes():
     x = np.array([-1e4, -30.0, 0.0, 30.0, 1e4], np.float32)
     with np.errstate(all="raise"):  # no overflow on the way
@@ -35,8 +43,8 @@ def test_any_shape_in_any_shape_out(shape):
 
 @pytest.mark.reference
 @pytest.mark.parametrize("dtype, tolerance", [
-    (np.float64, 1e-12),  # the same formula
-    # float32: for x < 0, 1 + tanh(u) cancels, so only absolute precision is kept
+    (np.float64, 1e-12),  # the same function: z σ(2u) = ½ z (1 + tanh u)
+    # float32: torch's 1 + tanh(u) cancels for x < 0, so the two agree in absolute terms
     (np.float32, 1e-5)])
 def test_matches_torch_gelu_tanh(dtype, tolerance):
     torch = pytest.importorskip("torch")
