@@ -116,8 +116,9 @@ class GELU(Module):
         s *= z
         s *= -2.0 * SQRT_2_OVER_PI
         # s = σ(2u) = 1 / (1 + e^(-2u)); for z below about -10, e^(-2u) overflows
-        # to inf and s to 0, the right limit, so the overflow warning is noise
-        with np.errstate(over="ignore"):
+        # to inf and s to 0, the right limit (and for large z underflows to 0,
+        # s to 1): both warnings would be noise
+        with np.errstate(over="ignore", under="ignore"):
             np.exp(s, out=s)
         s += 1.0
         np.reciprocal(s, out=s)
