@@ -1,9 +1,10 @@
 """Shared test setup: every test starts and ends in the default check mode.
 
-Reference tests compare against PyTorch (the ``reference`` extra) and plot
-tests draw with matplotlib (the ``plot`` extra); both skip where their extra
-is not installed.  CI sets ``SHAPESAFE_REQUIRE_EXTRAS=1`` so that a missing
-extra fails the run instead of silently skipping those tests.
+Reference tests compare against PyTorch (the ``reference`` extra), plot
+tests draw with matplotlib (the ``plot`` extra) and the site test builds
+the docs with MkDocs (the ``docs`` extra); each skips where its extra is not
+installed.  CI sets ``SHAPESAFE_REQUIRE_EXTRAS=1`` so that a missing extra
+fails the run instead of silently skipping those tests.
 """
 
 import os
@@ -15,6 +16,8 @@ from shapesafe_nn import set_checks
 if os.environ.get("SHAPESAFE_REQUIRE_EXTRAS") == "1":
     import matplotlib  # noqa: F401  (fails loudly: the plot tests must run)
     import torch  # noqa: F401  (fails loudly: the reference tests must run)
+    import material  # noqa: F401  (fails loudly: the docs site must build)
+    import mkdocstrings  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,67 @@
+"""Draw every picture the pages show, with the package's own plot commands.
+
+Run from the repository's root (needs the ``plot`` extra)::
+
+    python docs/make_images.py
+
+It writes ``docs/images/*.png``.  The MLP pictures come from a fresh run of
+the book's network (about 20 seconds); the GPT pictures from the trained
+baby GPT in ``docs/assets/``, which ``python docs/make_images.py
+--train-gpt`` trains again (about 10 minutes) with the command printed
+below.
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from shapesafe_nn.cli import main
+
+DOCS = Path(__file__).resolve().parent
+IMAGES = DOCS / "images"
+ASSETS = DOCS / "assets"
+BABY_GPT = ASSETS / "baby_gpt.npz"  # parameters, config and tokenizer: see 09-training.md
+BABY_GPT_METRICS = ASSETS / "baby_gpt.json"
+PIZZA = "The pizza came out of the oven and it tasted good"
+
+
+def shapesafe_nn(*argv) -> None:
+    """One ``shapesafe-nn`` command, stopping the script if it fails."""
+    words = [str(word) for word in argv]
+    print("$ shapesafe-nn", " ".join(words), flush=True)
+    code = main(words)
+    if code:
+        sys.exit(code)
+
+
+def train_baby_gpt() -> None:
+    """The README's GPT run, kept as a checkpoint the pages load."""
+    shapesafe_nn("train", "gpt", "--checks", "first", "--quiet", "--weights-only",
+                 "--save", BABY_GPT, "--json", BABY_GPT_METRICS)
+
+
+def draw() -> None:
+    IMAGES.mkdir(exist_ok=True)
+    shapesafe_nn("plot", "positions", "--max-len", 64, "--d-model", 128,
+                 "--out", IMAGES / "positions.png")
+    shapesafe_nn("plot", "mask", "--seq", 16, "--out", IMAGES / "causal_mask.png")
+    shapesafe_nn("attention", "--checkpoint", BABY_GPT, "--prompt", PIZZA,
+                 "--out", IMAGES / "attention_pizza.png")
+    shapesafe_nn("plot", "curves", "--json", BABY_GPT_METRICS, "--out", IMAGES / "gpt_curves.png")
+    with tempfile.TemporaryDirectory() as scratch:
+        mlp = Path(scratch) / "mlp.npz"
+        shapesafe_nn("train", "mlp", "--checks", "first", "--quiet", "--save", mlp,
+                     "--plot", IMAGES / "mlp_curves.png")
+        shapesafe_nn("plot", "mnist-errors", "--checkpoint", mlp, "--out", IMAGES / "mnist_errors.png")
+        shapesafe_nn("plot", "mnist-weights", "--checkpoint", mlp,
+                     "--out", IMAGES / "mnist_weights.png")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-gpt", action="store_true",
+                        help=f"train the baby GPT into {BABY_GPT.relative_to(DOCS.parent)} first")
+    if parser.parse_args().train_gpt:
+        train_baby_gpt()
+    draw()

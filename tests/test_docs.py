@@ -1,0 +1,169 @@
+"""Every code block in ``docs/`` runs, and every output shown is what it prints now.
+
+The pages follow four rules, so that none can go stale silently:
+
+- A ```` ```python ```` block runs; the blocks of one page run in order in
+  one namespace, as a reader pasting them into one Python session would.
+- An ```` ```output ```` block right after a python block is what that block
+  prints (stdout); the test compares them.
+- A ```` ```console ```` block holds ``$ shapesafe-nn ...`` lines, each
+  followed by what the command prints (stdout, then stderr); the test runs
+  each command and compares.
+- ```` ```text ```` blocks are diagrams and formulas: nothing to run.  Any
+  other kind of block fails the test, so a page cannot hold code that is not
+  run.
+
+In an expected output a line ``...`` stands for any number of lines, and
+``...`` inside a line for any characters: for the few things that change
+from run to run (durations) or that a page shortens on purpose.
+
+Blocks run in a fresh temporary folder (files they write land there) in
+which ``docs`` points at the real ``docs/``, so paths such as
+``docs/assets/...`` work as they do from the repository's root.
+"""
+
+import contextlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shapesafe_nn.cli import main
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+KINDS = {"python", "output", "console", "text"}
+
+
+@dataclass
+class Block:
+    kind: str
+    source: str
+    line: int  # where the block starts on the page, for failure messages
+
+
+def blocks_of(page: Path) -> list[Block]:
+    text = page.read_text(encoding="utf-8")
+    return [Block(match.group(1), match.group(2), text.count("\n", 0, match.start()) + 1)
+            for match in FENCE.finditer(text)]
+
+
+def pattern_of(expected: str) -> re.Pattern:
+    """``...`` alone on a line: any lines; ``...`` within a line: any characters."""
+    parts = []
+    for line in expected.strip("\n").splitlines():
+        if line.strip() == "...":
+            parts.append(r"(?:[^\n]*\n)*?")
+        else:
+            pieces = [re.escape(piece) for piece in line.rstrip().split("...")]
+            parts.append("[^\n]*".join(pieces) + r"[ \t]*\n")
+    return re.compile("".join(parts))
+
+
+def assert_same_output(expected: str, actual: str, where: str) -> None:
+    actual = "\n".join(line.rstrip() for line in actual.strip("\n").splitlines()) + "\n"
+    assert pattern_of(expected).fullmatch(actual), (
+        f"{where}: the page shows\n{expected.strip()}\n\nbut the code printed\n{actual}")
+
+
+def run_command(command: str) -> str:
+    """``shapesafe-nn ...`` in this process: what it prints, stdout then stderr."""
+    words = command.split()
+    assert words[0] == "shapesafe-nn", f"only shapesafe-nn commands run on a page: {command!r}"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(words[1:])
+        except SystemExit:  # argparse's usage errors: their message is the output
+            pass
+    return out.getvalue() + err.getvalue()
+
+
+def run_console(block: Block, where: str) -> None:
+    commands = re.split(r"^\$ ", block.source, flags=re.MULTILINE)
+    assert commands[0].strip() == "", f"{where}: a console block starts with '$ '"
+    for entry in commands[1:]:
+        command, _, expected = entry.partition("\n")
+        assert_same_output(expected, run_command(command), f"{where}: $ {command}")
+
+
+def run_page(page: Path) -> None:
+    namespace: dict = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+    blocks = blocks_of(page)
+    for index, block in enumerate(blocks):
+        where = f"{page.name}:{block.line}"
+        assert block.kind in KINDS, f"{where}: a ```{block.kind} block cannot be run"
+        if block.kind == "python":
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(block.source, where, "exec"), namespace)
+            following = blocks[index + 1] if index + 1 < len(blocks) else None
+            if following is not None and following.kind == "output":
+                assert_same_output(following.source, out.getvalue(), where)
+        elif block.kind == "output":
+            assert index and blocks[index - 1].kind == "python", (
+                f"{where}: an output block must follow a python block")
+        elif block.kind == "console":
+            run_console(block, where)
+
+
+@pytest.fixture
+def in_scratch_folder(tmp_path, monkeypatch):
+    (tmp_path / "docs").symlink_to(DOCS)
+    monkeypatch.chdir(tmp_path)
+    # Pages plot with matplotlib's file-only backend, as the package does
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # a page may set numpy's print options, as a reader would; the next page
+    # starts from the defaults, as a new reader's session does
+    print_options = np.get_printoptions()
+    yield tmp_path
+    np.set_printoptions(**print_options)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.stem for page in PAGES])
+def test_every_block_on_the_page_runs_and_prints_what_the_page_shows(page, in_scratch_folder):
+    run_page(page)
+
+
+def test_the_output_matcher_fails_on_a_changed_number():
+    """The check itself can fail: a page showing 0.8950 where the code prints 0.8951."""
+    assert_same_output("accuracy 0.8950\n", "accuracy 0.8950\n", "same")
+    with pytest.raises(AssertionError, match="the page shows"):
+        assert_same_output("accuracy 0.8950\n", "accuracy 0.8951\n", "changed")
+    assert_same_output("took ... s\n...\ndone\n", "took 3.2 s\nline\nline\ndone\n", "wildcards")
+    with pytest.raises(AssertionError):
+        assert_same_output("took ... s\ndone\n", "took 3.2 s\nextra\ndone\n", "one line only")
+
+
+def test_a_page_with_a_block_of_unknown_kind_fails(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```bash\nrm -rf /\n```\n")
+    with pytest.raises(AssertionError, match="cannot be run"):
+        run_page(page)
+
+
+def test_a_python_block_printing_something_else_fails(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint(2 + 2)\n```\n\n```output\n5\n```\n")
+    with pytest.raises(AssertionError, match="the page shows"):
+        run_page(page)
+
+
+def test_every_page_is_in_the_site_and_linked_from_the_readme():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    site = (DOCS.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in PAGES:
+        assert page.name in site, f"{page.name} is missing from mkdocs.yml's nav"
+        if page.name != "index.md":
+            assert f"docs/{page.name}" in readme, f"README does not link docs/{page.name}"
+
+
+def test_images_on_the_pages_exist():
+    for page in PAGES:
+        for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
+            assert (DOCS / image).is_file(), f"{page.name} shows {image}, which is missing"
+
