@@ -370,6 +370,9 @@ def anchor_value(layer, path: str) -> Array:
     return getattr(value, "value", value)
 
 
+_ndarray = np.ndarray  # looked up once: the key below runs on every call
+
+
 def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tuple:
     """Everything a check depends on: the shape and dtype of each array argument
     (the type of any other), of each of the layer's parameters, and for a
@@ -377,18 +380,26 @@ def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tupl
     runs on every call in `first` mode, so its cost is the mode's cost."""
     key = []
     for a in args:
-        key.append((a.shape, a.dtype) if type(a) is np.ndarray else type(a))
+        key.append((a.shape, a.dtype) if type(a) is _ndarray else type(a))
     for parameter in layer._parameters.values():
         value = parameter.value
         key.append((value.shape, value.dtype))
     # shape_anchors are left out: they are sub-layers' parameters, and each
     # sub-layer's own key already changes (and so re-checks) when they do
-    for name, value in kwargs.items():
-        key.append((name, (value.shape, value.dtype) if type(value) is np.ndarray else type(value)))
-    if is_backward:
+    if kwargs:
+        for name, value in kwargs.items():
+            key.append((name, (value.shape, value.dtype) if type(value) is _ndarray
+                        else type(value)))
+    if is_backward:  # the forward call's own entry: an int, quick to hash
         prebound = layer._forward_dims
         key.append(layer._forward_key or (repr(prebound) if prebound else None))
     return tuple(key)
+
+
+def _calls_expect(code) -> bool:
+    """Whether a method's code (or code nested in it) calls ``expect``."""
+    return "expect" in code.co_names or any(
+        _calls_expect(const) for const in code.co_consts if hasattr(const, "co_names"))
 
 
 def checked(method: Callable) -> Callable:
@@ -414,6 +425,9 @@ def checked(method: Callable) -> Callable:
     is_forward = method.__name__ == "forward"
     is_backward = method.__name__ == "backward"
     seen: dict[tuple, tuple[dict, dict]] = {}  # `first` mode: signature -> bound dims
+    # a skipped call marks the stack so that the expect() calls in its body skip
+    # too; a body without any needs no mark (and first mode saves its cost)
+    marks_skips = _calls_expect(method.__code__)
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -423,20 +437,25 @@ def checked(method: Callable) -> Callable:
                 attributes = self.__dict__
                 attributes["_forward_dims"] = attributes["_forward_key"] = None
             return method(self, *args, **kwargs)
-        prebound = self._forward_dims if is_backward else None
         if mode == "first":
             key = _first_mode_key(self, args, kwargs, is_backward)
-            if key in seen:
+            bound = seen.get(key)
+            if bound is not None:
                 if is_forward:
-                    # plain attribute writes, past Module.__setattr__ (the hot path)
+                    # plain attribute writes, past Module.__setattr__ (the hot path);
+                    # the backward's key names this entry by the id of its dims,
+                    # which `seen` keeps alive, so the id is never reused
                     attributes = self.__dict__
-                    attributes["_forward_dims"] = seen[key]
-                    attributes["_forward_key"] = key
+                    attributes["_forward_dims"] = bound
+                    attributes["_forward_key"] = id(bound)
+                if not marks_skips:
+                    return method(self, *args, **kwargs)
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
                     return method(self, *args, **kwargs)
                 finally:
                     _call_stack.pop()
+        prebound = self._forward_dims if is_backward else None
         parameters = self._parameters
         call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, self)
         with jaxtyped("context"):
@@ -466,7 +485,8 @@ def checked(method: Callable) -> Callable:
         if mode == "first":
             seen[key] = bound
         if is_forward:
-            vars(self).update(_forward_dims=bound, _forward_key=key if mode == "first" else None)
+            vars(self).update(_forward_dims=bound,
+                              _forward_key=id(bound) if mode == "first" else None)
         return result
 
     return wrapper
