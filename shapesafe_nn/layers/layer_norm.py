@@ -52,11 +52,16 @@ class LayerNorm(Module):
     def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
         mean = x.mean(axis=-1, keepdims=True)  # (batch, seq, 1)
         centred = x - mean
-        variance = (centred * centred).mean(axis=-1, keepdims=True)  # (batch, seq, 1)
+        variance = np.square(centred).mean(axis=-1, keepdims=True)  # (batch, seq, 1)
         rstd = 1.0 / np.sqrt(variance + self.eps)
-        normalized = expect("normalized", centred * rstd, "batch seq d_model")
+        # normalized = centred * rstd, computed in centred's memory: centred is
+        # not needed again, and every pass over (batch, seq, d_model) counts here
+        normalized = expect("normalized", np.multiply(centred, rstd, out=centred),
+                            "batch seq d_model")
         self.save_for_backward(normalized=normalized, rstd=rstd)
-        return normalized * self.gamma.value + self.beta.value
+        out = normalized * self.gamma.value
+        out += self.beta.value
+        return out
 
     @checked
     def backward(self,
@@ -66,7 +71,12 @@ class LayerNorm(Module):
         self.gamma.grad += (dout * normalized).sum(axis=(0, 1))
         self.beta.grad += dout.sum(axis=(0, 1))
         dnormalized = dout * self.gamma.value
-        # normalized = (x - mean) * rstd, with mean and rstd both functions of x
-        return rstd * (dnormalized
-                       - dnormalized.mean(axis=-1, keepdims=True)
-                       - normalized * (dnormalized * normalized).mean(axis=-1, keepdims=True))
+        # normalized = (x - mean) * rstd, with mean and rstd both functions of x:
+        # dx = rstd (dn - mean(dn) - normalized mean(dn * normalized)), built in
+        # dnormalized's memory, one pass at a time
+        projection = (dnormalized * normalized).mean(axis=-1, keepdims=True)
+        dx = dnormalized
+        dx -= dnormalized.mean(axis=-1, keepdims=True)
+        dx -= normalized * projection
+        dx *= rstd
+        return dx

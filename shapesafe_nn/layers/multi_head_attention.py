@@ -156,9 +156,12 @@ class MultiHeadAttention(Module):
         # dropped = attn_dropout(weights)
         dweights = expect("dweights", self.attn_dropout.backward(ddropped),
                           "batch n_heads seq seq")
-        # weights = softmax(scores)  (masked entries: weight 0, so gradient 0)
-        dscores = weights * (dweights - (dweights * weights).sum(axis=-1, keepdims=True))
-        expect("dscores", dscores, "batch n_heads seq seq")
+        # weights = softmax(scores)  (masked entries: weight 0, so gradient 0):
+        # dscores = weights * (dweights - Σ_keys dweights * weights), in dweights'
+        # memory (nothing reads dweights again; it is the size of the scores)
+        dweights -= (dweights * weights).sum(axis=-1, keepdims=True)
+        dscores = expect("dscores", np.multiply(dweights, weights, out=dweights),
+                         "batch n_heads seq seq")
         # scores = score(q, k): its own backward
         dq, dk = SCORES[self.score].backward(dscores, *score_saved)
         expect("dq", dq, "batch n_heads seq d_head")
