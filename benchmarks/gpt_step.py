@@ -15,15 +15,25 @@ initial weights:
   PyTorch on the CPU with its default thread count.
 
 All variants train on the same batches, drawn once with ``get_batch``.
-Our three modes take turns in ``--rounds`` rounds, then PyTorch runs its
-rounds alone; in each round a variant first takes ``--warmup`` untimed
-steps, then ``--steps`` timed ones.  The warm-up
-matters: numpy's OpenBLAS threads and PyTorch's OpenMP threads keep
-spinning for a moment after their last call, and a fresh model's first
-steps pay for page faults, so untimed steps let each variant start from a
-settled machine.  Taking turns spreads slow stretches of a noisy machine
-over all variants instead of one.  The medians over all timed steps and
-their ratios are printed, all from this one process.
+The four take turns in each of ``--rounds`` rounds (``--together``, the
+default) or our three modes take turns and PyTorch runs its rounds after
+them (``--apart``); in each round a variant first takes ``--warmup``
+untimed steps, then ``--steps`` timed ones.  The warm-up matters: numpy's
+OpenBLAS threads and PyTorch's OpenMP threads keep spinning for a moment
+after their last call, and a fresh model's first steps pay for page
+faults, so untimed steps let each variant start from a settled machine.
+Taking turns spreads the slow stretches of a noisy machine over all
+variants instead of one: run apart, PyTorch's median moved between 100 and
+123 ms from run to run here while ours held still, and the ratio with it.
+The medians over all timed steps and their ratios are printed, all from
+this one process.
+
+Model FLOPs utilisation (MFU), as nanoGPT estimates it: a step does
+6·N·tokens + 12·n_layer·block·d_model·tokens floating-point operations (N:
+parameters without the position table; the first term is every weight's
+multiply-add forward and twice backward, the second attention's QKᵀ and
+weights·V), and MFU is those FLOPs per second over the peak numpy float32
+matmul rate, measured here first on two large square matrices.
 """
 
 import argparse
@@ -50,6 +60,28 @@ def baby_config(vocab_size: int) -> GPTConfig:
                      dropout=0.0, dtype="float32", seed=0)
 
 
+def matmul_peak_flops(size: int = 1024, repeats: int = 10) -> float:
+    """FLOP/s of numpy's float32 matmul on (size x size) @ (size x size): the
+    best rate this machine's BLAS reaches, the denominator of MFU."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a @ b  # warm-up: threads started, pages touched
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(seconds)
+
+
+def flops_per_step(config: GPTConfig, parameters: int) -> float:
+    """nanoGPT's estimate: 6 N + 12 n_layer block d_model per token, N without positions."""
+    tokens = BATCH * BLOCK
+    weights = parameters - config.block_size * config.d_model  # the learned position table
+    attention = 12 * config.n_layer * BLOCK * config.d_model
+    return (6 * weights + attention) * tokens
+
+
 def our_step(model: GPT, optimizer: AdamW, cost: SoftmaxCrossEntropy, x, y) -> None:
     optimizer.zero_grad()
     cost.forward(model.forward(x), y)
@@ -72,8 +104,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed steps per variant and round")
     parser.add_argument("--warmup", type=int, default=2,
                         help="untimed steps per variant before its timed ones, each round")
+    parser.add_argument("--apart", action="store_true",
+                        help="PyTorch's rounds after ours instead of taking turns with them")
     args = parser.parse_args()
 
+    peak = matmul_peak_flops()
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
     train, _ = split_train_val(tokenizer.encode(text))
@@ -98,9 +133,9 @@ def main() -> None:
     per_round = args.warmup + args.steps
     batches = [get_batch(train, BATCH, BLOCK, rng) for _ in range(args.rounds * per_round)]
     times = {name: [] for name in steps}
-    # our three modes take turns; PyTorch runs after them, on its own, because
-    # its OpenMP threads keep spinning after a step and would slow numpy's
-    for group in ([name for name in steps if name != torch_name], [torch_name]):
+    ours = [name for name in steps if name != torch_name]
+    groups = [ours, [torch_name]] if args.apart else [ours + [torch_name]]
+    for group in groups:
         for round_start in range(0, len(batches), per_round):
             round_batches = batches[round_start:round_start + per_round]
             for name in group:
@@ -117,13 +152,20 @@ def main() -> None:
           f"{config.n_layer} layers, {config.n_head} heads, d_model {config.d_model}, "
           f"{parameters:,} parameters, float32")
     print(f"median of {args.rounds} rounds x {args.steps} steps, each round after "
-          f"{args.warmup} warm-up steps (forward, loss, backward, clip, AdamW):")
+          f"{args.warmup} warm-up steps (forward, loss, backward, clip, AdamW), "
+          f"{'PyTorch after ours' if args.apart else 'all four taking turns'}:")
     for name, seconds in medians.items():
         print(f"  {name:<32} {1000 * seconds:8.1f} ms/step")
     off = medians["shapesafe_nn, checks off"]
     print(f"checks off / PyTorch:  {off / medians[torch_name]:.2f}")
     print(f"checks first / off:    {medians['shapesafe_nn, checks first'] / off:.3f}")
     print(f"checks always / off:   {medians['shapesafe_nn, checks always'] / off:.3f}")
+    flops = flops_per_step(config, parameters)
+    print(f"MFU: {flops / 1e9:.2f} GFLOP per step; numpy float32 matmul peak "
+          f"{peak / 1e9:.1f} GFLOP/s (1024 x 1024)")
+    for name in ("shapesafe_nn, checks off", torch_name):
+        print(f"  {name:<32} {flops / medians[name] / 1e9:6.1f} GFLOP/s, "
+              f"MFU {flops / medians[name] / peak:.2f}")
 
 
 if __name__ == "__main__":
