@@ -57,10 +57,11 @@ class MultiHeadAttention(Module):
     ``x``: (batch, seq, d_model), one row per position.
 
     The projections run on ``rows``, x reshaped to (batch*seq, d_model):
-    every position is one row of one matrix product, exactly the numbers of
-    ``x @ W`` on the 3-D array, but numpy computes a 3-D @ 2-D product as a
-    loop of small ones, measured 10x and more slower here
-    (``benchmarks/README.md``, "The profile").
+    every position is one row of one matrix product, the same numbers as
+    ``x @ W`` on the 3-D array.  numpy computes a 3-D @ 2-D product as a
+    loop of per-sequence products instead: 1.1 to 1.7 times slower on an
+    idle machine, and far slower (17x measured) when another process shares
+    the cores (``benchmarks/matmul_shapes.py``).
     """
 
     def __init__(self, d_model: int, n_heads: int, mask: str = "causal", dropout: float = 0.0,
