@@ -131,6 +131,11 @@ class ClassifierProgress:
                 "progress/losses": np.array(self.losses, dtype=np.float64),
                 "rng/shuffle": generator_to_array(self.rng)}
 
+    @property
+    def completed(self) -> int:
+        """Whole epochs done: how far the run is in the unit it is asked for."""
+        return self.epoch
+
     def meta(self) -> dict:
         return {"step": self.step, "history": self.history}
 
@@ -157,7 +162,8 @@ class LanguageModelProgress:
     evaluations so far, and the last finite loss (for a divergence message)."""
 
     batch_rng: np.random.Generator  # training windows
-    eval_rng: np.random.Generator  # evaluation windows: kept apart, so evaluating never shifts training
+    # evaluation windows: a generator of their own, so evaluating never shifts training
+    eval_rng: np.random.Generator
     step: int = 0
     history: list[dict] = field(default_factory=list)  # EvalRecord fields
     last_loss: float | None = None
@@ -171,6 +177,11 @@ class LanguageModelProgress:
         return {"progress/step": np.array(self.step, dtype=np.int64),
                 "rng/batches": generator_to_array(self.batch_rng),
                 "rng/evaluation": generator_to_array(self.eval_rng)}
+
+    @property
+    def completed(self) -> int:
+        """Iterations done: how far the run is in the unit it is asked for."""
+        return self.step
 
     def meta(self) -> dict:
         return {"step": self.step, "history": self.history, "last_loss": self.last_loss}

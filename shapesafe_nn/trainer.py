@@ -61,6 +61,17 @@ def progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+def after_step(progress, save: Callable | None, save_every: int, ctrl_c: StopOnCtrlC) -> None:
+    """Once a step is complete: save every ``save_every`` steps, and after
+    Ctrl-C save this whole step and stop."""
+    if save is not None and save_every and progress.step % save_every == 0:
+        save(progress)
+    if ctrl_c.requested:
+        if save is not None:
+            save(progress)
+        raise KeyboardInterrupt
+
+
 def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test: tuple | None,
                      *, epochs: int, batch_size: int, seed: int, quiet: bool = False,
                      log: Callable[[str], None] = print,
@@ -122,12 +133,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
                 progress.losses.append(float(loss))
                 progress.batch += 1
                 progress.step += 1
-                if save is not None and save_every and progress.step % save_every == 0:
-                    save(progress)
-                if ctrl_c.requested:
-                    if save is not None:
-                        save(progress)
-                    raise KeyboardInterrupt
+                after_step(progress, save, save_every, ctrl_c)
             train_loss = float(np.mean(progress.losses))
             if test is not None and len(test[0]):
                 model.eval()
@@ -234,12 +240,7 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
             optimizer.step()
             progress.last_loss = float(loss)
             progress.step = step + 1
-            if save is not None and save_every and progress.step % save_every == 0:
-                save(progress)
-            if ctrl_c.requested:
-                if save is not None:
-                    save(progress)
-                raise KeyboardInterrupt
+            after_step(progress, save, save_every, ctrl_c)
     if not progress.history or progress.history[-1]["step"] != iters:
         evaluate(iters, schedule(iters))
     return [EvalRecord(**record) for record in progress.history]

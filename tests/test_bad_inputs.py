@@ -23,9 +23,7 @@ No warning may come before the error.  Commands run in-process through
 line ``shapesafe-nn: error: ...``, neither with a traceback.
 """
 
-import contextlib
 import functools
-import io
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cli_runner import run
 
 from shapesafe_nn import (
     SGD,
@@ -53,7 +52,6 @@ from shapesafe_nn.checkpoint import (
     parameter_arrays,
     save_checkpoint,
 )
-from shapesafe_nn.cli import main
 from shapesafe_nn.data import (
     CharTokenizer,
     DataError,
@@ -115,13 +113,7 @@ class UserError(CommandFailed):
 
 def command(scene: SimpleNamespace, *argv) -> None:
     """``shapesafe-nn argv...``; a failure raises UsageError or UserError with its stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    scene.stdout, message = out.getvalue(), err.getvalue()
+    code, scene.stdout, message = run(*argv)
     if code == 0:
         return
     assert "Traceback" not in message, message

@@ -220,7 +220,7 @@ def test_resume_refuses_another_text(finished_gpt, tmp_path):
     text = tmp_path / "other.txt"
     text.write_text("to be or not to be, that is the question\n" * 200)
     assert_fails(run("train", "gpt", "--resume", finished_gpt, "--data", text), 1,
-                 "that run trained on another text")
+                 "that run trained on other data than")
 
 
 def test_resume_refuses_a_checkpoint_of_the_other_model(finished_gpt):

@@ -18,12 +18,12 @@ from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention_head import MASKS, SCORES
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
-from ..resume import LanguageModelProgress, fingerprint, load_dropout_arrays
+from ..resume import LanguageModelProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import estimate_loss, train_language_model
 from .arguments import check_output_folders, non_negative, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    settings_for
+    restore_run, settings_for
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -158,9 +158,12 @@ def run_train(args) -> int:
     optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                       weight_decay=settings["weight_decay"])
     data_sha256 = fingerprint(ids)
-    progress = (resume_from(args.resume, arrays, meta, model, optimizer, data_sha256,
-                            settings["iters"])
-                if args.resume else LanguageModelProgress.start(settings["seed"]))
+    if args.resume:
+        progress = restore_run(args.resume, arrays, meta, model, optimizer, data_sha256,
+                               LanguageModelProgress, settings["iters"], "iterations",
+                               meta["data"] or "the bundled corpus")
+    else:
+        progress = LanguageModelProgress.start(settings["seed"])
     print(f"GPT ({settings['preset']}): {model.num_parameters():,} parameters, n_layer "
           f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
           f"{config.block_size}, batch {settings['batch_size']}, attention {config.score} "
@@ -208,25 +211,6 @@ def run_train(args) -> int:
     print(f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
           f"after {final.step} iterations")
     return 0
-
-
-def resume_from(path: Path, arrays: dict, meta: dict, model: GPT, optimizer, data_sha256: str,
-                iters: int) -> LanguageModelProgress:
-    """Put the saved run back into ``model`` (its Dropout generators too) and
-    ``optimizer``; its progress."""
-    if meta.get("data_sha256") != data_sha256:
-        raise CheckpointError(f"{path}: that run trained on another text than "
-                              f"{meta['data'] or 'the bundled corpus'} holds now; resume it "
-                              f"on the same text (--data)")
-    progress = LanguageModelProgress.from_checkpoint(arrays, meta["progress"], str(path))
-    if progress.step >= iters:
-        raise CheckpointError(f"{path}: that run is complete ({progress.step} of {iters} "
-                              f"iterations); to train longer, start a new run")
-    load_parameters(model, arrays, source=str(path))
-    load_dropout_arrays(model, arrays, str(path))
-    optimizer.load_state_dict({key.removeprefix("optimizer/"): value
-                               for key, value in arrays.items() if key.startswith("optimizer/")})
-    return progress
 
 
 def load_gpt(path: Path) -> tuple[GPT, CharTokenizer, dict]:

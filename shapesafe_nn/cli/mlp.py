@@ -23,7 +23,7 @@ from ..shapes import CHECK_MODES, set_checks
 from ..trainer import train_classifier
 from .arguments import check_output_folders, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    settings_for
+    restore_run, settings_for
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -129,9 +129,12 @@ def run_train(args) -> int:
     optimizer = SGD(model.parameters(), lr=settings["lr"])
     x_train, y_train = to_inputs(train[0]), train[1]
     data_sha256 = fingerprint(x_train, y_train)
-    progress = (resume_from(args.resume, arrays, meta, model, optimizer, data_sha256,
-                            settings["epochs"])
-                if args.resume else ClassifierProgress.start(settings["seed"]))
+    if args.resume:
+        progress = restore_run(args.resume, arrays, meta, model, optimizer, data_sha256,
+                               ClassifierProgress, settings["epochs"], "epochs",
+                               meta["config"]["data"] or "the bundled subset")
+    else:
+        progress = ClassifierProgress.start(settings["seed"])
     print(f"Network {settings['sizes']}: {settings['activation']}, {settings['cost']} cost, "
           f"init {settings['init']}, η = {settings['lr']}, batch {settings['batch_size']}, "
           f"{settings['epochs']} epochs, checks {args.checks}")
@@ -176,23 +179,6 @@ def run_train(args) -> int:
                                          "settings": settings}, indent=2))
     print(f"{final['split']} accuracy {final['accuracy']:.4f} ({final['correct']}/{final['total']})")
     return 0
-
-
-def resume_from(path: Path, arrays: dict, meta: dict, model: Network, optimizer, data_sha256: str,
-                epochs: int) -> ClassifierProgress:
-    """Put the saved run back into ``model`` and ``optimizer``; its progress."""
-    if meta.get("data_sha256") != data_sha256:
-        raise CheckpointError(f"{path}: that run trained on other data than "
-                              f"{meta['config']['data'] or 'the bundled subset'} holds now; "
-                              f"resume it on the same digits (--data)")
-    progress = ClassifierProgress.from_checkpoint(arrays, meta["progress"], str(path))
-    if progress.epoch >= epochs:
-        raise CheckpointError(f"{path}: that run is complete ({progress.epoch} of {epochs} "
-                              f"epochs); to train longer, start a new run")
-    load_parameters(model, arrays, source=str(path))
-    optimizer.load_state_dict({key.removeprefix("optimizer/"): value
-                               for key, value in arrays.items() if key.startswith("optimizer/")})
-    return progress
 
 
 def load_network(path: Path) -> tuple[Network, dict]:

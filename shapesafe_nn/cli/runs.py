@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, load_checkpoint, parameter_arrays, save_checkpoint
+from ..checkpoint import (CheckpointError, load_checkpoint, load_parameters, parameter_arrays,
+                          save_checkpoint)
 from ..module import Module
-from ..resume import dropout_arrays
+from ..resume import dropout_arrays, load_dropout_arrays
 from .arguments import positive
 
 
@@ -63,6 +64,28 @@ def load_resumable(path: Path, kind: str) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{path}: holds weights only (saved with --weights-only), "
                               f"not a run that can be resumed")
     return arrays, meta
+
+
+def restore_run(path: Path, arrays: dict, meta: dict, model: Module, optimizer,
+                data_sha256: str, progress_type, total: int, unit: str, data: str):
+    """Put the run saved in ``path`` back into ``model`` (its Dropout generators
+    too) and ``optimizer``, and return its progress (a ``progress_type``).
+
+    Refused, before anything changes: other data than the run trained on
+    (``data`` names what was read), and a run already ``total`` ``unit`` long.
+    """
+    if meta.get("data_sha256") != data_sha256:
+        raise CheckpointError(f"{path}: that run trained on other data than {data} holds "
+                              f"now; resume it on the same data (--data)")
+    progress = progress_type.from_checkpoint(arrays, meta["progress"], str(path))
+    if progress.completed >= total:
+        raise CheckpointError(f"{path}: that run is complete ({progress.completed} of {total} "
+                              f"{unit}); to train longer, start a new run")
+    load_parameters(model, arrays, source=str(path))
+    load_dropout_arrays(model, arrays, str(path))
+    optimizer.load_state_dict({key.removeprefix("optimizer/"): value
+                               for key, value in arrays.items() if key.startswith("optimizer/")})
+    return progress
 
 
 class CheckpointWriter:
