@@ -23,7 +23,7 @@ from ..shapes import CHECK_MODES, set_checks
 from ..trainer import estimate_loss, train_language_model
 from .arguments import check_output_folders, non_negative, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    restore_run, settings_for
+    restore_run, settings_for, telling_what_was_saved
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -178,7 +178,7 @@ def run_train(args) -> int:
          "settings": settings, "data": None if data is None else str(data.resolve()),
          "data_sha256": data_sha256},
         weights_only=args.weights_only)
-    try:
+    with telling_what_was_saved(writer):
         history = train_language_model(
             model, optimizer, train_ids, val_ids, iters=settings["iters"],
             batch_size=settings["batch_size"], block_size=config.block_size,
@@ -186,13 +186,6 @@ def run_train(args) -> int:
             grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
             eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
             progress=progress, save_every=args.save_every or 0, save=writer or None)
-    except KeyboardInterrupt:
-        if writer:
-            writer.report_interrupt()
-        raise
-    except FloatingPointError as error:
-        raise FloatingPointError(f"{error}; {writer.kept() if writer else 'nothing was saved'}") \
-            from error
     sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), 300,
                                              temperature=1.0, seed=settings["seed"]))
     print(f"--- sample ---{sample}\n--------------")

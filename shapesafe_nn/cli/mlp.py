@@ -23,7 +23,7 @@ from ..shapes import CHECK_MODES, set_checks
 from ..trainer import train_classifier
 from .arguments import check_output_folders, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    restore_run, settings_for
+    restore_run, settings_for, telling_what_was_saved
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -149,18 +149,11 @@ def run_train(args) -> int:
         args.save, model, optimizer,
         {"model": "mlp", "config": config, "settings": settings, "data_sha256": data_sha256},
         weights_only=args.weights_only)
-    try:
+    with telling_what_was_saved(writer):
         history = train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
                                    epochs=settings["epochs"], batch_size=settings["batch_size"],
                                    seed=settings["seed"], quiet=args.quiet, progress=progress,
                                    save_every=args.save_every or 0, save=writer or None)
-    except KeyboardInterrupt:
-        if writer:
-            writer.report_interrupt()
-        raise
-    except FloatingPointError as error:
-        raise FloatingPointError(f"{error}; {writer.kept() if writer else 'nothing was saved'}") \
-            from error
     if test_pair is not None:
         final = {"split": "test", "correct": history.epochs[-1].correct,
                  "total": history.epochs[-1].total}

@@ -10,7 +10,9 @@ a flag that would change one is refused rather than ignored.
 """
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +128,18 @@ class CheckpointWriter:
         if self.saved_step is not None:
             print(f"interrupted: saved step {self.saved_step} to {self.path}; continue with "
                   f"--resume {self.path}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def telling_what_was_saved(writer: CheckpointWriter | None) -> Iterator[None]:
+    """Around a training loop: after Ctrl-C, say where the run was saved and
+    how to continue it; after a divergence, which checkpoint stays."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if writer:
+            writer.report_interrupt()
+        raise
+    except FloatingPointError as error:
+        raise FloatingPointError(f"{error}; {writer.kept() if writer else 'nothing was saved'}") \
+            from error
