@@ -15,9 +15,9 @@ initial weights:
   PyTorch on the CPU with its default thread count.
 
 All variants train on the same batches, drawn once with ``get_batch``.
-The four take turns in each of ``--rounds`` rounds (``--together``, the
-default) or our three modes take turns and PyTorch runs its rounds after
-them (``--apart``); in each round a variant first takes ``--warmup``
+By default the four take turns in each of ``--rounds`` rounds; with
+``--apart`` our three modes take turns and PyTorch runs its rounds after
+them; in each round a variant first takes ``--warmup``
 untimed steps, then ``--steps`` timed ones.  The warm-up matters: numpy's
 OpenBLAS threads and PyTorch's OpenMP threads keep spinning for a moment
 after their last call, and a fresh model's first steps pay for page

@@ -7,8 +7,10 @@ Run from the repository's root (needs the ``plot`` extra)::
 It writes ``docs/images/*.png``.  The MLP pictures come from a fresh run of
 the book's network (about 20 seconds); the GPT pictures from the trained
 baby GPT in ``docs/assets/``, which ``python docs/make_images.py
---train-gpt`` trains again (about 10 minutes) with the command printed
-below.
+--train-gpt`` first trains again (several minutes), with
+``shapesafe-nn train gpt --checks first --weights-only --save ...``: the
+README's run (checks change the speed, never the numbers).  Each command is
+printed as it runs.
 """
 
 import argparse
@@ -36,7 +38,8 @@ def shapesafe_nn(*argv) -> None:
 
 
 def train_baby_gpt() -> None:
-    """The README's GPT run, kept as a checkpoint the pages load."""
+    """The README's GPT run (with the faster `first` checks: the same numbers),
+    kept as a checkpoint the pages load."""
     shapesafe_nn("train", "gpt", "--checks", "first", "--quiet", "--weights-only",
                  "--save", BABY_GPT, "--json", BABY_GPT_METRICS)
 

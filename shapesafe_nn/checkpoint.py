@@ -26,9 +26,21 @@ ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of every .
 def _new_file_mode() -> int:
     """The permissions open() gives a new file: rw for all, less the umask.
     mkstemp makes its file private (0o600); a checkpoint should not be."""
-    umask = os.umask(0)
-    os.umask(umask)  # reading the umask means setting it: put it back
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read from /proc where Linux offers it: os.umask can
+    only read it by setting it, which would briefly change it for every thread."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)  # elsewhere: set it (to a safe value), then put it back
+    os.umask(umask)
+    return umask
 
 
 class CheckpointError(ValueError):

@@ -146,6 +146,12 @@ class ClassifierProgress:
             if name not in arrays:
                 raise ValueError(f"{source}: no {name!r}: not a checkpoint that can be resumed")
         order = arrays["progress/order"]
+        if order.size and (order.ndim != 1 or not np.issubdtype(order.dtype, np.integer)
+                           or not np.array_equal(np.sort(order), np.arange(order.size))):
+            # else a damaged file would index the training set out of range, or
+            # visit some examples twice and others never
+            raise ValueError(f"{source}: 'progress/order' is not a shuffle of the "
+                             f"training set (a permutation of 0..n-1)")
         return cls(rng=generator_from_array(arrays["rng/shuffle"], f"{source}: rng/shuffle"),
                    step=_scalar(arrays, "progress/step", source),
                    epoch=_scalar(arrays, "progress/epoch", source),
@@ -212,6 +218,7 @@ class StopOnCtrlC:
 
     def __init__(self) -> None:
         self.requested = False
+        self._installed = False
         self._previous = None
 
     def _handle(self, signum, frame) -> None:
@@ -221,9 +228,14 @@ class StopOnCtrlC:
 
     def __enter__(self) -> "StopOnCtrlC":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        if self._installed:
+            # None: a handler set outside Python, which cannot be put back as it
+            # was; the default (KeyboardInterrupt) is the closest
+            previous = signal.default_int_handler if self._previous is None else self._previous
+            signal.signal(signal.SIGINT, previous)

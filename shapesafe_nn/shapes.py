@@ -396,12 +396,6 @@ def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tupl
     return tuple(key)
 
 
-def _calls_expect(code) -> bool:
-    """Whether a method's code (or code nested in it) calls ``expect``."""
-    return "expect" in code.co_names or any(
-        _calls_expect(const) for const in code.co_consts if hasattr(const, "co_names"))
-
-
 def checked(method: Callable) -> Callable:
     """Check a layer method's shapes on every call (in mode ``always``).
 
@@ -425,9 +419,6 @@ def checked(method: Callable) -> Callable:
     is_forward = method.__name__ == "forward"
     is_backward = method.__name__ == "backward"
     seen: dict[tuple, tuple[dict, dict]] = {}  # `first` mode: signature -> bound dims
-    # a skipped call marks the stack so that the expect() calls in its body skip
-    # too; a body without any needs no mark (and first mode saves its cost)
-    marks_skips = _calls_expect(method.__code__)
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -448,8 +439,6 @@ def checked(method: Callable) -> Callable:
                     attributes = self.__dict__
                     attributes["_forward_dims"] = bound
                     attributes["_forward_key"] = id(bound)
-                if not marks_skips:
-                    return method(self, *args, **kwargs)
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
                     return method(self, *args, **kwargs)

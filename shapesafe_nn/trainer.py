@@ -66,6 +66,11 @@ def after_step(progress, save: Callable | None, save_every: int, ctrl_c: StopOnC
     Ctrl-C save this whole step and stop."""
     if save is not None and save_every and progress.step % save_every == 0:
         save(progress)
+    stop_if_asked(progress, save, ctrl_c)
+
+
+def stop_if_asked(progress, save: Callable | None, ctrl_c: StopOnCtrlC) -> None:
+    """After Ctrl-C, at a point where the run is whole: save it and stop."""
     if ctrl_c.requested:
         if save is not None:
             save(progress)
@@ -84,7 +89,8 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
 
     To resume, pass the ``progress`` a checkpoint saved (with the model and
     optimizer restored from it too): the run continues at the next
-    mini-batch exactly as if it had never stopped.  ``save(progress)`` is
+    mini-batch exactly as if it had never stopped (``seed`` is then unused:
+    the saved generator carries on).  ``save(progress)`` is
     called every ``save_every`` mini-batches, and once more when Ctrl-C stops
     the run (after the step in flight completes; then KeyboardInterrupt).
     A NaN or inf cost stops the run with a FloatingPointError before that
@@ -147,6 +153,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
             progress.history.append(asdict(record))
             progress.epoch += 1
             progress.batch, progress.order, progress.losses = 0, None, []
+            stop_if_asked(progress, save, ctrl_c)  # a Ctrl-C during the evaluation
     return History([EpochRecord(**record) for record in progress.history])
 
 
@@ -241,6 +248,6 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
             progress.last_loss = float(loss)
             progress.step = step + 1
             after_step(progress, save, save_every, ctrl_c)
-    if not progress.history or progress.history[-1]["step"] != iters:
         evaluate(iters, schedule(iters))
+        stop_if_asked(progress, save, ctrl_c)  # a Ctrl-C during the last evaluation
     return [EvalRecord(**record) for record in progress.history]

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from cli_runner import assert_fails, run
 
+from shapesafe_nn.cli.gpt import trained_batch_size
 from shapesafe_nn.data import load_bundled, stratified_split
 from shapesafe_nn.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
 
@@ -452,3 +453,13 @@ def test_heads_that_do_not_divide_the_width_exit_1_naming_both(tmp_path):
 ])
 def test_invalid_gpt_arguments_exit_2(argv, named):
     assert_fails(run("train", "gpt", "--preset", "tiny", *argv, "--quiet"), 2, named)
+
+
+@pytest.mark.parametrize("meta, size", [
+    ({"settings": {"batch_size": 7}}, 7),
+    ({"training": {"batch_size": 5}}, 5),  # a checkpoint from before --resume
+    ({}, 12),  # says nothing: baby's
+    ({"settings": [1, 2]}, 12),  # damaged: baby's, not a traceback
+], ids=["settings", "older-training", "nothing", "damaged"])
+def test_eval_and_trace_read_the_batch_size_a_checkpoint_was_trained_with(meta, size):
+    assert trained_batch_size(meta) == size

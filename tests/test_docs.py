@@ -25,6 +25,7 @@ which ``docs`` points at the real ``docs/``, so paths such as
 import contextlib
 import io
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,9 @@ from shapesafe_nn.cli import main
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# a fenced block, also one indented inside a list; its indent is taken off
+FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 KINDS = {"python", "output", "console", "text"}
 
 
@@ -48,8 +51,14 @@ class Block:
 
 def blocks_of(page: Path) -> list[Block]:
     text = page.read_text(encoding="utf-8")
-    return [Block(match.group(1), match.group(2), text.count("\n", 0, match.start()) + 1)
-            for match in FENCE.finditer(text)]
+    blocks = [Block(match.group(2), textwrap.dedent(match.group(3)),
+                    text.count("\n", 0, match.start()) + 1)
+              for match in FENCE.finditer(text)]
+    # every fence line opens or closes one of those blocks: a ~~~ fence or an
+    # unclosed ``` would hide code from the test
+    assert len(FENCE_LINE.findall(text)) == 2 * len(blocks), (
+        f"{page.name}: a fence that is not a closed ``` block")
+    return blocks
 
 
 def pattern_of(expected: str) -> re.Pattern:
@@ -65,7 +74,8 @@ def pattern_of(expected: str) -> re.Pattern:
 
 
 def assert_same_output(expected: str, actual: str, where: str) -> None:
-    actual = "\n".join(line.rstrip() for line in actual.strip("\n").splitlines()) + "\n"
+    lines = [line.rstrip() for line in actual.strip("\n").splitlines()]
+    actual = "".join(line + "\n" for line in lines)  # nothing printed: ""
     assert pattern_of(expected).fullmatch(actual), (
         f"{where}: the page shows\n{expected.strip()}\n\nbut the code printed\n{actual}")
 
@@ -144,6 +154,22 @@ def test_a_page_with_a_block_of_unknown_kind_fails(tmp_path):
     page.write_text("```bash\nrm -rf /\n```\n")
     with pytest.raises(AssertionError, match="cannot be run"):
         run_page(page)
+
+
+def test_an_indented_block_runs_and_a_tilde_fence_fails(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("1. A step:\n\n    ```python\n    print(1)\n    ```\n\n    ```output\n    2\n    ```\n")
+    with pytest.raises(AssertionError, match="the page shows"):
+        run_page(page)
+    page.write_text("~~~python\nprint(1)\n~~~\n")
+    with pytest.raises(AssertionError, match="not a closed"):
+        run_page(page)
+
+
+def test_an_empty_output_block_means_nothing_printed(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```python\nx = 1\n```\n\n```output\n```\n")
+    run_page(page)
 
 
 def test_a_python_block_printing_something_else_fails(tmp_path):

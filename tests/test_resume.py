@@ -10,7 +10,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,12 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn import optim
-from shapesafe_nn.checkpoint import load_checkpoint
+from shapesafe_nn.checkpoint import load_checkpoint, save_checkpoint
+from shapesafe_nn.data import load_bundled
 from shapesafe_nn.losses import QuadraticCost
+from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.optim import AdamW
 from shapesafe_nn.resume import StopOnCtrlC, generator_from_array, generator_to_array
+from shapesafe_nn.trainer import train_language_model
 
-MLP = ["train", "mlp", "--epochs", "2", "--quiet", "--checks", "off"]
-GPT = ["train", "gpt", "--preset", "tiny", "--iters", "30", "--eval-interval", "10",
+TRAIN_MLP = ["train", "mlp", "--epochs", "2", "--quiet", "--checks", "off"]
+TRAIN_GPT = ["train", "gpt", "--preset", "tiny", "--iters", "30", "--eval-interval", "10",
        "--eval-iters", "2", "--dropout", "0.1", "--quiet", "--checks", "off"]
 
 
@@ -83,10 +86,10 @@ def test_a_damaged_generator_array_is_refused_with_its_name():
 # ---------------------------------------------------------------------------
 def test_mlp_resumed_after_ctrl_c_mid_epoch_matches_the_uninterrupted_run(tmp_path,
                                                                            ctrl_c_at_step):
-    full = run(*MLP, "--save", tmp_path / "full.npz", "--json", tmp_path / "full.json")
+    full = run(*TRAIN_MLP, "--save", tmp_path / "full.npz", "--json", tmp_path / "full.json")
     assert full.code == 0, full.err
     ctrl_c_at_step(optim.SGD, 555)  # epoch 1, mini-batch 155 of 400
-    stopped = run(*MLP, "--save", tmp_path / "part.npz")
+    stopped = run(*TRAIN_MLP, "--save", tmp_path / "part.npz")
     assert stopped.code == 130, stopped.err
     assert "interrupted: saved step 555" in stopped.err and "--resume" in stopped.err
     arrays, meta = saved(tmp_path / "part.npz")
@@ -103,10 +106,10 @@ def test_mlp_resumed_after_ctrl_c_mid_epoch_matches_the_uninterrupted_run(tmp_pa
 
 def test_gpt_with_dropout_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_path,
                                                                               ctrl_c_at_step):
-    full = run(*GPT, "--save", tmp_path / "full.npz", "--json", tmp_path / "full.json")
+    full = run(*TRAIN_GPT, "--save", tmp_path / "full.npz", "--json", tmp_path / "full.json")
     assert full.code == 0, full.err
     ctrl_c_at_step(optim.AdamW, 13)
-    stopped = run(*GPT, "--save", tmp_path / "part.npz")
+    stopped = run(*TRAIN_GPT, "--save", tmp_path / "part.npz")
     assert stopped.code == 130, stopped.err
     arrays, meta = saved(tmp_path / "part.npz")
     assert meta["progress"]["step"] == 13 and int(arrays["optimizer/step"]) == 13
@@ -124,7 +127,7 @@ def test_gpt_with_dropout_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp
 
 
 def test_a_periodic_save_survives_a_crash_and_resumes_identically(tmp_path, monkeypatch):
-    full = run(*GPT, "--save", tmp_path / "full.npz")
+    full = run(*TRAIN_GPT, "--save", tmp_path / "full.npz")
     assert full.code == 0, full.err
     step = optim.AdamW.step
     calls = {"n": 0}
@@ -136,7 +139,7 @@ def test_a_periodic_save_survives_a_crash_and_resumes_identically(tmp_path, monk
         step(self)
     monkeypatch.setattr(optim.AdamW, "step", power_cut_in_step_24)
     with pytest.raises(RuntimeError, match="power cut"):
-        run(*GPT, "--save", tmp_path / "every.npz", "--save-every", "7")
+        run(*TRAIN_GPT, "--save", tmp_path / "every.npz", "--save-every", "7")
     monkeypatch.undo()
     assert saved(tmp_path / "every.npz")[1]["progress"]["step"] == 21  # 7, 14, 21
     resumed = run("train", "gpt", "--resume", tmp_path / "every.npz", "--quiet",
@@ -158,7 +161,7 @@ def test_a_nan_cost_stops_with_the_step_the_last_finite_cost_and_the_kept_checkp
         cost = forward(self, a, labels)
         return float("nan") if calls["n"] == 13 else cost
     monkeypatch.setattr(QuadraticCost, "forward", nan_at_step_12)
-    result = run(*MLP, "--save", tmp_path / "ck.npz", "--save-every", "5")
+    result = run(*TRAIN_MLP, "--save", tmp_path / "ck.npz", "--save-every", "5")
     assert_fails(result, 1, "step 12 (epoch 0, mini-batch 12): the cost became nan",
                  "the last finite cost was 0.", "--lr",
                  f"the last good checkpoint, step 10, stays in {tmp_path / 'ck.npz'}")
@@ -178,7 +181,7 @@ def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
         if calls["n"] == 4:  # just before the save at step 4
             self.parameters[0].value[0, 0] = np.inf
     monkeypatch.setattr(optim.SGD, "step", step_to_inf_at_4)
-    result = run(*MLP, "--save", tmp_path / "ck.npz", "--save-every", "2")
+    result = run(*TRAIN_MLP, "--save", tmp_path / "ck.npz", "--save-every", "2")
     assert_fails(result, 1, "step 4: parameter layers.0.W is no longer finite",
                  "the last good checkpoint, step 2, stays in")
     assert saved(tmp_path / "ck.npz")[1]["progress"]["step"] == 2
@@ -191,7 +194,7 @@ def test_non_finite_parameters_are_never_saved(tmp_path, monkeypatch):
 def finished_gpt(tmp_path_factory):
     """The checkpoint of a finished 12-step tiny GPT run."""
     path = tmp_path_factory.mktemp("resume") / "finished.npz"
-    result = run(*GPT, "--iters", "12", "--save", path)
+    result = run(*TRAIN_GPT, "--iters", "12", "--save", path)
     assert result.code == 0, result.err
     return path
 
@@ -209,10 +212,10 @@ def test_resume_accepts_a_flag_repeating_the_saved_value_and_refuses_a_finished_
 
 def test_resume_refuses_a_weights_only_checkpoint(tmp_path):
     path = tmp_path / "weights.npz"
-    assert run(*GPT, "--iters", "12", "--save", path, "--weights-only").code == 0
+    assert run(*TRAIN_GPT, "--iters", "12", "--save", path, "--weights-only").code == 0
     arrays, meta = saved(path)
     assert not any(name.startswith(("optimizer/", "rng/", "progress/")) for name in arrays)
-    assert_fails(run("train", "gpt", "--resume", path), 1, "holds weights only")
+    assert_fails(run("train", "gpt", "--resume", path), 1, "saved with --weights-only")
     assert run("sample", "--checkpoint", path, "--tokens", "5").code == 0  # still a model
 
 
@@ -220,6 +223,58 @@ def test_resume_refuses_another_text(finished_gpt, tmp_path):
     text = tmp_path / "other.txt"
     text.write_text("to be or not to be, that is the question\n" * 200)
     assert_fails(run("train", "gpt", "--resume", finished_gpt, "--data", text), 1,
+                 "that run trained on other data than")
+
+
+def damaged_copy(source, tmp_path, change) -> str:
+    """``source`` saved again after ``change(arrays, meta)``."""
+    arrays, meta = load_checkpoint(source)
+    change(arrays, meta)
+    meta = {key: value for key, value in meta.items() if key not in ("format", "version")}
+    return save_checkpoint(tmp_path / "damaged.npz", arrays, meta)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, m: m.pop("progress"), "holds no training progress"),
+    (lambda a, m: m.pop("settings"), "description lacks settings"),
+    (lambda a, m: m.pop("data_sha256"), "description lacks data_sha256"),
+    (lambda a, m: m.update(data=5), "its data is damaged (int)"),
+    (lambda a, m: m.update(tokenizer=None), "its tokenizer is damaged (NoneType)"),
+    (lambda a, m: m["settings"].pop("iters"), "its settings are not those of a gpt run"),
+    (lambda a, m: m["settings"].update(lr="fast"), "setting lr is 'fast', not a float"),
+    (lambda a, m: m.update(progress=[1]), "its training history is damaged"),
+    (lambda a, m: m["progress"]["history"][0].pop("lr"), "its training history is damaged"),
+    (lambda a, m: a.pop("rng/batches"), "no 'rng/batches'"),
+    (lambda a, m: a.update({"progress/step": np.array(-3)}), "'progress/step' must be one "
+                                                            "integer >= 0"),
+], ids=["no-progress", "no-settings", "no-fingerprint", "data-int", "tokenizer-none",
+        "settings-keys", "setting-type", "progress-list", "history-record", "no-rng",
+        "negative-step"])
+def test_a_damaged_checkpoint_is_refused_naming_the_file(finished_gpt, tmp_path, change, message):
+    damaged = damaged_copy(finished_gpt, tmp_path, change)
+    assert_fails(run("train", "gpt", "--resume", damaged, "--quiet"), 1, str(damaged), message)
+
+
+def test_a_damaged_shuffle_is_refused(tmp_path):
+    path = tmp_path / "ck.npz"
+    assert run(*TRAIN_MLP, "--epochs", "1", "--save", path).code == 0
+
+    def shuffle_out_of_range(arrays, meta):
+        arrays["progress/order"] = np.arange(4000) + 7  # as if mid-epoch, indices too large
+        meta["progress"]["step"] = 3
+        arrays["progress/epoch"] = np.array(0)
+    damaged = damaged_copy(path, tmp_path, shuffle_out_of_range)
+    assert_fails(run("train", "mlp", "--resume", damaged), 1, "is not a shuffle of the training set")
+
+
+def test_mlp_resume_refuses_other_digits(tmp_path, ctrl_c_at_step):
+    ctrl_c_at_step(optim.SGD, 5)
+    path = tmp_path / "part.npz"
+    assert run(*TRAIN_MLP, "--save", path).code == 130
+    x, y = load_bundled()
+    other = tmp_path / "other.npz"
+    np.savez(other, x=x[::-1], y=y[::-1])
+    assert_fails(run("train", "mlp", "--resume", path, "--data", other), 1,
                  "that run trained on other data than")
 
 
@@ -258,7 +313,8 @@ def test_ctrl_c_to_a_real_process_saves_the_last_step_and_exits_130(tmp_path):
         for line in process.stdout:  # the first evaluation is printed before step 0
             if line.startswith("step     0"):
                 break
-        time.sleep(0.5)  # a few steps
+        # Ctrl-C lands during step 0's evaluation or its training: either way
+        # the step finishes and is saved, so the checkpoint holds step 1 or later
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
@@ -268,3 +324,23 @@ def test_ctrl_c_to_a_real_process_saves_the_last_step_and_exits_130(tmp_path):
     arrays, meta = load_checkpoint(checkpoint)
     assert meta["progress"]["step"] >= 1 and int(arrays["optimizer/step"]) == \
         meta["progress"]["step"]
+
+
+def test_ctrl_c_during_the_last_evaluation_still_saves_the_finished_run():
+    """The last evaluation runs after the last step: a Ctrl-C there is not lost."""
+    text = "to be or not to be, that is the question. " * 40
+    ids = np.frombuffer(text.encode(), dtype=np.uint8).astype(np.int64) % 32
+    model = GPT(GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, d_model=8))
+    optimizer = AdamW(model.named_parameters(), lr=1e-3)
+    saved = []
+
+    def press_ctrl_c_at_the_last_evaluation(line: str) -> None:
+        if line.startswith("step     6"):
+            signal.raise_signal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train_language_model(model, optimizer, ids[:1500], ids[1500:], iters=6, batch_size=2,
+                             block_size=8, max_lr=1e-3, min_lr=1e-4, warmup=1, grad_clip=1.0,
+                             eval_interval=3, eval_iters=1, seed=0, quiet=True,
+                             log=press_ctrl_c_at_the_last_evaluation, save=saved.append)
+    assert [progress.step for progress in saved] == [6]
+    assert [record["step"] for record in saved[0].history] == [0, 3, 6]

@@ -20,7 +20,7 @@ from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
-from ..trainer import estimate_loss, train_language_model
+from ..trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import check_output_folders, non_negative, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
     restore_run, settings_for, telling_what_was_saved
@@ -37,6 +37,8 @@ PRESETS = {
 # What the model is, whatever the preset; each flag given replaces one.
 MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", dtype="float32",
                       seed=0)
+# Every setting of a run, with the types a saved one must have (values: baby's).
+DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
 SAMPLE_PROMPT = "\n"
 
@@ -135,8 +137,12 @@ def run_train(args) -> int:
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
     check_run_arguments(args)
-    arrays, meta = load_resumable(args.resume, "gpt") if args.resume else (None, None)
-    settings = settings_from(args, meta and meta["settings"])
+    arrays, meta, saved = None, None, None
+    if args.resume:
+        arrays, meta = load_resumable(args.resume, "gpt", DEFAULT_SETTINGS, EvalRecord,
+                                      {"config": (dict,), "tokenizer": (str,)})
+        saved = meta["settings"]
+    settings = settings_from(args, saved)
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
     data = args.data
@@ -172,7 +178,7 @@ def run_train(args) -> int:
           f"{tokenizer.vocab_size}, {len(train_ids):,} train / {len(val_ids):,} val")
     if args.resume:
         print(f"resuming {args.resume} at step {progress.step}")
-    writer = args.save and CheckpointWriter(
+    writer = None if args.save is None else CheckpointWriter(
         args.save, model, optimizer,
         {"model": "gpt", "config": config.to_json(), "tokenizer": tokenizer.to_json(),
          "settings": settings, "data": None if data is None else str(data.resolve()),
@@ -185,13 +191,14 @@ def run_train(args) -> int:
             max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
             grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
             eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
-            progress=progress, save_every=args.save_every or 0, save=writer or None)
+            progress=progress, save_every=args.save_every or 0, save=writer)
+        if writer is not None:  # the finished run, before anything else can stop it
+            writer(progress)
     sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), 300,
                                              temperature=1.0, seed=settings["seed"]))
     print(f"--- sample ---{sample}\n--------------")
     final = history[-1]
-    if writer:
-        writer(progress)
+    if writer is not None:
         print(f"saved {args.save}")
     if args.plot:
         print(f"wrote {viz.plot_curves(history, args.plot)}")
@@ -204,6 +211,14 @@ def run_train(args) -> int:
     print(f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
           f"after {final.step} iterations")
     return 0
+
+
+def trained_batch_size(meta: dict) -> int:
+    """The batch size a checkpoint was trained with; baby's if it does not say
+    (files from before --resume called their settings "training")."""
+    settings = meta.get("settings", meta.get("training"))
+    size = settings.get("batch_size") if isinstance(settings, dict) else None
+    return size if isinstance(size, int) and size > 0 else PRESETS["baby"]["batch_size"]
 
 
 def load_gpt(path: Path) -> tuple[GPT, CharTokenizer, dict]:
@@ -231,7 +246,7 @@ def run_eval(args) -> int:
     check_long_enough(args.data or "the bundled corpus", text, model.config.block_size,
                       "the model reads windows of that size: use more text")
     _, val_ids = split_train_val(tokenizer.encode(text))
-    batch_size = args.batch_size or meta.get("settings", {}).get("batch_size", 12)
+    batch_size = args.batch_size or trained_batch_size(meta)
     loss = estimate_loss(model, val_ids, batch_size=batch_size,
                          block_size=model.config.block_size, iters=args.eval_iters,
                          rng=np.random.default_rng(args.seed))

@@ -18,7 +18,7 @@ from ..checkpoint import CheckpointError
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..models import GPT, GPTConfig, Network
 from ..trace import trace
-from .gpt import PRESETS, load_gpt
+from .gpt import PRESETS, load_gpt, trained_batch_size
 from .arguments import positive
 from .mlp import load_network, sizes_argument, training_data
 
@@ -138,7 +138,7 @@ def run_trace_gpt(args) -> int:
     text = load_text(args.data)
     if args.checkpoint is not None:
         model, tokenizer, meta = load_gpt(args.checkpoint)
-        batch_size = meta.get("settings", {}).get("batch_size", PRESETS["baby"]["batch_size"])
+        batch_size = trained_batch_size(meta)
         source = str(args.checkpoint)
     else:
         preset_name = args.preset or "baby"

@@ -20,7 +20,7 @@ from ..models import Network
 from ..optim import SGD
 from ..resume import ClassifierProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
-from ..trainer import train_classifier
+from ..trainer import EpochRecord, train_classifier
 from .arguments import check_output_folders, non_negative_int, positive
 from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
     restore_run, settings_for, telling_what_was_saved
@@ -114,13 +114,16 @@ def run_train(args) -> int:
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
     check_run_arguments(args)
-    arrays, meta = load_resumable(args.resume, "mlp") if args.resume else (None, None)
-    settings = settings_for(args, BOOK, meta and meta["settings"], args.resume)
+    arrays, meta, saved = None, None, None
+    if args.resume:
+        arrays, meta = load_resumable(args.resume, "mlp", BOOK, EpochRecord, {})
+        saved = meta["settings"]
+    settings = settings_for(args, BOOK, saved, args.resume)
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
     data = args.data
-    if data is None and meta is not None and meta["config"]["data"] is not None:
-        data = Path(meta["config"]["data"])  # where the saved run read its digits
+    if data is None and meta is not None and meta["data"] is not None:
+        data = Path(meta["data"])  # where the saved run read its digits
     train, test, description = training_data(data, settings["holdout"])
     output = "sigmoid" if settings["cost"] == "quadratic" else "logits"
     model = Network(settings["sizes"], activation=settings["activation"], output=output,
@@ -132,7 +135,7 @@ def run_train(args) -> int:
     if args.resume:
         progress = restore_run(args.resume, arrays, meta, model, optimizer, data_sha256,
                                ClassifierProgress, settings["epochs"], "epochs",
-                               meta["config"]["data"] or "the bundled subset")
+                               meta["data"] or "the bundled subset")
     else:
         progress = ClassifierProgress.start(settings["seed"])
     print(f"Network {settings['sizes']}: {settings['activation']}, {settings['cost']} cost, "
@@ -145,15 +148,18 @@ def run_train(args) -> int:
     test_pair = (to_inputs(test[0]), test[1]) if test is not None and len(test[0]) else None
     config = dict(model.config, cost=settings["cost"],
                   data=None if data is None else str(data.resolve()), holdout=settings["holdout"])
-    writer = args.save and CheckpointWriter(
+    writer = None if args.save is None else CheckpointWriter(
         args.save, model, optimizer,
-        {"model": "mlp", "config": config, "settings": settings, "data_sha256": data_sha256},
+        {"model": "mlp", "config": config, "settings": settings, "data": config["data"],
+         "data_sha256": data_sha256},
         weights_only=args.weights_only)
     with telling_what_was_saved(writer):
         history = train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
                                    epochs=settings["epochs"], batch_size=settings["batch_size"],
                                    seed=settings["seed"], quiet=args.quiet, progress=progress,
-                                   save_every=args.save_every or 0, save=writer or None)
+                                   save_every=args.save_every or 0, save=writer)
+        if writer is not None:  # the finished run, before anything else can stop it
+            writer(progress)
     if test_pair is not None:
         final = {"split": "test", "correct": history.epochs[-1].correct,
                  "total": history.epochs[-1].total}
@@ -162,8 +168,7 @@ def run_train(args) -> int:
         final = {"split": "train", "correct": model.evaluate(x_train, y_train),
                  "total": len(x_train)}
     final["accuracy"] = final["correct"] / final["total"]
-    if writer:
-        writer(progress)
+    if writer is not None:
         print(f"saved {args.save}")
     if args.plot:
         print(f"wrote {viz.plot_curves(history, args.plot)}")

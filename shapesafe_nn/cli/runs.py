@@ -11,6 +11,7 @@ a flag that would change one is refused rather than ignored.
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,14 +58,44 @@ def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None)
     return dict(saved)
 
 
-def load_resumable(path: Path, kind: str) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays and description of a checkpoint a ``kind`` run can resume from."""
+def load_resumable(path: Path, kind: str, defaults: dict, record_type,
+                   described: dict[str, tuple[type, ...]]) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and description of a checkpoint a ``kind`` run can resume from.
+
+    Everything the command will read from the description is checked here,
+    so that a damaged or foreign file is one clear error naming it, not a
+    traceback from deep inside the run: the ``described`` entries (name ->
+    the types allowed), settings with the keys and types of ``defaults``, and
+    a progress whose history records have the fields of ``record_type``.
+    """
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != kind:
         raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a {kind}")
     if "progress" not in meta:
-        raise CheckpointError(f"{path}: holds weights only (saved with --weights-only), "
-                              f"not a run that can be resumed")
+        raise CheckpointError(f"{path}: holds no training progress (saved with --weights-only, "
+                              f"or by an older version), so there is no run to resume")
+    described = {"settings": (dict,), "data_sha256": (str,), "data": (str, type(None))} | described
+    missing = [name for name in described if name not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: the checkpoint's description lacks {', '.join(missing)}")
+    for name, types in described.items():
+        if not isinstance(meta[name], types):
+            raise CheckpointError(f"{path}: its {name} is damaged ({type(meta[name]).__name__})")
+    settings, progress = meta["settings"], meta["progress"]
+    if set(settings) != set(defaults):
+        raise CheckpointError(f"{path}: its settings are not those of a {kind} run")
+    for name, default in defaults.items():
+        # an int where a float is expected is fine (JSON writes 3.0 as 3.0, but a
+        # hand-edited file may say 3)
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if not isinstance(settings[name], expected) or isinstance(settings[name], bool):
+            raise CheckpointError(f"{path}: setting {name} is {settings[name]!r}, not a "
+                                  f"{type(default).__name__}")
+    fields = {field.name for field in dataclasses.fields(record_type)}
+    history = progress.get("history") if isinstance(progress, dict) else None
+    if not isinstance(history, list) or not all(isinstance(record, dict) and set(record) == fields
+                                                for record in history):
+        raise CheckpointError(f"{path}: its training history is damaged")
     return arrays, meta
 
 
