@@ -311,16 +311,35 @@ class _Call:
                           actual=_describe(value), dim=dim,
                           bindings=dict(get_shape_memo()[0]), original=None)
 
+    def single_number(self, argument: str, hint, value) -> ShapeError:
+        """The error for a 0-d array where (*shape) allows any number of axes."""
+        array_kind = "float array" if "float32" in hint.dtypes else "integer array"
+        expected = f"{array_kind} ({hint.dim_str}) with at least one axis"
+        message = (f"{self.where}: argument {argument} is a single number\n"
+                   f"  expected: {argument}: {expected}\n"
+                   f"  got:      {_describe(value)}\n"
+                   f"  a 0-d array has no axis, and numpy would hand back a scalar, "
+                   f"not an array\n"
+                   f"  hint: give it one axis: np.atleast_1d({argument})")
+        return ShapeError(message, where=self.where, argument=argument, expected=expected,
+                          actual=_describe(value), dim="shape",
+                          bindings=dict(get_shape_memo()[0]), original=None)
+
     def check(self, label: str, argument: str, hint, value) -> None:
         if not is_bearable(value, hint):
             raise self.fail(label, argument, hint, value)
         if hasattr(hint, "dim_str"):
             self.checked_items.append((label, hint.dim_str, value))
-            # jaxtyping accepts a dim of size 0, but no layer means anything by it:
-            # a mean over no examples is NaN (with only a warning) and a softmax
-            # over no positions fails deep inside on its max.  Refuse it here.
-            if not value.size and label.startswith("argument"):
-                raise self.empty(argument, hint, value)
+            if label.startswith("argument"):
+                # jaxtyping accepts a dim of size 0, but no layer means anything by
+                # it: a mean over no examples is NaN (with only a warning) and a
+                # softmax over no positions fails deep inside on its max.  Nor a
+                # 0-d array for (*shape): the layer's arithmetic would return a
+                # numpy scalar, which its return check would then blame on the layer.
+                if not value.size:
+                    raise self.empty(argument, hint, value)
+                if not value.ndim:
+                    raise self.single_number(argument, hint, value)
 
 
 # The innermost call being checked; `None` inside a call whose check was skipped.

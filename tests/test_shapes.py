@@ -13,6 +13,7 @@ from beartype.roar import BeartypeException
 from shapesafe_nn import (Dense, Module, ShapeError, SoftmaxCrossEntropy, checked, checks, expect,
                           get_checks, set_checks)
 from shapesafe_nn import shapes
+from shapesafe_nn.layers import GELU, Dropout, Sigmoid
 from shapesafe_nn.shapes import Array, Float, check_ids, register_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,3 +361,15 @@ def test_check_ids_refuses_ids_outside_the_range_and_names_id_and_range(bad, ind
 def test_check_ids_accepts_ids_in_range_and_no_ids():
     check_ids("Embedding.forward", "ids", np.array([[0, 4], [3, 1]]), 5)
     check_ids("Embedding.forward", "ids", np.zeros((0,), dtype=np.int64), 5)
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), GELU(), Dropout(0.5, seed=0)],
+                         ids=["Sigmoid", "GELU", "Dropout"])
+def test_a_single_number_is_refused_naming_the_layer_and_the_fix(layer):
+    """A 0-d array fits (*shape), but numpy would return a scalar from it."""
+    error = raised_by(layer.forward, np.array(0.5))
+    text = str(error)
+    assert text.startswith(f"{type(layer).__name__}.forward: argument ")
+    assert "is a single number" in text and "np.atleast_1d(" in text
+    assert error.dim == "shape" and error.actual == "float64 ()"
+    layer.forward(np.array([0.5]))  # one axis: fine
