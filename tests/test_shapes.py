@@ -10,9 +10,18 @@ import numpy as np
 import pytest
 from beartype.roar import BeartypeException
 
-from shapesafe_nn import (Dense, Module, ShapeError, SoftmaxCrossEntropy, checked, checks, expect,
-                          get_checks, set_checks)
-from shapesafe_nn import shapes
+from shapesafe_nn import (
+    Dense,
+    Module,
+    ShapeError,
+    SoftmaxCrossEntropy,
+    checked,
+    checks,
+    expect,
+    get_checks,
+    set_checks,
+    shapes,
+)
 from shapesafe_nn.layers import GELU, Dropout, Sigmoid
 from shapesafe_nn.shapes import Array, Float, check_ids, register_dim
 
