@@ -129,7 +129,8 @@ class ShapeError(TypeCheckError):
 
     - ``where``: ``"Dense.forward"``; ``argument``: ``"x"``;
     - ``expected``: the annotation's symbolic shape; ``actual``: ``(dtype, shape)``;
-    - ``dim``: the dimension that disagrees (``None`` for rank, dtype or type);
+    - ``dim``: the dimension that disagrees (``"shape"`` for a ``*shape`` part;
+      ``None`` for rank, dtype or type);
     - ``bindings``: every dim bound so far in this call, ``{"d_in": 784, ...}``;
     - ``original``: the beartype violation the check raised, with its full text.
     """
@@ -262,6 +263,8 @@ class _Call:
             found = _disagreeing_dim(hint, value, bound)
             if found is None:  # a *variadic part disagrees; jaxtyping's reason says which
                 reason = hint.__instancecheck_str__(value)
+                if hint.index_variadic is not None:  # .dim names it, as "shape" for *shape
+                    dim = _axes(hint)[hint.index_variadic]
                 if self.prebound:
                     hint_line = ("pass backward the gradient of this layer's last forward "
                                  "output, which has that shape")

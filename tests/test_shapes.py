@@ -382,3 +382,11 @@ def test_a_single_number_is_refused_naming_the_layer_and_the_fix(layer):
     assert "is a single number" in text and "np.atleast_1d(" in text
     assert error.dim == "shape" and error.actual == "float64 ()"
     layer.forward(np.array([0.5]))  # one axis: fine
+
+
+def test_a_variadic_mismatch_names_its_dim():
+    """``.dim`` names the variadic part that disagrees, as it names a named dim."""
+    layer = Sigmoid()
+    layer.forward(np.zeros((3, 4)))
+    error = raised_by(layer.backward, np.zeros((3, 5)))
+    assert error.dim == "shape" and "'*shape' is (3, 5)" in str(error)
