@@ -56,7 +56,8 @@ def draw() -> None:
         mlp = Path(scratch) / "mlp.npz"
         shapesafe_nn("train", "mlp", "--checks", "first", "--quiet", "--save", mlp,
                      "--plot", IMAGES / "mlp_curves.png")
-        shapesafe_nn("plot", "mnist-errors", "--checkpoint", mlp, "--out", IMAGES / "mnist_errors.png")
+        shapesafe_nn("plot", "mnist-errors", "--checkpoint", mlp,
+                     "--out", IMAGES / "mnist_errors.png")
         shapesafe_nn("plot", "mnist-weights", "--checkpoint", mlp,
                      "--out", IMAGES / "mnist_weights.png")
 

@@ -158,7 +158,8 @@ def test_a_page_with_a_block_of_unknown_kind_fails(tmp_path):
 
 def test_an_indented_block_runs_and_a_tilde_fence_fails(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("1. A step:\n\n    ```python\n    print(1)\n    ```\n\n    ```output\n    2\n    ```\n")
+    page.write_text("1. A step:\n\n    ```python\n    print(1)\n    ```\n\n"
+                    "    ```output\n    2\n    ```\n")
     with pytest.raises(AssertionError, match="the page shows"):
         run_page(page)
     page.write_text("~~~python\nprint(1)\n~~~\n")

@@ -264,7 +264,8 @@ def test_a_damaged_shuffle_is_refused(tmp_path):
         meta["progress"]["step"] = 3
         arrays["progress/epoch"] = np.array(0)
     damaged = damaged_copy(path, tmp_path, shuffle_out_of_range)
-    assert_fails(run("train", "mlp", "--resume", damaged), 1, "is not a shuffle of the training set")
+    assert_fails(run("train", "mlp", "--resume", damaged), 1,
+                 "is not a shuffle of the training set")
 
 
 def test_mlp_resume_refuses_other_digits(tmp_path, ctrl_c_at_step):
