@@ -157,6 +157,11 @@ def _axes(hint) -> list[str | None]:
     return [getattr(dim, "name", None) for dim in hint.dims]
 
 
+def _array_kind(hint) -> str:
+    """How an error names what an array hint declares."""
+    return "float array" if "float32" in hint.dtypes else "integer array"
+
+
 def _looks_transposed(hint, value, bound: dict[str, int]) -> bool:
     """A 2-axis argument whose axes, swapped, fit every dim bound so far: x.T was meant."""
     names = _axes(hint)
@@ -289,44 +294,40 @@ class _Call:
             hint_line = (f"this is a bug inside {self.where}: its result must have "
                          f"the declared shape")
         if dims is not None:
-            array_kind = "float array" if "float32" in hint.dtypes else "integer array"
-            expected = f"{array_kind} ({expected})"
-        message = (f"{self.where}: {label} has the wrong shape or type\n"
+            expected = f"{_array_kind(hint)} ({expected})"
+        return self._error(f"{label} has the wrong shape or type", argument, expected, value,
+                           reason, hint_line, dim, bound, original)
+
+    def empty(self, argument: str, hint, value) -> ShapeError:
+        """The error for an argument with an axis of size 0 (batch 0, seq 0)."""
+        axis, dim = _empty_axis(hint, value)
+        return self._error(
+            f"argument {argument} is empty", argument,
+            f"{_array_kind(hint)} ({hint.dim_str}), every dim at least 1", value,
+            f"{dim} is 0 (axis {axis} of {argument}): there is nothing to compute on",
+            _EMPTY_HINTS.get(dim, f"every axis of {argument} needs a size of at least 1"), dim)
+
+    def single_number(self, argument: str, hint, value) -> ShapeError:
+        """The error for a 0-d array where (*shape) allows any number of axes."""
+        return self._error(
+            f"argument {argument} is a single number", argument,
+            f"{_array_kind(hint)} ({hint.dim_str}) with at least one axis", value,
+            "a 0-d array has no axis, and numpy would hand back a scalar, not an array",
+            f"give it one axis: np.atleast_1d({argument})", _axes(hint)[hint.index_variadic])
+
+    def _error(self, headline: str, argument: str, expected: str, value, reason: str,
+               hint_line: str, dim: str | None, bound: dict | None = None,
+               original: Exception | None = None) -> ShapeError:
+        """The five lines every shape error has, and the attributes behind them."""
+        message = (f"{self.where}: {headline}\n"
                    f"  expected: {argument}: {expected}\n"
                    f"  got:      {_describe(value)}\n"
                    f"  {reason}\n"
                    f"  hint: {hint_line}")
         return ShapeError(message, where=self.where, argument=argument, expected=expected,
-                          actual=_describe(value), dim=dim, bindings=bound, original=original)
-
-    def empty(self, argument: str, hint, value) -> ShapeError:
-        """The error for an argument with an axis of size 0 (batch 0, seq 0)."""
-        axis, dim = _empty_axis(hint, value)
-        array_kind = "float array" if "float32" in hint.dtypes else "integer array"
-        expected = f"{array_kind} ({hint.dim_str}), every dim at least 1"
-        hint_line = _EMPTY_HINTS.get(dim, f"every axis of {argument} needs a size of at least 1")
-        message = (f"{self.where}: argument {argument} is empty\n"
-                   f"  expected: {argument}: {expected}\n"
-                   f"  got:      {_describe(value)}\n"
-                   f"  {dim} is 0 (axis {axis} of {argument}): there is nothing to compute on\n"
-                   f"  hint: {hint_line}")
-        return ShapeError(message, where=self.where, argument=argument, expected=expected,
                           actual=_describe(value), dim=dim,
-                          bindings=dict(get_shape_memo()[0]), original=None)
-
-    def single_number(self, argument: str, hint, value) -> ShapeError:
-        """The error for a 0-d array where (*shape) allows any number of axes."""
-        array_kind = "float array" if "float32" in hint.dtypes else "integer array"
-        expected = f"{array_kind} ({hint.dim_str}) with at least one axis"
-        message = (f"{self.where}: argument {argument} is a single number\n"
-                   f"  expected: {argument}: {expected}\n"
-                   f"  got:      {_describe(value)}\n"
-                   f"  a 0-d array has no axis, and numpy would hand back a scalar, "
-                   f"not an array\n"
-                   f"  hint: give it one axis: np.atleast_1d({argument})")
-        return ShapeError(message, where=self.where, argument=argument, expected=expected,
-                          actual=_describe(value), dim="shape",
-                          bindings=dict(get_shape_memo()[0]), original=None)
+                          bindings=dict(get_shape_memo()[0]) if bound is None else bound,
+                          original=original)
 
     def check(self, label: str, argument: str, hint, value) -> None:
         if not is_bearable(value, hint):
