@@ -22,8 +22,8 @@ from ..resume import LanguageModelProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import check_output_folders, non_negative, non_negative_int, positive
-from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    restore_run, settings_for, telling_what_was_saved
+from .runs import CheckpointWriter, add_run_arguments, restore_run, run_to_resume, \
+    settings_for, telling_what_was_saved
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -136,13 +136,9 @@ def run_train(args) -> int:
     if args.plot and not viz.matplotlib_available():  # say so now, not after training
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
-    check_run_arguments(args)
-    arrays, meta, saved = None, None, None
-    if args.resume:
-        arrays, meta = load_resumable(args.resume, "gpt", DEFAULT_SETTINGS, EvalRecord,
-                                      {"config": (dict,), "tokenizer": (str,)})
-        saved = meta["settings"]
-    settings = settings_from(args, saved)
+    arrays, meta = run_to_resume(args, "gpt", DEFAULT_SETTINGS, EvalRecord,
+                                 {"config": (dict,), "tokenizer": (str,)})
+    settings = settings_from(args, None if meta is None else meta["settings"])
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
     data = args.data

@@ -22,8 +22,8 @@ from ..resume import ClassifierProgress, fingerprint
 from ..shapes import CHECK_MODES, set_checks
 from ..trainer import EpochRecord, train_classifier
 from .arguments import check_output_folders, non_negative_int, positive
-from .runs import CheckpointWriter, add_run_arguments, check_run_arguments, load_resumable, \
-    restore_run, settings_for, telling_what_was_saved
+from .runs import CheckpointWriter, add_run_arguments, restore_run, run_to_resume, \
+    settings_for, telling_what_was_saved
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -113,12 +113,8 @@ def run_train(args) -> int:
     if args.plot and not viz.matplotlib_available():  # say so now, not after training
         print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
         return 1
-    check_run_arguments(args)
-    arrays, meta, saved = None, None, None
-    if args.resume:
-        arrays, meta = load_resumable(args.resume, "mlp", BOOK, EpochRecord, {})
-        saved = meta["settings"]
-    settings = settings_for(args, BOOK, saved, args.resume)
+    arrays, meta = run_to_resume(args, "mlp", BOOK, EpochRecord, {})
+    settings = settings_for(args, BOOK, None if meta is None else meta["settings"], args.resume)
     check_output_folders(args.save, args.json, args.plot)
     set_checks(args.checks)
     data = args.data

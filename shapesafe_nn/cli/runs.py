@@ -37,10 +37,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "sample, which --resume cannot continue")
 
 
-def check_run_arguments(args) -> None:
+def run_to_resume(args, kind: str, defaults: dict, record_type,
+                  described: dict[str, tuple[type, ...]]) -> tuple[dict | None, dict | None]:
+    """Before any data is read: refuse save flags without --save, and load the
+    run ``--resume`` names (``(arrays, meta)``, or ``(None, None)`` for a new run)."""
     for flag, value in (("--save-every", args.save_every), ("--weights-only", args.weights_only)):
         if value and not args.save:
             raise argparse.ArgumentTypeError(f"{flag} needs --save: the file to write")
+    if args.resume is None:
+        return None, None
+    return load_resumable(args.resume, kind, defaults, record_type, described)
 
 
 def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None) -> dict:
