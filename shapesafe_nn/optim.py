@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .module import Parameter
+from .module import Parameter, start_new_pass
 
 
 def _positive(where: str, name: str, value: float) -> float:
@@ -81,7 +81,9 @@ class Optimizer:
         self._lr = _positive(type(self).__name__, "lr", value)
 
     def zero_grad(self) -> None:
-        """Clear every gradient before the next backward adds into it."""
+        """Clear every gradient before the next backward adds into it, and start
+        a new pass: forwards that no backward consumed are never used later."""
+        start_new_pass()
         for parameter in self.parameters:
             parameter.grad[...] = 0
 
