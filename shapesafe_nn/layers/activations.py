@@ -11,6 +11,7 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Float, checked
+from ..validate import option
 
 
 class Sigmoid(Module):
@@ -87,27 +88,89 @@ class Softmax(Module):
 
 # A Python float, not np.float64: numpy would promote float32 arrays to float64
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_FORMS = ("tanh", "erf")
+# erf below: the series serves |t| <= ERF_SPLIT, the continued fraction beyond it;
+# these term counts reach float64 rounding on each side (tests/layers/test_gelu.py)
+ERF_SPLIT = 2.0
+ERF_SERIES_TERMS = 30
+ERFC_FRACTION_TERMS = 40
+
+
+def normal_cdf(z: np.ndarray) -> np.ndarray:
+    r"""Φ(z) = ½ (1 + erf(z/√2)), the standard normal distribution function, in float64.
+
+    numpy has no erf, so it is computed here to float64 rounding (within
+    2e-15 of ``math.erf``), from two classical expansions of erf(t), t = z/√2
+    (Abramowitz & Stegun 7.1.6 and 7.1.14):
+
+    - |t| ≤ 2: erf t = (2/√π) e^(-t²) Σₙ 2ⁿ t^(2n+1) / (1·3·…·(2n+1)).  Every
+      term has the sign of t, so nothing cancels.
+    - |t| > 2: erfc |t| = 1 - erf |t| = e^(-t²) / (√π K), with the continued
+      fraction K = |t| + (1/2) / (|t| + (2/2) / (|t| + (3/2) / (…))), summed from
+      its tail.  Φ of a very negative z is then ½ erfc |t| itself, never the
+      difference of two numbers close to 1.
+    """
+    t = np.asarray(z, dtype=np.float64) / math.sqrt(2.0)
+    phi = np.empty_like(t)
+    near = np.abs(t) <= ERF_SPLIT
+    t_near = t[near]
+    t2 = t_near * t_near
+    term = t_near.copy()
+    total = t_near.copy()
+    for n in range(1, ERF_SERIES_TERMS):
+        term *= t2 * (2.0 / (2 * n + 1))
+        total += term
+    phi[near] = 0.5 + np.exp(-t2) * total / math.sqrt(math.pi)
+    t_far = t[~near]
+    a = np.abs(t_far)
+    fraction = a.copy()
+    for k in range(ERFC_FRACTION_TERMS, 0, -1):
+        fraction = a + (k / 2) / fraction
+    half_erfc = np.exp(-a * a) / (2.0 * math.sqrt(math.pi) * fraction)
+    phi[~near] = np.where(t_far > 0, 1.0 - half_erfc, half_erfc)
+    return phi
 
 
 class GELU(Module):
-    r"""a = ½ z (1 + tanh(u)),  u = √(2/π) (z + 0.044715 z³).
+    r"""a = z Φ(z), Φ the standard normal distribution function.
 
-    The Gaussian Error Linear Unit, Hendrycks & Gimpel 2016, in the tanh
-    approximation GPT-2 uses (nanoGPT's ``nn.GELU(approximate="tanh")``
-    equivalent; ``gelu`` in llm.c): a smooth ReLU that lets a little
-    negative signal through.
+    The Gaussian Error Linear Unit, Hendrycks & Gimpel 2016: a smooth ReLU
+    that lets a little negative signal through.  Two forms:
 
-    Computed as a = z σ(2u), the same function: ½ (1 + tanh u) = σ(2u) =
+    ``approximate="tanh"`` (default): the paper's tanh approximation, which
+    GPT-2 uses (Hugging Face's ``gelu_new``, torch's ``nn.GELU(approximate=
+    "tanh")``, ``gelu`` in llm.c)::
+
+        a = ½ z (1 + tanh(u)),  u = √(2/π) (z + 0.044715 z³)
+
+    computed as a = z σ(2u), the same function: ½ (1 + tanh u) = σ(2u) =
     1 / (1 + e^(-2u)).  The two forms give the same numbers to float
     rounding, but numpy's float32 exp is about 1.8x faster than its tanh
     here, and this is the GPT's largest elementwise array.  By the product
     and chain rules, with s = σ(2u) and σ' = σ (1 - σ)::
 
         a'(z) = s + 2 z s (1 - s) u'(z),   u'(z) = √(2/π) (1 + 3 · 0.044715 z²)
+
+    ``approximate="erf"``: the exact form, a = ½ z (1 + erf(z/√2)), which
+    nanoGPT's ``nn.GELU()`` computes; Φ comes from :func:`normal_cdf`, in
+    float64, then rounded to z's dtype.  a'(z) = Φ(z) + z φ(z), with the normal
+    density φ(z) = e^(-z²/2) / √(2π).  The two forms differ by at most
+    4.7e-4, near z = ±2.7 (docs/10-outgrow-one-cpu.md).
     """
+
+    def __init__(self, approximate: str = "tanh"):
+        super().__init__()
+        self.approximate = option(self, "approximate", approximate, GELU_FORMS)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
     @checked
     def forward(self, z: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        if self.approximate == "erf":
+            phi = normal_cdf(z).astype(z.dtype, copy=False)
+            self.save_for_backward(z=z, phi=phi)
+            return z * phi
         # -2u = -2 √(2/π) (z + 0.044715 z³), written as z (1 + 0.044715 z²) in place:
         # z ** 3 would call the slow general power function
         s = z * z
@@ -127,6 +190,12 @@ class GELU(Module):
 
     @checked
     def backward(self, dout: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        if self.approximate == "erf":
+            z, phi = self.saved["z"], self.saved["phi"]
+            # a'(z) = Φ(z) + z φ(z); e^(-z²/2) underflows to 0 for large |z|, the limit
+            with np.errstate(under="ignore"):
+                density = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+            return dout * (phi + z * density)
         z, s = self.saved["z"], self.saved["s"]
         # a'(z) = s + 2 z s (1 - s) u'(z), built in two buffers in place: these
         # arrays are the GPT's largest

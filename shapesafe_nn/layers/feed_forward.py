@@ -5,7 +5,8 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Float, checked
-from .activations import GELU
+from ..validate import option
+from .activations import GELU, GELU_FORMS
 from .dense import Dense, positive_int
 from .dropout import Dropout
 
@@ -33,6 +34,8 @@ class FeedForward(Module):
         d_model: width of each position, in and out.
         d_ff: width of the hidden layer.
         dropout: probability for the dropout on the output.
+        gelu: ``"tanh"`` (GPT-2's approximation) or ``"erf"`` (the exact form,
+            nanoGPT's); see :class:`~shapesafe_nn.layers.activations.GELU`.
         rng: random generator for the initial weights (N(0, 0.02²), biases 0,
             as in GPT-2) and the dropout seed.
         dtype: float32 (default) or float64.
@@ -42,14 +45,15 @@ class FeedForward(Module):
     # them before x, so a wrong x is reported here, in this layer's names
     shape_anchors = (("fc.W", "d_ff d_model"), ("proj.W", "d_model d_ff"))
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, *,
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, *, gelu: str = "tanh",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         self.d_model = positive_int("FeedForward", "d_model", d_model)
         self.d_ff = positive_int("FeedForward", "d_ff", d_ff)
+        option(self, "gelu", gelu, GELU_FORMS)  # before the weights draw from rng
         rng = rng if rng is not None else np.random.default_rng()
         self.fc = Dense(d_model, d_ff, rng=rng, weight_std=0.02, dtype=dtype)
-        self.gelu = GELU()
+        self.gelu = GELU(gelu)
         self.proj = Dense(d_ff, d_model, rng=rng, weight_std=0.02, dtype=dtype)
         self.dropout = Dropout(dropout, seed=int(rng.integers(2**63)))  # seeded from rng too
 

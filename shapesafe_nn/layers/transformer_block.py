@@ -5,6 +5,7 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Float, checked, expect
+from .activations import GELU_FORMS
 from .attention_head import MASKS, SCORES, option
 from .dense import positive_int
 from .feed_forward import FeedForward
@@ -41,6 +42,7 @@ class TransformerBlock(Module):
             model), ``"none"`` (all) or ``"anti_causal"`` (the future).
         score: how a query scores a key: ``"scaled_dot"`` (GPT's), ``"dot"``,
             ``"squared_dot"`` or ``"cosine"``; see ``attention_head.SCORES``.
+        gelu: the feed-forward's GELU, ``"tanh"`` (GPT-2) or ``"erf"`` (nanoGPT).
         rng: random generator for the initial weights and dropout seeds.
         dtype: float32 (default) or float64.
     """
@@ -51,19 +53,20 @@ class TransformerBlock(Module):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None,
                  dropout: float = 0.0, mask: str = "causal", *, score: str = "scaled_dot",
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+                 gelu: str = "tanh", rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
         self.d_model = positive_int("TransformerBlock", "d_model", d_model)
         self.d_ff = 4 * self.d_model if d_ff is None else positive_int("TransformerBlock",
                                                                         "d_ff", d_ff)
         option("TransformerBlock", "mask", mask, MASKS)
         option("TransformerBlock", "score", score, SCORES)
+        option("TransformerBlock", "gelu", gelu, GELU_FORMS)
         rng = rng if rng is not None else np.random.default_rng()
         self.ln1 = LayerNorm(d_model, dtype=dtype)
         self.attn = MultiHeadAttention(d_model, n_heads, mask, dropout, score=score, rng=rng,
                                        dtype=dtype)
         self.ln2 = LayerNorm(d_model, dtype=dtype)
-        self.ff = FeedForward(d_model, self.d_ff, dropout, rng=rng, dtype=dtype)
+        self.ff = FeedForward(d_model, self.d_ff, dropout, gelu=gelu, rng=rng, dtype=dtype)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.attn.n_heads}, d_ff={self.d_ff}"

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Sequential,
                       SinusoidalPositionalEncoding, TransformerBlock)
+from ..layers.activations import GELU_FORMS
 from ..layers.attention_head import MASKS, SCORES, option
 from ..layers.dense import positive_int
 from ..module import Module
@@ -48,6 +49,7 @@ class GPTConfig:
     positions: str = "learned"  # "learned" (GPT-2, nanoGPT) or "sinusoidal" (Vaswani et al.)
     score: str = "scaled_dot"  # attention score, one of attention_head.SCORES
     mask: str = "causal"  # which positions attention sees, one of attention_head.MASKS
+    gelu: str = "tanh"  # the feed-forward's GELU: "tanh" (GPT-2) or "erf" (exact, nanoGPT)
     dtype: str = "float32"  # float64 for gradient checks
     seed: int = 0  # seeds the initial weights and every dropout generator
 
@@ -68,6 +70,7 @@ class GPTConfig:
                              f"not {self.positions!r}")
         option("GPTConfig", "score", self.score, SCORES)
         option("GPTConfig", "mask", self.mask, MASKS)
+        option("GPTConfig", "gelu", self.gelu, GELU_FORMS)
         try:
             dtype = np.dtype(self.dtype).name
         except TypeError:  # a name numpy does not know ("f32"): the same error as a wrong one
@@ -101,7 +104,8 @@ class GPT(Module):
         self.dropout = Dropout(config.dropout, seed=int(rng.integers(2**63)))
         self.blocks = Sequential(*[
             TransformerBlock(config.d_model, config.n_head, config.d_ff, config.dropout,
-                             config.mask, score=config.score, rng=rng, dtype=dtype)
+                             config.mask, score=config.score, gelu=config.gelu, rng=rng,
+                             dtype=dtype)
             for _ in range(config.n_layer)])
         self.ln_f = LayerNorm(config.d_model, dtype=dtype)
 

@@ -1,4 +1,6 @@
-"""GELU, GPT-2's tanh approximation, and its derivative."""
+"""GELU in both forms, GPT-2's tanh approximation and the exact erf, and their derivatives."""
+
+import math
 
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn.layers import GELU
+from shapesafe_nn.layers.activations import normal_cdf
 from shapesafe_nn.testing import gradcheck
 
 
@@ -56,6 +59,53 @@ def test_matches_torch_gelu_tanh(dtype, tolerance):
     (expected * torch.from_numpy(dout)).sum().backward()
 
     layer = GELU()
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    assert out.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(dx, x_t.grad.numpy(), rtol=tolerance, atol=tolerance)
+
+
+def test_erf_form_gradcheck_over_a_wide_range():
+    x = np.linspace(-6, 6, 49).reshape(7, 7)
+    gradcheck(GELU("erf"), x)  # raises beyond 1e-6
+
+
+def test_normal_cdf_matches_math_erf_on_both_sides_of_the_split():
+    z = np.linspace(-12, 12, 24_001)  # |z/√2| <= 2 takes the series, beyond it the fraction
+    expected = np.array([0.5 * (1 + math.erf(value / math.sqrt(2))) for value in z])
+    np.testing.assert_allclose(normal_cdf(z), expected, rtol=0, atol=4e-15)  # float64 rounding
+    # far in the left tail Φ is tiny, and computed without cancellation
+    assert normal_cdf(np.array([-30.0]))[0] == pytest.approx(4.906713927148187e-198, rel=1e-12)
+
+
+def test_the_two_forms_differ_by_at_most_4_7e_minus_4():
+    """The number docs/10-outgrow-one-cpu.md gives: largest near z = ±2.7."""
+    z = np.linspace(-10, 10, 200_001)
+    difference = np.abs(GELU("tanh").forward(z) - GELU("erf").forward(z))
+    assert 4.7e-4 < difference.max() < 4.8e-4
+    assert 2.6 < abs(z[difference.argmax()]) < 2.8
+
+
+def test_unknown_form_is_refused():
+    with pytest.raises(ValueError, match="GELU: approximate must be one of tanh, erf, not 'exact'"):
+        GELU("exact")
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("dtype, tolerance", [
+    (np.float64, 1e-14),  # Φ to float64 rounding, against torch's erf
+    (np.float32, 1e-6)])  # Φ computed in float64, rounded once to float32
+def test_erf_form_matches_torch_gelu(dtype, tolerance):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = np.concatenate([(rng.standard_normal(300) * 3), np.linspace(-40, 40, 201)]).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    x_t = torch.from_numpy(x).requires_grad_()
+    expected = torch.nn.GELU()(x_t)
+    (expected * torch.from_numpy(dout)).sum().backward()
+
+    layer = GELU("erf")
     out = layer.forward(x)
     dx = layer.backward(dout)
     assert out.dtype == dtype and dx.dtype == dtype
