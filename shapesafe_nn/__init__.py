@@ -10,6 +10,7 @@ from .layers import Dense, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .losses import QuadraticCost, SoftmaxCrossEntropy
 from .module import Module, Parameter
 from .optim import SGD, Momentum
+from .records import no_grad
 from .shapes import DIMENSIONS, ShapeError, checked, checks, expect, get_checks, set_checks
 from .trace import trace
 
@@ -18,5 +19,5 @@ __version__ = "0.1.0"
 __all__ = [
     "DIMENSIONS", "SGD", "Dense", "Module", "Momentum", "Parameter", "QuadraticCost",
     "ReLU", "Sequential", "ShapeError", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "Tanh",
-    "checked", "checks", "expect", "get_checks", "set_checks", "trace",
+    "checked", "checks", "expect", "get_checks", "no_grad", "set_checks", "trace",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .records import Record, current_pass, is_recording, start_new_pass
 from .shapes import floats
 
 
@@ -54,9 +55,9 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
-        object.__setattr__(self, "_saved", None)
-        object.__setattr__(self, "_forward_dims", None)  # dims bound by the last forward
-        object.__setattr__(self, "_forward_key", None)  # its signature, in `first` mode
+        object.__setattr__(self, "_records", [])  # one per forward awaiting its backward
+        object.__setattr__(self, "_open_record", None)  # the forward running now fills it
+        object.__setattr__(self, "_saved", None)  # the arrays of the backward running now
 
     def __setattr__(self, name: str, value) -> None:
         if name.startswith("_") and not isinstance(value, (Parameter, Module)):
@@ -79,17 +80,58 @@ class Module:
 
     # -- what backward needs -------------------------------------------------
     def save_for_backward(self, **arrays) -> None:
-        """Keep exactly what ``backward`` needs from this ``forward`` call."""
-        vars(self)["_saved"] = arrays  # a plain write, past __setattr__: every call makes one
+        """Keep exactly what ``backward`` needs from this ``forward`` call.
+
+        The arrays go into this call's own record (see :class:`Record`).
+        Inside ``no_grad()`` nothing is kept.  Call it from a forward
+        decorated with ``@checked``, which opens and closes the record.
+        """
+        record = self._open_record
+        if record is not None:
+            record.arrays = arrays
+        elif is_recording():
+            name = type(self).__name__
+            raise RuntimeError(f"{name}.save_for_backward was called outside {name}.forward, "
+                               f"or from a forward without @checked, which keeps the records")
 
     @property
     def saved(self) -> dict:
-        """What the last ``forward`` saved; an error if there was no forward."""
+        """The arrays the forward of the record being differentiated saved.
+
+        Read inside ``backward`` only: it is the record that this backward
+        call consumed, the most recent forward's that no backward had used.
+        """
         if self._saved is None:
             name = type(self).__name__
-            raise RuntimeError(f"{name}.backward was called before {name}.forward: "
-                               f"there is no forward pass to differentiate")
+            raise RuntimeError(f"{name}.saved is only readable inside {name}.backward")
         return self._saved
+
+    def pending_records(self) -> int:
+        """How many forwards of this layer (not of its sub-layers) await a backward."""
+        return sum(record.pass_number == current_pass() for record in self._records)
+
+    def _push_record(self, record: Record) -> None:
+        records = self._records
+        if records and records[-1].pass_number != record.pass_number:
+            records.clear()  # left by an earlier pass: no backward may use them now
+        records.append(record)
+
+    def _waiting_record(self, method: str) -> Record:
+        """The most recent record, left on the stack (the backward pops it once
+        its arguments pass their checks: a refused ``dout`` loses nothing);
+        refused if there is none or it is stale."""
+        name = type(self).__name__
+        records = self._records
+        if not records:
+            raise RuntimeError(
+                f"{name}.{method}: no forward is waiting for this backward: every forward "
+                f"of this {name} has had its backward, or ran inside no_grad()")
+        if records[-1].pass_number != current_pass():
+            records.clear()
+            raise RuntimeError(
+                f"{name}.{method}: the only forwards waiting ran before the last zero_grad(); "
+                f"run the forward again after zero_grad(), then its backward")
+        return records[-1]
 
     # -- parameters and sub-modules -----------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
@@ -118,6 +160,9 @@ class Module:
         return sum(parameter.value.size for parameter in self.parameters())
 
     def zero_grad(self) -> None:
+        """Clear every gradient and start a new pass: records that no backward
+        consumed (an aborted step) can no longer be used (see :class:`Record`)."""
+        start_new_pass()
         for parameter in self.parameters():
             parameter.grad[...] = 0
 

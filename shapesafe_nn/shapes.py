@@ -25,6 +25,7 @@ not ``assert`` statements.
 """
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -33,8 +34,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from beartype.door import die_if_unbearable, is_bearable
-from jaxtyping import Float, Integer, TypeCheckError, jaxtyped  # noqa: F401 (re-exported)
+from jaxtyping import Bool, Float, Integer, TypeCheckError, jaxtyped  # noqa: F401 (re-exported)
 from jaxtyping._storage import get_shape_memo  # the memo's bindings: pinned jaxtyping <0.4
+
+from .records import Record, _recording
 
 Array = np.ndarray
 """The array type in every annotation: ``Float[Array, "batch d_in"]``."""
@@ -78,6 +81,12 @@ def integers(dims: str) -> type:
     return Integer[Array, dims]
 
 
+@functools.cache
+def booleans(dims: str) -> type:
+    """``Bool[Array, dims]``: a mask, True or False at each place."""
+    return Bool[Array, dims]
+
+
 # ---------------------------------------------------------------------------
 # Check modes
 # ---------------------------------------------------------------------------
@@ -90,32 +99,42 @@ def _validated_mode(mode: str, source: str) -> str:
     return mode
 
 
-class _Settings:
-    mode: str = _validated_mode(os.environ.get("SHAPESAFE_CHECKS", "always"), "SHAPESAFE_CHECKS")
+def checks_from_environment() -> str:
+    """The mode ``SHAPESAFE_CHECKS`` asks for (``"always"`` when it is unset).
+
+    Raises ValueError, with a one-line message, for a value that is not a
+    mode.  Importing the package never raises for it: a command line can
+    report it as one line, and a program's first checked call does.
+    """
+    return _validated_mode(os.environ.get("SHAPESAFE_CHECKS", "always"), "SHAPESAFE_CHECKS")
 
 
-_settings = _Settings()
+# The mode belongs to the thread (more exactly, to the context): `with
+# checks("off")` in one thread leaves every other thread checked.  A new
+# thread starts from SHAPESAFE_CHECKS, read once at import.  An invalid value
+# is kept as it is, and the first checked call reports it.
+_mode = contextvars.ContextVar("shapesafe_checks",
+                               default=os.environ.get("SHAPESAFE_CHECKS", "always"))
 
 
 def set_checks(mode: str) -> None:
-    """Switch shape checks to ``"always"``, ``"first"`` or ``"off"`` from now on."""
-    _settings.mode = _validated_mode(mode, "the check mode")
+    """Switch shape checks to ``"always"``, ``"first"`` or ``"off"`` from now on, in this thread."""
+    _mode.set(_validated_mode(mode, "the check mode"))
 
 
 def get_checks() -> str:
-    """The check mode in force."""
-    return _settings.mode
+    """The check mode in force in this thread."""
+    return _validated_mode(_mode.get(), "SHAPESAFE_CHECKS")
 
 
 @contextlib.contextmanager
 def checks(mode: str) -> Iterator[None]:
-    """Run a block under another check mode: ``with checks("off"): ...``."""
-    previous = _settings.mode
-    set_checks(mode)
+    """Run a block under another check mode: ``with checks("off"): ...`` (this thread only)."""
+    token = _mode.set(_validated_mode(mode, "the check mode"))
     try:
         yield
     finally:
-        _settings.mode = previous
+        _mode.reset(token)
 
 
 # ---------------------------------------------------------------------------
@@ -159,7 +178,9 @@ def _axes(hint) -> list[str | None]:
 
 def _array_kind(hint) -> str:
     """How an error names what an array hint declares."""
-    return "float array" if "float32" in hint.dtypes else "integer array"
+    if "float32" in hint.dtypes:
+        return "float array"
+    return "boolean array" if "bool" in hint.dtypes else "integer array"
 
 
 def _looks_transposed(hint, value, bound: dict[str, int]) -> bool:
@@ -206,6 +227,13 @@ def _empty_axis(hint, value) -> tuple[int, str]:
     return axis, names[index] or f"axis {axis}"
 
 
+# ndarray subclasses whose operators change the arithmetic a layer writes:
+# np.matrix's `*` is a matrix product (and `.sum(axis=0)` keeps 2 axes); a masked
+# array leaves masked entries out.  Any other subclass (np.memmap, a user's own)
+# behaves as an ndarray and is checked as one.
+_REFUSED_ARRAYS = (np.matrix, np.ma.MaskedArray)
+
+
 class _Call:
     """What one checked call has checked so far, to say where a dim was bound."""
 
@@ -249,8 +277,9 @@ class _Call:
         elif not isinstance(value, np.ndarray):
             expected = dims
             reason = f"{argument} is a {type(value).__name__}, not a numpy array"
-            target = self.float_dtype if "float32" in hint.dtypes else "int64"
-            hint_line = f"convert it first: np.asarray({argument}, dtype=np.{target})"
+            target = {"float array": f"np.{self.float_dtype}", "integer array": "np.int64",
+                      "boolean array": "bool"}[_array_kind(hint)]
+            hint_line = f"convert it first: np.asarray({argument}, dtype={target})"
         elif value.ndim != len(hint.dims) and hint.index_variadic is None:
             expected = dims
             axes = "axis" if value.ndim == 1 else "axes"
@@ -258,10 +287,12 @@ class _Call:
             hint_line = f"reshape {argument} to ({dims})"
         elif value.dtype.name not in hint.dtypes:
             expected = dims
-            kind = "floating-point" if "float32" in hint.dtypes else "integer"
-            article = "a" if kind == "floating-point" else "an"
-            reason = f"{argument} holds {value.dtype} but {article} {kind} array is declared"
-            target = f"np.{self.float_dtype}" if kind == "floating-point" else "np.int64"
+            kind = _array_kind(hint)
+            declared = {"float array": "a floating-point array", "integer array": "an integer array",
+                        "boolean array": "a boolean array"}[kind]
+            reason = f"{argument} holds {value.dtype} but {declared} is declared"
+            target = {"float array": f"np.{self.float_dtype}", "integer array": "np.int64",
+                      "boolean array": "bool"}[kind]
             hint_line = f"convert it: {argument}.astype({target})"
         else:
             expected = dims
@@ -329,7 +360,21 @@ class _Call:
                           bindings=dict(get_shape_memo()[0]) if bound is None else bound,
                           original=original)
 
+    def refused_subclass(self, argument: str, hint, value) -> ShapeError:
+        """The error for an array subclass whose arithmetic means something else."""
+        kind = type(value)
+        meaning = ("its * is a matrix product and it keeps two axes after every sum"
+                   if isinstance(value, np.matrix) else
+                   "its masked entries would silently drop out of sums and products")
+        return self._error(
+            f"argument {argument} is an np.{kind.__name__}", argument,
+            f"{_array_kind(hint)} ({hint.dim_str}), a plain numpy array", value,
+            f"np.{kind.__name__} is refused: {meaning}, so the layer's equations "
+            f"would compute other numbers", f"pass np.asarray({argument})", None)
+
     def check(self, label: str, argument: str, hint, value) -> None:
+        if isinstance(value, _REFUSED_ARRAYS) and hasattr(hint, "dim_str"):
+            raise self.refused_subclass(argument, hint, value)
         if not is_bearable(value, hint):
             raise self.fail(label, argument, hint, value)
         if hasattr(hint, "dim_str"):
@@ -396,14 +441,23 @@ def anchor_value(layer, path: str) -> Array:
 _ndarray = np.ndarray  # looked up once: the key below runs on every call
 
 
-def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tuple:
-    """Everything a check depends on: the shape and dtype of each array argument
-    (the type of any other), of each of the layer's parameters, and for a
-    backward the forward call it differentiates.  Built with a plain loop: this
-    runs on every call in `first` mode, so its cost is the mode's cost."""
-    key = []
-    for a in args:
-        key.append((a.shape, a.dtype) if type(a) is _ndarray else type(a))
+def _signature(value):
+    """What a check of ``value`` depends on: an array's shape and dtype (and its
+    class, for a subclass of ndarray), any other value's type."""
+    kind = type(value)
+    if kind is _ndarray:
+        return value.shape, value.dtype
+    if isinstance(value, _ndarray):  # np.matrix, np.memmap, a class of the user's
+        return kind, value.shape, value.dtype
+    return kind
+
+
+def _first_mode_key(layer, args: tuple, kwargs: dict, record) -> tuple:
+    """Everything a check depends on: the signature of each argument, the shape
+    and dtype of each of the layer's parameters, and for a backward the forward
+    call it differentiates.  Built with a plain loop: this runs on every call
+    in `first` mode, so its cost is the mode's cost."""
+    key = [_signature(a) for a in args]
     for parameter in layer._parameters.values():
         value = parameter.value
         key.append((value.shape, value.dtype))
@@ -411,11 +465,9 @@ def _first_mode_key(layer, args: tuple, kwargs: dict, is_backward: bool) -> tupl
     # sub-layer's own key already changes (and so re-checks) when they do
     if kwargs:
         for name, value in kwargs.items():
-            key.append((name, (value.shape, value.dtype) if type(value) is _ndarray
-                        else type(value)))
-    if is_backward:  # the forward call's own entry: an int, quick to hash
-        prebound = layer._forward_dims
-        key.append(layer._forward_key or (repr(prebound) if prebound else None))
+            key.append((name, _signature(value)))
+    if record is not None:  # a backward: its forward call's own entry, an int, quick to hash
+        key.append(record.key or (repr(record.dims) if record.dims else None))
     return tuple(key)
 
 
@@ -429,9 +481,15 @@ def checked(method: Callable) -> Callable:
     disagreement blames the argument: ``W`` is the layer's truth, ``x`` is
     what the caller got wrong.
 
-    On ``forward`` the dims bound are remembered; ``backward`` starts from
-    them, so ``dout`` must agree with the batch and sizes of the forward call
-    it differentiates.
+    It also keeps the layer's records (see ``module.Record``).  A ``forward``
+    opens a record, which ``save_for_backward`` fills, and pushes it with the
+    dims its check bound, unless it runs inside ``no_grad()``.  A
+    ``backward`` consumes the most recent record and starts its check from
+    that record's dims, so ``dout`` must agree with the batch and sizes of
+    the very forward call it differentiates.  A backward is checked as its
+    forward was: switching the mode between the two changes nothing for that
+    pair (a forward run with checks off leaves no dims, and its backward is
+    then checked against the layer's parameters alone).
     """
     hints = typing.get_type_hints(method, include_extras=True)
     argument_names = list(inspect.signature(method).parameters)[1:]  # without self
@@ -441,41 +499,34 @@ def checked(method: Callable) -> Callable:
         _validate_dim_names(method.__qualname__, {"return": return_hint})
     is_forward = method.__name__ == "forward"
     is_backward = method.__name__ == "backward"
+    where_suffix = f".{method.__name__}"
     seen: dict[tuple, tuple[dict, dict]] = {}  # `first` mode: signature -> bound dims
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        mode = _settings.mode
-        if mode == "off":
-            if is_forward:  # a later checked backward must not start from stale dims
-                attributes = self.__dict__
-                attributes["_forward_dims"] = attributes["_forward_key"] = None
-            return method(self, *args, **kwargs)
+    def run_checked(self, mode, record, args, kwargs):
+        """The body under the checks of ``mode`` ("always" or "first"): returns
+        (result, the dims bound, the key of `first` mode's table or None)."""
+        key = None
         if mode == "first":
-            key = _first_mode_key(self, args, kwargs, is_backward)
+            key = _first_mode_key(self, args, kwargs, record if is_backward else None)
             bound = seen.get(key)
             if bound is not None:
-                if is_forward:
-                    # plain attribute writes, past Module.__setattr__ (the hot path);
-                    # the backward's key names this entry by the id of its dims,
-                    # which `seen` keeps alive, so the id is never reused
-                    attributes = self.__dict__
-                    attributes["_forward_dims"] = bound
-                    attributes["_forward_key"] = id(bound)
+                if is_backward:
+                    self._records.pop()
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
-                    return method(self, *args, **kwargs)
+                    return method(self, *args, **kwargs), bound
                 finally:
                     _call_stack.pop()
-        prebound = self._forward_dims if is_backward else None
-        parameters = self._parameters
-        call = _Call(f"{type(self).__name__}.{method.__name__}", prebound, self)
+        elif mode != "always":  # SHAPESAFE_CHECKS named no mode: say so at the first call
+            checks_from_environment()
+        prebound = record.dims if is_backward else None
+        call = _Call(type(self).__name__ + where_suffix, prebound, self)
         with jaxtyped("context"):
             if prebound:
                 single, variadic = get_shape_memo()[:2]
                 single.update(prebound[0])
                 variadic.update(prebound[1])
-            for name, parameter in parameters.items():
+            for name, parameter in self._parameters.items():
                 call.check(f"parameter {name}", name, parameter.hint, parameter.value)
             for path, dims in self.shape_anchors:
                 call.check(f"parameter {path}", path, floats(dims), anchor_value(self, path))
@@ -485,6 +536,8 @@ def checked(method: Callable) -> Callable:
             for name, value in kwargs.items():
                 if name in hints:
                     call.check(f"argument {name}", name, hints[name], value)
+            if is_backward:  # its arguments passed: now the record is consumed
+                self._records.pop()
             _call_stack.append(call)
             try:
                 result = method(self, *args, **kwargs)
@@ -496,12 +549,53 @@ def checked(method: Callable) -> Callable:
             bound = (dict(single), dict(variadic))  # named dims, and *variadic ones
         if mode == "first":
             seen[key] = bound
-        if is_forward:
-            vars(self).update(_forward_dims=bound,
-                              _forward_key=id(bound) if mode == "first" else None)
+        return result, bound
+
+    def forward(self, *args, **kwargs):
+        mode = _mode.get()
+        attributes = self.__dict__
+        record = Record(mode) if _recording.get() else None
+        outer = attributes["_open_record"]  # None, unless a forward calls itself
+        attributes["_open_record"] = record  # save_for_backward writes into it
+        try:
+            if mode == "off":
+                result = method(self, *args, **kwargs)
+            else:
+                result, bound = run_checked(self, mode, record, args, kwargs)
+                if record is not None:
+                    record.dims = bound
+                    # the backward's `first` key names this entry by the id of its
+                    # dims, which `seen` keeps alive, so the id is never reused
+                    record.key = id(bound) if mode == "first" else None
+        finally:
+            attributes["_open_record"] = outer
+        if record is not None:  # only a forward that finished leaves a record
+            self._push_record(record)
         return result
 
-    return wrapper
+    def backward(self, *args, **kwargs):
+        record = self._waiting_record(method.__name__)
+        mode = _mode.get()
+        if mode == "off" or (record.mode == "always" and mode == "first"):
+            mode = record.mode  # a pair is checked at least as its forward was
+        attributes = self.__dict__
+        attributes["_saved"] = record.arrays
+        try:
+            if mode == "off":
+                self._records.pop()
+                return method(self, *args, **kwargs)
+            return run_checked(self, mode, record, args, kwargs)[0]
+        finally:
+            attributes["_saved"] = None
+
+    def other(self, *args, **kwargs):
+        mode = _mode.get()
+        if mode == "off":
+            return method(self, *args, **kwargs)
+        return run_checked(self, mode, None, args, kwargs)[0]
+
+    wrapper = forward if is_forward else backward if is_backward else other
+    return functools.wraps(method)(wrapper)
 
 
 def check_ids(where: str, name: str, ids: Array, size: int) -> None:

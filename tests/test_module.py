@@ -107,8 +107,8 @@ def test_calling_a_module_runs_forward():
     np.testing.assert_array_equal(layer(x), layer.forward(x))
 
 
-def test_saved_before_any_forward_is_a_runtime_error():
-    with pytest.raises(RuntimeError, match="Block.backward was called before Block.forward"):
+def test_saved_outside_a_backward_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="Block.saved is only readable inside Block.backward"):
         Block().saved
 
 

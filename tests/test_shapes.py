@@ -141,7 +141,7 @@ def test_backward_with_another_batch_than_its_forward_names_batch_and_the_forwar
 
 
 def test_backward_before_forward_is_a_runtime_error_that_says_so():
-    with pytest.raises(RuntimeError, match=r"Dense.backward was called before Dense.forward"):
+    with pytest.raises(RuntimeError, match=r"Dense.backward: no forward is waiting for this "):
         Dense(4, 3).backward(np.zeros((2, 3)))
 
 
@@ -203,13 +203,27 @@ def test_environment_variable_sets_the_starting_mode(mode):
     assert result.stdout.strip() == mode
 
 
-def test_an_invalid_environment_variable_fails_at_import_with_a_clear_message():
-    result = subprocess.run([sys.executable, "-c", "import shapesafe_nn"],
+def test_an_invalid_environment_variable_imports_then_fails_at_the_first_checked_call():
+    program = ("import numpy as np, shapesafe_nn\n"
+               "print('imported')\n"
+               "shapesafe_nn.Dense(2, 3).forward(np.zeros((1, 2)))")
+    result = subprocess.run([sys.executable, "-c", program],
                             env={**os.environ, "SHAPESAFE_CHECKS": "sometimes"}, cwd=ROOT,
                             capture_output=True, text=True)
+    assert result.stdout == "imported\n"  # importing never raises for it
     assert result.returncode != 0
     assert ("ValueError: SHAPESAFE_CHECKS must be one of always, first, off, not 'sometimes'"
             in result.stderr)
+
+
+def test_checks_from_environment_names_an_invalid_value_in_one_line(monkeypatch):
+    monkeypatch.setenv("SHAPESAFE_CHECKS", "sometimes")
+    with pytest.raises(ValueError) as error:
+        shapes.checks_from_environment()
+    assert str(error.value) == ("SHAPESAFE_CHECKS must be one of always, first, off, "
+                                "not 'sometimes'")
+    monkeypatch.setenv("SHAPESAFE_CHECKS", "first")
+    assert shapes.checks_from_environment() == "first"
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_integer_input_is_refused_naming_the_layer_and_argument(Layer):
 
 @pytest.mark.parametrize("Layer", ALL)
 def test_backward_before_forward_says_so(Layer):
-    with pytest.raises(RuntimeError, match=f"{Layer.__name__}.backward was called before"):
+    with pytest.raises(RuntimeError, match=f"{Layer.__name__}.backward: no forward is waiting"):
         Layer().backward(np.zeros((2, 3)))
 
 

@@ -79,15 +79,20 @@ def test_gradients_match_finite_differences():
     assert report.error < 1e-7
 
 
-def test_gradients_accumulate_over_backward_calls():
+def test_gradients_accumulate_over_two_calls_each_with_its_own_input():
     rng = np.random.default_rng(2)
     layer = Dense(3, 2, rng=rng)
-    x, dout = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
-    layer.forward(x)
-    layer.backward(dout)
-    layer.backward(dout)
-    np.testing.assert_allclose(layer.W.grad, 2 * dout.T @ x, rtol=1e-12)  # float64 rounding
-    np.testing.assert_allclose(layer.b.grad, 2 * dout.sum(0), rtol=1e-12)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    dout1, dout2 = rng.standard_normal((4, 2)), rng.standard_normal((5, 2))
+    layer.forward(x1)
+    layer.forward(x2)
+    layer.backward(dout2)  # the most recent forward first, as reverse mode runs them
+    layer.backward(dout1)
+    expected_dW = dout1.T @ x1 + dout2.T @ x2
+    np.testing.assert_allclose(layer.W.grad, expected_dW, rtol=1e-12)  # float64 rounding
+    np.testing.assert_allclose(layer.b.grad, dout1.sum(0) + dout2.sum(0), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="Dense.backward: no forward is waiting"):
+        layer.backward(dout1)  # each forward has had its backward
 
 
 def test_without_input_grad_backward_returns_none_but_fills_the_gradients():

@@ -1,0 +1,191 @@
+"""Per-call records: a layer called several times gets one backward per call,
+each with its own forward's arrays and dims; no_grad records nothing; a record
+no backward consumed is never used by a later pass; the check mode is the
+thread's own."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from shapesafe_nn import (Dense, QuadraticCost, Sequential, ShapeError, Sigmoid, checks,
+                          get_checks, no_grad, set_checks)
+from shapesafe_nn.layers import Embedding
+from shapesafe_nn.records import is_recording
+from shapesafe_nn.testing import gradcheck
+
+
+def test_a_sigmoid_used_twice_gets_the_gradients_finite_differences_give():
+    # the example that was silently wrong with one saved slot per layer:
+    # dC/dW0[0,0] was -0.001702 where finite differences give -0.002563
+    rng = np.random.default_rng(0)
+    act = Sigmoid()
+    model = Sequential(Dense(4, 4, rng=rng), act, Dense(4, 4, rng=rng), act)
+    x = rng.standard_normal((3, 4))
+    report = gradcheck(model, x)
+    assert report.error < 1e-6  # float64 central differences, eps 1e-6
+
+
+def test_an_embedding_read_twice_adds_both_gradients():
+    rng = np.random.default_rng(1)
+    embedding = Embedding(7, 3, rng=rng, dtype=np.float64)
+    source, target = np.array([[0, 1, 1]]), np.array([[1, 2, 6, 6]])
+    dsource, dtarget = rng.standard_normal((1, 3, 3)), rng.standard_normal((1, 4, 3))
+    embedding.forward(source)
+    embedding.forward(target)
+    embedding.backward(dtarget)  # the most recent forward first
+    embedding.backward(dsource)
+    expected = np.zeros((7, 3))
+    for ids, dout in ((source, dsource), (target, dtarget)):
+        for position, token in enumerate(ids[0]):
+            expected[token] += dout[0, position]
+    np.testing.assert_allclose(embedding.W.grad, expected, rtol=1e-12)  # float64 sums
+
+
+def test_each_backward_is_checked_against_its_own_forward_dims():
+    rng = np.random.default_rng(2)
+    layer = Dense(3, 2, rng=rng)
+    layer.forward(rng.standard_normal((4, 3)))  # batch 4
+    layer.forward(rng.standard_normal((5, 3)))  # batch 5: its backward comes first
+    with pytest.raises(ShapeError, match="batch is 4 here, but batch = 5 was bound by the forward"):
+        layer.backward(np.zeros((4, 2)))
+    layer.backward(np.zeros((5, 2)))  # the refused dout consumed nothing
+    layer.backward(np.zeros((4, 2)))
+    assert layer.pending_records() == 0
+
+
+def test_a_forward_that_fails_leaves_no_record():
+    layer = Dense(3, 2)
+    with pytest.raises(ShapeError):
+        layer.forward(np.zeros((4, 5)))
+    assert layer.pending_records() == 0
+
+
+def test_no_grad_records_nothing_and_its_backward_is_refused():
+    layer = Sequential(Dense(3, 2), Sigmoid())
+    x = np.ones((4, 3))
+    with no_grad():
+        assert not is_recording()
+        out = layer.forward(x)
+    assert is_recording()
+    assert all(module.pending_records() == 0 for _, module in layer.named_modules())
+    np.testing.assert_array_equal(out, layer.forward(x))  # the same numbers either way
+    layer.backward(np.ones((4, 2)))
+    # Sequential keeps no record itself: its last layer is the first to find none
+    with pytest.raises(RuntimeError, match=r"Sigmoid.backward: no forward is waiting for this "
+                                           r"backward: every forward of this Sigmoid has had "
+                                           r"its backward, or ran inside no_grad\(\)"):
+        layer.backward(np.ones((4, 2)))
+
+
+def test_records_of_an_aborted_pass_are_never_used_after_zero_grad():
+    layer = Dense(3, 2)
+    layer.forward(np.ones((4, 3)))  # a step that stopped before its backward
+    layer.zero_grad()
+    with pytest.raises(RuntimeError, match="ran before the last zero_grad"):
+        layer.backward(np.ones((4, 2)))
+    assert layer.pending_records() == 0
+    layer.forward(np.ones((4, 3)))  # the new pass works as usual
+    layer.backward(np.ones((4, 2)))
+
+
+def test_the_next_forward_drops_stale_records_so_they_cannot_pile_up():
+    layer = Dense(3, 2)
+    for _ in range(5):
+        layer.forward(np.ones((4, 3)))
+        layer.zero_grad()
+    layer.forward(np.ones((4, 3)))
+    assert len(layer._records) == 1
+
+
+@pytest.mark.parametrize("forward_mode", ["always", "first"])
+def test_switching_checks_off_between_a_forward_and_its_backward_lets_no_wrong_dout_through(
+        forward_mode):
+    layer = Dense(3, 2)
+    with checks(forward_mode):
+        layer.forward(np.ones((4, 3)))
+    with checks("off"), pytest.raises(ShapeError, match="batch = 4 was bound by the forward"):
+        layer.backward(np.ones((7, 2)))
+
+
+def test_a_forward_run_with_checks_off_leaves_a_backward_checked_against_the_parameters():
+    layer = Dense(3, 2)
+    with checks("off"):
+        layer.forward(np.ones((4, 3)))
+    with pytest.raises(ShapeError, match="d_out"):
+        layer.backward(np.ones((4, 5)))
+
+
+def test_the_check_mode_belongs_to_the_thread():
+    seen = {}
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def switch_off_then_wait():
+        with checks("off"):
+            seen["worker"] = get_checks()
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=switch_off_then_wait)
+    worker.start()
+    inside.wait(5)
+    seen["main"] = get_checks()
+    with pytest.raises(ShapeError):  # this thread still checks
+        Dense(3, 2).forward(np.ones((4, 5)))
+    leave.set()
+    worker.join()
+    assert seen == {"worker": "off", "main": "always"}
+
+
+def test_no_grad_belongs_to_the_thread():
+    seen = {}
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def run_without_records():
+        with no_grad():
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=run_without_records)
+    worker.start()
+    inside.wait(5)
+    seen["main"] = is_recording()
+    leave.set()
+    worker.join()
+    assert seen == {"main": True}
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("mode", ["always", "first"])
+def test_np_matrix_is_refused_because_its_star_is_a_matrix_product(mode):
+    # as an ndarray subclass np.matrix passed the check, and QuadraticCost's
+    # (a - y) * (a - y) became a matrix product: 1.726 silently became 5.115
+    a = np.matrix([[0.2, 0.9], [0.6, 0.1]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    set_checks(mode)
+    with pytest.raises(ShapeError) as error:
+        QuadraticCost().forward(a, y)
+    assert str(error.value).splitlines()[0] == "QuadraticCost.forward: argument a is an np.matrix"
+    assert "pass np.asarray(a)" in str(error.value)
+
+
+def test_a_masked_array_is_refused():
+    x = np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
+    with pytest.raises(ShapeError, match="argument x is an np.MaskedArray"):
+        Dense(3, 2).forward(x)
+
+
+class Tagged(np.ndarray):
+    """An ndarray subclass that changes no arithmetic: checked as an ndarray."""
+
+
+def test_first_mode_checks_a_subclass_again_when_its_shape_changes():
+    # first mode keyed any non-ndarray by its type alone, so after one good
+    # call a subclass array was never checked again
+    layer = Dense(3, 2)
+    set_checks("first")
+    layer.forward(np.ones((4, 3)).view(Tagged))
+    with pytest.raises(ShapeError, match="d_in is 5 here"):
+        layer.forward(np.ones((4, 5)).view(Tagged))
