@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import Dense, Parameter
 from shapesafe_nn.optim import SGD, AdamW, Momentum, clip_grad_norm, cosine_with_warmup
+from shapesafe_nn.testing import assert_all_finite, assert_finite_allclose
 
 SHAPES = {"W": (3, 4), "b": (3,), "embedding": (5, 4), "gamma": (4,)}
 STEPS = 10
@@ -49,7 +50,7 @@ def test_sgd_is_w_minus_lr_times_gradient():
     SGD(named, lr=0.1).step()
     for name, p in named:
         expected = before[name] - 0.1 * gradient(before[name], 0)
-        np.testing.assert_allclose(p.value, expected, rtol=0, atol=1e-15)  # one float64 rounding
+        assert_finite_allclose(p.value, expected, rtol=0, atol=1e-15)  # one float64 rounding
 
 
 def test_sgd_takes_bare_parameters_and_has_no_state():
@@ -71,7 +72,26 @@ def test_momentum_by_hand_for_two_steps():
     optimizer.step()
     optimizer.step()
     # v1 = -0.1, w1 = w0 - 0.1;  v2 = 0.9 * -0.1 - 0.1 = -0.19, w2 = w0 - 0.29
-    np.testing.assert_allclose(p.value, w0 - 0.29, rtol=0, atol=1e-15)
+    assert_finite_allclose(p.value, w0 - 0.29, rtol=0, atol=1e-15)
+
+
+def test_momentum_by_hand_over_several_steps_with_changing_gradients():
+    """v ← μ v - η g;  w ← w + v, written out for each entry with Python floats."""
+    lr, mu = 0.1, 0.8
+    named = make_parameters()
+    optimizer = Momentum(named, lr=lr, momentum=mu)
+    expected = {name: p.value.tolist() for name, p in named}
+    velocity = {name: [0.0] * p.value.size for name, p in named}
+    for step in range(4):
+        set_gradients(named, step)
+        for name, p in named:
+            w, g = np.ravel(expected[name]).tolist(), p.grad.ravel().tolist()
+            velocity[name] = [mu * v - lr * gi for v, gi in zip(velocity[name], g)]
+            expected[name] = [wi + v for wi, v in zip(w, velocity[name])]
+        optimizer.step()
+    for name, p in named:
+        # float64, 4 steps of values of order 1: a few roundings each
+        assert_finite_allclose(p.value.ravel(), expected[name], rtol=0, atol=1e-14, err_msg=name)
 
 
 @pytest.mark.reference
@@ -94,9 +114,9 @@ def test_momentum_matches_torch_sgd_with_momentum():
         ours.step()
         theirs.step()
     for (name, p), t, v in zip(named, tensors, ours.velocities):
-        np.testing.assert_allclose(p.value, t.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
+        assert_finite_allclose(p.value, t.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
         buffer = theirs.state[t]["momentum_buffer"].numpy()
-        np.testing.assert_allclose(v, -lr * buffer, rtol=0, atol=1e-12, err_msg=name)
+        assert_finite_allclose(v, -lr * buffer, rtol=0, atol=1e-12, err_msg=name)
 
 
 # -- AdamW -------------------------------------------------------------------
@@ -128,11 +148,42 @@ def test_adamw_matches_torch_adamw_with_a_schedule():
     assert ours.step_count == STEPS
     for (name, p), t, m, v in zip(named, tensors, ours.m, ours.v):
         state = theirs.state[t]
-        np.testing.assert_allclose(p.value, t.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(m, state["exp_avg"].numpy(), rtol=0, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(v, state["exp_avg_sq"].numpy(), rtol=0, atol=1e-12,
-                                   err_msg=name)
+        assert_finite_allclose(p.value, t.detach().numpy(), rtol=0, atol=1e-12, err_msg=name)
+        assert_finite_allclose(m, state["exp_avg"].numpy(), rtol=0, atol=1e-12, err_msg=name)
+        assert_finite_allclose(v, state["exp_avg_sq"].numpy(), rtol=0, atol=1e-12,
+                               err_msg=name)
         assert int(state["step"]) == STEPS
+
+
+def test_adamw_by_hand_over_several_steps_with_decay_and_gradients():
+    """Loshchilov & Hutter's Algorithm 2, written out for each entry with Python
+    floats: the decay shrinks w *before* the Adam step, from the same w the
+    gradient was taken at.  Decaying after the update instead would differ by
+    η λ · (the Adam step) per step, about 1e-3 here."""
+    lr, wd, (beta1, beta2), eps = 0.1, 0.1, (0.8, 0.95), 1e-6
+    named = make_parameters()
+    optimizer = AdamW(named, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd)
+    expected = {name: p.value.ravel().tolist() for name, p in named}
+    m = {name: [0.0] * p.value.size for name, p in named}
+    v = {name: [0.0] * p.value.size for name, p in named}
+    for t in range(1, 6):
+        set_gradients(named, t)
+        for name, p in named:
+            decay = wd if p.value.ndim >= 2 else 0.0  # matrices and tables only
+            for i, g in enumerate(p.grad.ravel().tolist()):
+                w = expected[name][i] * (1 - lr * decay)
+                m[name][i] = beta1 * m[name][i] + (1 - beta1) * g
+                v[name][i] = beta2 * v[name][i] + (1 - beta2) * g * g
+                m_hat = m[name][i] / (1 - beta1 ** t)
+                v_hat = v[name][i] / (1 - beta2 ** t)
+                expected[name][i] = w - lr * m_hat / (math.sqrt(v_hat) + eps)
+        optimizer.step()
+    for (name, p), m_ours, v_ours in zip(named, optimizer.m, optimizer.v):
+        # float64, 5 steps of values of order 1, the same formula grouped differently
+        assert_finite_allclose(p.value.ravel(), expected[name], rtol=0, atol=1e-13, err_msg=name)
+        assert_finite_allclose(m_ours.ravel(), m[name], rtol=0, atol=1e-14, err_msg=name)
+        assert_finite_allclose(v_ours.ravel(), v[name], rtol=0, atol=1e-14, err_msg=name)
+    assert optimizer.step_count == 5
 
 
 def test_adamw_decays_matrices_and_embeddings_but_not_vectors():
@@ -143,7 +194,7 @@ def test_adamw_decays_matrices_and_embeddings_but_not_vectors():
     optimizer.step()  # zero gradients: Adam's part moves nothing, only the decay acts
     for name, p in named:
         factor = 1 - 0.1 * 0.5 if name in ("W", "embedding") else 1.0
-        np.testing.assert_allclose(p.value, factor * before[name], rtol=1e-15, err_msg=name)
+        assert_finite_allclose(p.value, factor * before[name], rtol=1e-15, err_msg=name)
 
 
 def test_adamw_first_step_moves_each_entry_by_lr():
@@ -152,7 +203,7 @@ def test_adamw_first_step_moves_each_entry_by_lr():
     w0 = p.value.copy()
     p.grad[...] = np.where(np.arange(p.value.size).reshape(p.value.shape) % 2, 3.0, -0.5)
     AdamW([(name, p)], lr=0.01, weight_decay=0.0).step()
-    np.testing.assert_allclose(p.value, w0 - 0.01 * np.sign(p.grad), rtol=0, atol=1e-9)  # ε/|g|
+    assert_finite_allclose(p.value, w0 - 0.01 * np.sign(p.grad), rtol=0, atol=1e-9)  # ε/|g|
 
 
 def test_adamw_keeps_float32_parameters_float32():
@@ -188,6 +239,7 @@ def test_state_dict_round_trip_resumes_training_exactly(make):
         set_gradients(resumed, step)
         fresh.step()
     for (name, p), (_, q) in zip(named, resumed):
+        assert_all_finite(p.value, name)  # assert_array_equal counts NaN as equal to NaN
         np.testing.assert_array_equal(q.value, p.value, err_msg=name)  # same operations: exact
 
 
@@ -290,6 +342,21 @@ def test_schedule_at_its_key_steps():
     assert lr(111) == lr(10_000) == 0.1                    # beyond total
 
 
+@pytest.mark.parametrize("step, expected", [
+    (0, 0.8 * 1 / 4), (1, 0.8 * 2 / 4), (2, 0.8 * 3 / 4),      # warm-up: max_lr (step + 1) / 4
+    (3, 0.8),                                                  # r = 0: cos 0 = 1
+    (4, 0.2 + 0.3 * (1 + math.cos(math.pi / 4))),              # r = 1/4
+    (5, 0.5),                                                  # r = 1/2: the mean of 0.8 and 0.2
+    (6, 0.2 + 0.3 * (1 + math.cos(3 * math.pi / 4))),          # r = 3/4
+    (7, 0.2),                                                  # r = 1: min_lr
+    (8, 0.2), (50, 0.2),                                       # beyond total: min_lr
+])
+def test_schedule_formula_by_hand_at_every_step(step, expected):
+    """max_lr 0.8, min_lr 0.2, warmup 3, total 7: r = (step - 3) / 4 after warm-up."""
+    lr = cosine_with_warmup(step, max_lr=0.8, min_lr=0.2, warmup=3, total=7)
+    assert lr == pytest.approx(expected, rel=1e-15)  # float64 rounding of the same formula
+
+
 def test_schedule_without_warmup_starts_at_max_lr():
     assert cosine_with_warmup(0, max_lr=0.5, min_lr=0.05, warmup=0, total=10) == 0.5
 
@@ -337,7 +404,7 @@ def test_clip_grad_norm_matches_torch(max_norm):
     theirs = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
     assert ours == pytest.approx(float(theirs), rel=1e-12)
     for (name, p), t in zip(named, tensors):
-        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=0, err_msg=name)
+        assert_finite_allclose(p.grad, t.grad.numpy(), rtol=1e-12, atol=0, err_msg=name)
 
 
 def test_clip_grad_norm_returns_the_norm_before_and_leaves_max_norm_after():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import Module
 from shapesafe_nn.layers import Dropout
-from shapesafe_nn.testing import gradcheck
+from shapesafe_nn.testing import assert_all_finite, assert_finite_allclose, gradcheck
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan"), "0.5", True])
@@ -27,14 +27,15 @@ def test_backward_uses_the_mask_of_the_forward():
     out = layer.forward(x)
     mask = out != 0
     assert 0 < mask.sum() < mask.size
-    np.testing.assert_allclose(out, x * mask / (1 - p), rtol=1e-15)
+    assert_finite_allclose(out, x * mask / (1 - p), rtol=1e-15)  # one float64 rounding
     dout = rng.standard_normal(x.shape)
-    np.testing.assert_allclose(layer.backward(dout), dout * mask / (1 - p), rtol=1e-15)
+    assert_finite_allclose(layer.backward(dout), dout * mask / (1 - p), rtol=1e-15)
 
 
 def test_gradcheck_in_eval_mode():
     layer = Dropout(0.5, seed=0).eval()
-    gradcheck(layer, np.random.default_rng(0).standard_normal((3, 4)))
+    report = gradcheck(layer, np.random.default_rng(0).standard_normal((3, 4)))
+    assert report.compared == 12
 
 
 def test_gradcheck_with_the_mask_held_fixed():
@@ -50,7 +51,9 @@ def test_gradcheck_with_the_mask_held_fixed():
         def backward(self, dout):
             return self.dropout.backward(dout)
 
-    gradcheck(FixedMask(Dropout(0.4, seed=3)), np.random.default_rng(0).standard_normal((5, 6)))
+    report = gradcheck(FixedMask(Dropout(0.4, seed=3)),
+                       np.random.default_rng(0).standard_normal((5, 6)))
+    assert report.compared == 30
 
 
 def test_identity_in_eval_mode_and_when_p_is_0():
@@ -67,13 +70,33 @@ def test_keeps_about_1_minus_p_and_preserves_the_mean():
     # 100,000 Bernoulli(0.7) draws: standard error of the fraction ≈ 0.0015
     assert abs((out != 0).mean() - 0.7) < 0.01
     assert abs(out.mean() - 1.0) < 0.015  # scaled by 1/0.7, so the mean stays 1
-    np.testing.assert_allclose(out[out != 0], 1 / 0.7, rtol=1e-6)  # float32 rounding
+    assert_finite_allclose(out[out != 0], 1 / 0.7, rtol=1e-6)  # float32 rounding
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.8])
+def test_the_rate_zeroes_a_fraction_p_and_scales_the_rest_by_1_over_1_minus_p(p):
+    """p and 1 - p are told apart only when p != 0.5, so several rates are drawn.
+    x is never 0, so a 0 in the output means dropped."""
+    layer = Dropout(p, seed=1)
+    x = np.random.default_rng(2).uniform(1, 2, size=(100, 400))
+    out = layer.forward(x)
+    dropped = out == 0
+    # 40,000 Bernoulli(p) draws: the standard error of the fraction is at most 0.0025,
+    # so 0.0125 is 5 standard errors (and far from 1 - p for every p here)
+    assert abs(dropped.mean() - p) < 0.0125
+    kept = ~dropped
+    assert_finite_allclose(out[kept], x[kept] / (1 - p), rtol=1e-15)  # one float64 rounding
+    dout = np.random.default_rng(3).standard_normal(x.shape)
+    dx = layer.backward(dout)
+    assert not dx[dropped].any()  # no gradient through a dropped number
+    assert_finite_allclose(dx[kept], dout[kept] / (1 - p), rtol=1e-15)
 
 
 def test_the_same_seed_draws_the_same_masks_and_each_forward_a_new_one():
     x = np.ones((8, 8))
     a, b = Dropout(0.5, seed=42), Dropout(0.5, seed=42)
     first = a.forward(x)
+    assert_all_finite(first, "first")  # assert_array_equal counts NaN as equal to NaN
     np.testing.assert_array_equal(first, b.forward(x))
     assert not np.array_equal(first, a.forward(x))
 
@@ -83,6 +106,7 @@ def test_generator_state_round_trips_through_json():
     layer.forward(np.ones(10))  # move the generator along
     saved = json.loads(json.dumps(layer.get_state()))  # what a checkpoint would store
     expected = layer.forward(np.ones(50))
+    assert_all_finite(expected, "expected")  # assert_array_equal counts NaN as equal to NaN
     restored = Dropout(0.5, seed=0)
     restored.set_state(saved)
     np.testing.assert_array_equal(restored.forward(np.ones(50)), expected)
