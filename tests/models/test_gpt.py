@@ -483,3 +483,60 @@ def test_dropout_acts_in_training_and_not_in_evaluation():
     plain = make(dtype="float64", dropout=0.0, n_layer=1, d_model=8, vocab_size=7, block_size=6,
                  n_head=2)
     np.testing.assert_array_equal(evaluated, plain.forward(ids))
+
+
+# ---------------------------------------------------------------------------
+# generate(): temperature and top_k change what is drawn, as the formulas say
+# ---------------------------------------------------------------------------
+def next_token_logits(model: GPT, ids: np.ndarray) -> np.ndarray:
+    """The logits of the token after ``ids``, read from the last block_size tokens, float64."""
+    return model.forward(ids[-model.config.block_size:][None, :])[0, -1].astype(np.float64)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def sample_by_hand(model: GPT, prompt, steps: int, seed: int, scale) -> list[int]:
+    """Draw each token from softmax(scale(logits)) with a generator seeded as
+    generate seeds its own: one ``rng.choice(vocab, p=...)`` per token."""
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(prompt, dtype=np.int64)
+    for _ in range(steps):
+        p = softmax(scale(next_token_logits(model, ids)))
+        ids = np.append(ids, rng.choice(model.config.vocab_size, p=p))
+    return ids.tolist()
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_temperature_divides_the_logits_before_the_softmax(temperature):
+    prompt, steps, seed = np.array([4, 2]), 40, 11
+    drawn = GENERATOR.generate(prompt, steps, temperature=temperature, seed=seed).tolist()
+    assert drawn == sample_by_hand(GENERATOR, prompt, steps, seed,
+                                   lambda logits: logits / temperature)
+    # the test can tell: multiplying by the temperature draws another sequence
+    assert drawn != sample_by_hand(GENERATOR, prompt, steps, seed,
+                                   lambda logits: logits * temperature)
+
+
+def ranks_of_drawn_tokens(model: GPT, ids: np.ndarray, start: int) -> list[int]:
+    """For each token from ``start`` on, how many tokens were more likely than it
+    (0: the most likely one, k - 1: the k-th)."""
+    ranks = []
+    for position in range(start, len(ids)):
+        logits = next_token_logits(model, ids[:position])
+        ranks.append(int((logits > logits[ids[position]]).sum()))
+    return ranks
+
+
+@pytest.mark.parametrize("top_k", [2, 3, 5])
+def test_every_token_top_k_draws_is_among_the_k_most_likely(top_k):
+    """Temperature 3 flattens the distribution, so that without the cut-off the
+    draws would often leave the top k, and within it reach the k-th token."""
+    prompt, steps = np.array([1, 6, 0]), 60
+    kept = GENERATOR.generate(prompt, steps, temperature=3.0, top_k=top_k, seed=5)
+    assert max(ranks_of_drawn_tokens(GENERATOR, kept, len(prompt))) == top_k - 1
+    # the same draws without top_k leave the top k: the cut-off is what kept them in
+    free = GENERATOR.generate(prompt, steps, temperature=3.0, seed=5)
+    assert max(ranks_of_drawn_tokens(GENERATOR, free, len(prompt))) >= top_k
