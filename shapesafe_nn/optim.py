@@ -17,14 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from .module import Parameter, start_new_pass
-
-
-def _positive(where: str, name: str, value: float) -> float:
-    # the type first: np.isfinite("0.1") fails with a message about ufuncs, not about lr
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be a positive number, not {value!r}")
-    return float(value)
+from .validate import non_negative_int, non_negative_number, positive_number, probability
 
 
 def _named(where: str, parameters: Iterable) -> list[tuple[str, Parameter]]:
@@ -78,7 +71,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _positive(type(self).__name__, "lr", value)
+        self._lr = positive_number(self, "lr", value)
 
     def zero_grad(self) -> None:
         """Clear every gradient before the next backward adds into it, and start
@@ -146,9 +139,7 @@ class Momentum(Optimizer):
 
     def __init__(self, parameters: Iterable, lr: float, momentum: float = 0.9):
         super().__init__(parameters, lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"Momentum: momentum must be in [0, 1), not {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = probability(self, "momentum", momentum)
         self.velocities = [np.zeros_like(p.value) for p in self.parameters]
 
     def _state(self) -> dict[str, tuple[str, np.ndarray]]:
@@ -196,16 +187,12 @@ class AdamW(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01):
         super().__init__(named_parameters, lr)
-        if len(betas) != 2:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"AdamW: betas must be two numbers (β₁, β₂), not {betas!r}")
-        for name, beta in zip(("betas[0]", "betas[1]"), betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"AdamW: {name} must be in [0, 1), not {beta!r}")
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = _positive("AdamW", "eps", eps)
-        if not np.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"AdamW: weight_decay must be a number >= 0, not {weight_decay!r}")
-        self.weight_decay = float(weight_decay)
+        self.betas = (probability(self, "betas[0]", betas[0]),
+                      probability(self, "betas[1]", betas[1]))
+        self.eps = positive_number(self, "eps", eps)
+        self.weight_decay = non_negative_number(self, "weight_decay", weight_decay)
         self.decays = [p.value.ndim >= 2 for p in self.parameters]
         self.decayed = [name for name, decays in zip(self.names, self.decays) if decays]
         self.m = [np.zeros_like(p.value) for p in self.parameters]
@@ -278,10 +265,9 @@ def cosine_with_warmup(step: int, *, max_lr: float, min_lr: float, warmup: int,
     """
     where = "cosine_with_warmup"
     for name, value in (("step", step), ("warmup", warmup), ("total", total)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{where}: {name} must be an integer >= 0, not {value!r}")
-    max_lr = _positive(where, "max_lr", max_lr)
-    min_lr = _positive(where, "min_lr", min_lr)
+        non_negative_int(where, name, value)
+    max_lr = positive_number(where, "max_lr", max_lr)
+    min_lr = positive_number(where, "min_lr", min_lr)
     if min_lr > max_lr:
         raise ValueError(f"{where}: min_lr = {min_lr} is larger than max_lr = {max_lr}")
     if total <= warmup:
@@ -309,14 +295,18 @@ def clip_grad_norm(parameters: Iterable, max_norm: float) -> float:
     ``‖g‖`` *before* clipping, which is worth logging: a growing norm warns
     of a rising loss before it happens.  A gradient holding inf or NaN is an
     error naming its parameter: no clipping can repair it.
+
+    The sum of squares is accumulated in float64 whatever the gradients'
+    dtype: in float32 one entry of 2e19 squares to inf (float32 ends near
+    3.4e38), and the clipping would then scale every gradient to 0.
     """
-    max_norm = _positive("clip_grad_norm", "max_norm", max_norm)
+    max_norm = positive_number("clip_grad_norm", "max_norm", max_norm)
     named = _named("clip_grad_norm", parameters)
     squares = 0.0
     for name, p in named:
         if not np.all(np.isfinite(p.grad)):
             raise ValueError(f"clip_grad_norm: the gradient of {name!r} holds inf or NaN")
-        squares += float(np.vdot(p.grad, p.grad))
+        squares += float(np.square(p.grad, dtype=np.float64).sum())
     norm = math.sqrt(squares)
     if norm > max_norm:
         scale = max_norm / (norm + 1e-6)

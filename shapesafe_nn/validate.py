@@ -51,6 +51,13 @@ def positive_number(owner, name: str, value) -> float:
     return float(value)
 
 
+def non_negative_number(owner, name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming it if it is not a finite number >= 0."""
+    if not is_number(value) or value < 0:
+        raise ValueError(f"{owner_name(owner)}: {name} must be a number >= 0, not {value!r}")
+    return float(value)
+
+
 def probability(owner, name: str, value) -> float:
     """``value`` as a float in [0, 1), or a ValueError naming it.
 

@@ -292,8 +292,8 @@ def test_load_state_dict_refuses_missing_keys_and_a_bad_step():
     (dict(lr=0.0), "lr must be a positive number"),
     (dict(lr=-1.0), "lr must be a positive number"),
     (dict(lr=math.nan), "lr must be a positive number"),
-    (dict(lr=0.1, betas=(1.0, 0.999)), r"betas\[0\] must be in \[0, 1\)"),
-    (dict(lr=0.1, betas=(0.9, -0.1)), r"betas\[1\] must be in \[0, 1\)"),
+    (dict(lr=0.1, betas=(1.0, 0.999)), r"betas\[0\] must be a probability in \[0, 1\)"),
+    (dict(lr=0.1, betas=(0.9, -0.1)), r"betas\[1\] must be a probability in \[0, 1\)"),
     (dict(lr=0.1, betas=(0.9,)), "betas must be two numbers"),
     (dict(lr=0.1, eps=0.0), "eps must be a positive number"),
     (dict(lr=0.1, weight_decay=-0.1), "weight_decay must be a number >= 0"),
@@ -312,7 +312,8 @@ def test_lr_set_later_is_checked_too():
 
 
 def test_momentum_refuses_a_momentum_of_one():
-    with pytest.raises(ValueError, match=r"Momentum: momentum must be in \[0, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"Momentum: momentum must be a probability in \[0, 1\)"):
         Momentum(make_parameters(), lr=0.1, momentum=1.0)
 
 

@@ -182,10 +182,15 @@ class GPT(Module):
             ids = prompt.astype(np.int64)
             for _ in range(max_new_tokens):
                 context = ids[-self.config.block_size:][None, :]  # (1, seq)
-                logits = self.forward(context)[0, -1].astype(np.float64) / temperature
+                logits = self.forward(context)[0, -1].astype(np.float64)
+                # in log space: subtract the largest first, so dividing by a temperature
+                # near 0 sends the others to -inf (probability 0), never to inf - inf
+                logits -= logits.max()
+                with np.errstate(over="ignore"):
+                    logits /= temperature
                 if top_k is not None:
                     logits[logits < np.sort(logits)[-top_k]] = -np.inf
-                p = np.exp(logits - logits.max())
+                p = np.exp(logits)
                 ids = np.append(ids, rng.choice(vocab, p=p / p.sum()))
         finally:
             self.train(was_training)
