@@ -8,6 +8,9 @@ folder, flushed to disk, then renamed over the target, so a crash during a
 save never damages the previous checkpoint.
 """
 
+import dataclasses
+import glob
+import hashlib
 import json
 import os
 import tempfile
@@ -16,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from .module import Module
+from .npz import NpzError, read_npz
 
 FORMAT = "shapesafe_nn checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
-ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of every .npz
+TEMPORARY_SUFFIX = ".tmp"
+DIGESTS_KEY = "sha256"
+DIGESTED = ("config", "settings")  # the parts of a description check_unedited guards
 
 
 def _new_file_mode() -> int:
@@ -58,6 +64,7 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
         if np.asarray(array).dtype.hasobject:
             raise ValueError(f"{path}: {name!r} holds Python objects (dtype object); a "
                              f"checkpoint stores numeric arrays only")
+    meta = meta | {DIGESTS_KEY: description_digests(meta)}  # see check_unedited
     document = json.dumps({"format": FORMAT, "version": VERSION, **meta})
     directory = path.parent if str(path.parent) else Path(".")
     # Named here: otherwise the error would name the temporary file below, not `path`
@@ -67,8 +74,13 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     if not directory.is_dir():
         raise FileNotFoundError(f"{path}: cannot save the checkpoint there: the folder "
                                 f"{directory} does not exist")
-    file_descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
-                                                  suffix=".tmp")
+    remove_stale_temporaries(path)
+    try:
+        file_descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
+                                                      suffix=TEMPORARY_SUFFIX)
+    except OSError as error:  # a folder that cannot be written: name the user's path
+        raise PermissionError(f"{path}: cannot save the checkpoint there: {error.strerror} "
+                              f"(the folder {directory})") from error
     try:
         with os.fdopen(file_descriptor, "wb") as file:
             np.savez(file, **arrays, **{META_KEY: np.array(document)})
@@ -82,32 +94,26 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     return path
 
 
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files an earlier save of ``path`` left behind.
+
+    A save killed outright (``kill -9``, a power cut) never reaches the line
+    that removes its temporary file, which is as large as the checkpoint.
+    The next save of the same path removes it: its name is ``path``'s with
+    a dot in front and mkstemp's 8 random characters and ``.tmp`` behind.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}{TEMPORARY_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+
+
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint: ``(arrays, meta)``; a :class:`CheckpointError` naming
     the file if it is missing, not a checkpoint, truncated or corrupt."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    # np.load reads anything that is not a zip archive as a lone .npy array
-    # (no context manager, no names) or as a pickle: refuse those by their first bytes.
-    # np.load gets the open file, not the path: given a path to a damaged archive it
-    # raises without closing the file it opened.
-    with path.open("rb") as file:
-        if file.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
-            raise CheckpointError(f"{path}: not an .npz checkpoint (np.savez writes a zip "
-                                  f"archive, and this file is not one)")
-        file.seek(0)
-        try:
-            with np.load(file, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except Exception as error:
-            # Damaged bytes fail in zipfile, zlib or numpy's .npy header parser, with errors
-            # of many types (BadZipFile, zlib.error, ValueError, NotImplementedError for an
-            # unknown compression method, RuntimeError for a set "encrypted" flag,
-            # tokenize.TokenError, ...); each means the same here: the file is not readable.
-            raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
+    try:
+        arrays = read_npz(path, "checkpoint")
+    except NpzError as error:
+        raise CheckpointError(str(error)) from error
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: an .npz file, but not a shapesafe_nn checkpoint "
                               f"(no {META_KEY} entry)")
@@ -117,6 +123,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{path}: the checkpoint's description is corrupt") from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a shapesafe_nn checkpoint")
+    check_unedited(meta, path)
     return arrays, meta
 
 
@@ -144,4 +151,70 @@ def load_parameters(model: Module, arrays: dict[str, np.ndarray], source="checkp
             raise CheckpointError(f"{source}: parameter {name} has shape {saved[name].shape} "
                                   f"in the file but {parameter.value.shape} in the model")
     for name, parameter in expected.items():
+        if saved[name].dtype != parameter.value.dtype:  # the copy below would cast silently
+            raise CheckpointError(f"{source}: parameter {name} holds {saved[name].dtype} in the "
+                                  f"file but the model is {parameter.value.dtype}")
+        if not np.isfinite(saved[name]).all():  # else the first loss is NaN, blaming --lr
+            raise CheckpointError(f"{source}: parameter {name} holds NaN or inf: the file was "
+                                  f"saved from a diverged model or damaged")
+    for name, parameter in expected.items():
         parameter.value[...] = saved[name]
+
+
+def description_digests(meta: dict) -> dict[str, str]:
+    """A SHA-256 of each field of the description's ``config`` and ``settings``."""
+    return {f"{part}.{field}": hashlib.sha256(json.dumps(value, sort_keys=True).encode()
+                                              ).hexdigest()
+            for part in DIGESTED if isinstance(meta.get(part), dict)
+            for field, value in meta[part].items()}
+
+
+def check_unedited(meta: dict, source) -> None:
+    """Refuse a description whose config or settings changed since it was saved.
+
+    The description is JSON, which a person can edit, and some fields
+    (``n_head``, ``mask``, ``score``) change the model without changing any
+    parameter's shape, so that an edited file would load without complaint
+    and compute something its parameters were never trained for.  So the
+    description keeps a SHA-256 of every field (``sha256``), written by
+    :func:`save_checkpoint`; files without it are not checked.
+    """
+    saved = meta.get(DIGESTS_KEY)
+    if saved is None:
+        return
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{source}: the description's {DIGESTS_KEY} is damaged")
+    now = description_digests(meta)
+    changed = sorted(name for name in set(saved) | set(now) if saved.get(name) != now.get(name))
+    if changed:
+        part, _, field = changed[0].partition(".")
+        value = meta[part].get(field, "missing") if isinstance(meta.get(part), dict) else None
+        raise CheckpointError(f"{source}: the description's {changed[0]} was edited after the "
+                              f"checkpoint was saved (it is now {value!r}); the parameters "
+                              f"were trained with the saved value")
+
+
+def config_from(config_type, meta: dict, source):
+    """The ``config_type`` (a config dataclass) that ``meta["config"]`` describes.
+
+    Every field must be there, with no other, and pass the config's own
+    checks.  Each refusal names ``source`` and the field.
+    """
+    config = meta.get("config")  # unedited: load_checkpoint checked it (check_unedited)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{source}: the description's config is damaged "
+                              f"({type(config).__name__}, not a mapping of fields)")
+    fields = {field.name: field for field in dataclasses.fields(config_type)}
+    required = {name for name, field in fields.items()
+                if field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING}
+    for problem, names in (("lacks", sorted(required - set(config))),
+                           ("has an unknown field", sorted(set(config) - set(fields)))):
+        if names:
+            raise CheckpointError(f"{source}: the description's config {problem} "
+                                  f"{', '.join(names)}")
+    try:
+        return config_type(**config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{source}: the description's config is refused: {error}") \
+            from error

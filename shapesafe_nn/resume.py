@@ -16,8 +16,9 @@ exactly that, with dropout on).
   generator's exact state as six 64-bit words;
 - :func:`dropout_arrays` / :func:`load_dropout_arrays`: the generator of
   every Dropout in a model;
-- :class:`StopOnCtrlC`: Ctrl-C finishes the current step, then stops, so the
-  checkpoint written afterwards holds a whole step, never half of one.
+- :class:`StopOnSignal`: Ctrl-C, SIGTERM or SIGHUP finishes the current step,
+  then stops, so the checkpoint written afterwards holds a whole step, never
+  half of one.
 """
 
 import hashlib
@@ -136,6 +137,9 @@ class ClassifierProgress:
         """Whole epochs done: how far the run is in the unit it is asked for."""
         return self.epoch
 
+    def where(self) -> str:
+        return f"step {self.step} (epoch {self.epoch}, mini-batch {self.batch})"
+
     def meta(self) -> dict:
         return {"step": self.step, "history": self.history}
 
@@ -189,6 +193,9 @@ class LanguageModelProgress:
         """Iterations done: how far the run is in the unit it is asked for."""
         return self.step
 
+    def where(self) -> str:
+        return f"step {self.step}"
+
     def meta(self) -> dict:
         return {"step": self.step, "history": self.history, "last_loss": self.last_loss}
 
@@ -205,37 +212,60 @@ class LanguageModelProgress:
                    history=list(meta.get("history", [])), last_loss=meta.get("last_loss"))
 
 
-class StopOnCtrlC:
-    """``with StopOnCtrlC() as stop:``: a first Ctrl-C sets ``stop.requested``
-    instead of raising, so the loop can finish its step, save, and stop; a
-    second Ctrl-C raises KeyboardInterrupt at once, as usual.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))  # Windows has no SIGHUP
+"""Ctrl-C, ``kill`` (and a system shutting down), a closed terminal: each asks a
+run to stop, and each is handled alike."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by ``signum`` (one of :data:`STOP_SIGNALS`).  A
+    KeyboardInterrupt, so that code which stops on Ctrl-C stops on each."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopOnSignal:
+    """``with StopOnSignal() as stop:``: a first Ctrl-C, SIGTERM or SIGHUP sets
+    ``stop.requested`` (and ``stop.signum``) instead of ending the process, so
+    the loop can finish its step, save, and stop; a second one raises
+    :class:`Interrupted` at once.
 
     Why not just catch KeyboardInterrupt?  It can arrive in the middle of
     ``optimizer.step()``, after some parameters moved and before others did:
-    a checkpoint written then would hold a model that no step produced.
+    a checkpoint written then would hold a model that no step produced.  And
+    SIGTERM and SIGHUP would, by default, end the process on the spot,
+    losing every step since the last save.
     Outside the main thread (where Python delivers no signals) this does nothing.
     """
 
     def __init__(self) -> None:
-        self.requested = False
-        self._installed = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise Interrupted(signum)
+        self.signum = signum
 
-    def __enter__(self) -> "StopOnCtrlC":
+    def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._installed:
+        for signum, previous in self._previous.items():
             # None: a handler set outside Python, which cannot be put back as it
-            # was; the default (KeyboardInterrupt) is the closest
-            previous = signal.default_int_handler if self._previous is None else self._previous
-            signal.signal(signal.SIGINT, previous)
+            # was; Python's default is the closest (KeyboardInterrupt for SIGINT)
+            if previous is None:
+                previous = signal.default_int_handler if signum == signal.SIGINT else \
+                    signal.SIG_DFL
+            signal.signal(signum, previous)

@@ -27,11 +27,19 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.text import get_batch
-from .layers.dense import positive_int
 from .losses import SoftmaxCrossEntropy
 from .module import Module
 from .optim import clip_grad_norm, cosine_with_warmup
-from .resume import ClassifierProgress, LanguageModelProgress, StopOnCtrlC
+from .resume import ClassifierProgress, Interrupted, LanguageModelProgress, StopOnSignal
+from .validate import positive_int
+
+
+# A diverging run overflows somewhere (an exp, a matmul) before its loss becomes
+# NaN or inf, and numpy would print a warning for each array it happens in, six
+# lines before the one that matters.  The loops test the loss after each forward
+# (and the checkpoint writer every parameter), so each overflow is caught there,
+# with a message that says what to do; numpy's warnings are silenced inside.
+QUIET_OVERFLOW = dict(over="ignore", invalid="ignore", divide="ignore")
 
 
 @dataclass
@@ -61,20 +69,21 @@ def progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-def after_step(progress, save: Callable | None, save_every: int, ctrl_c: StopOnCtrlC) -> None:
+def after_step(progress, save: Callable | None, save_every: int, stop: StopOnSignal) -> None:
     """Once a step is complete: save every ``save_every`` steps, and after
-    Ctrl-C save this whole step and stop."""
+    Ctrl-C (or SIGTERM, SIGHUP) save this whole step and stop."""
     if save is not None and save_every and progress.step % save_every == 0:
         save(progress)
-    stop_if_asked(progress, save, ctrl_c)
+    stop_if_asked(progress, save, stop)
 
 
-def stop_if_asked(progress, save: Callable | None, ctrl_c: StopOnCtrlC) -> None:
-    """After Ctrl-C, at a point where the run is whole: save it and stop."""
-    if ctrl_c.requested:
+def stop_if_asked(progress, save: Callable | None, stop: StopOnSignal) -> None:
+    """After Ctrl-C, SIGTERM or SIGHUP, at a point where the run is whole: save
+    it and stop, raising :class:`~shapesafe_nn.resume.Interrupted` (a KeyboardInterrupt)."""
+    if stop.requested:
         if save is not None:
             save(progress)
-        raise KeyboardInterrupt
+        raise Interrupted(stop.signum)
 
 
 def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test: tuple | None,
@@ -91,8 +100,9 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
     optimizer restored from it too): the run continues at the next
     mini-batch exactly as if it had never stopped (``seed`` is then unused:
     the saved generator carries on).  ``save(progress)`` is
-    called every ``save_every`` mini-batches, and once more when Ctrl-C stops
-    the run (after the step in flight completes; then KeyboardInterrupt).
+    called every ``save_every`` mini-batches, and once more when Ctrl-C, SIGTERM
+    or SIGHUP stops the run (after the step in flight completes; then
+    :class:`~shapesafe_nn.resume.Interrupted`, a KeyboardInterrupt).
     A NaN or inf cost stops the run with a FloatingPointError before that
     step changes anything.
     """
@@ -115,7 +125,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
     if progress.order is not None and len(progress.order) != len(x_train):
         raise ValueError(f"the saved progress shuffles {len(progress.order)} examples but the "
                          f"training set has {len(x_train)}")
-    with StopOnCtrlC() as ctrl_c:
+    with StopOnSignal() as stop, np.errstate(**QUIET_OVERFLOW):
         while progress.epoch < epochs:
             if progress.order is None:  # a new epoch: shuffle, as the book does
                 progress.order = progress.rng.permutation(len(x_train))
@@ -139,7 +149,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
                 progress.losses.append(float(loss))
                 progress.batch += 1
                 progress.step += 1
-                after_step(progress, save, save_every, ctrl_c)
+                after_step(progress, save, save_every, stop)
             train_loss = float(np.mean(progress.losses))
             if test is not None and len(test[0]):
                 model.eval()
@@ -153,7 +163,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
             progress.history.append(asdict(record))
             progress.epoch += 1
             progress.batch, progress.order, progress.losses = 0, None, []
-            stop_if_asked(progress, save, ctrl_c)  # a Ctrl-C during the evaluation
+            stop_if_asked(progress, save, stop)  # a Ctrl-C during the evaluation
     return History([EpochRecord(**record) for record in progress.history])
 
 
@@ -224,7 +234,7 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
     def schedule(step: int) -> float:
         return cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
 
-    with StopOnCtrlC() as ctrl_c:
+    with StopOnSignal() as stop, np.errstate(**QUIET_OVERFLOW):
         for step in tqdm(range(progress.step, iters), unit="step", leave=False,
                          initial=progress.step, total=iters,
                          disable=not progress_enabled(quiet)):
@@ -247,7 +257,7 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
             optimizer.step()
             progress.last_loss = float(loss)
             progress.step = step + 1
-            after_step(progress, save, save_every, ctrl_c)
+            after_step(progress, save, save_every, stop)
         evaluate(iters, schedule(iters))
-        stop_if_asked(progress, save, ctrl_c)  # a Ctrl-C during the last evaluation
+        stop_if_asked(progress, save, stop)  # a Ctrl-C during the last evaluation
     return [EvalRecord(**record) for record in progress.history]

@@ -9,8 +9,9 @@ and what must be left unchanged:
 
 - ``params``: every module in the scene keeps its parameters, gradients and
   train/eval mode, bit for bit;
-- ``cache``: every module keeps the cache of its last good forward, so a
-  ``backward`` after the failed call still differentiates that forward;
+- ``cache``: every module keeps the records of its forwards awaiting a
+  backward, the very same ones: a failed call pushes none and consumes none,
+  so a ``backward`` after it still differentiates the last good forward;
 - ``state``: every array, optimizer (learning rate and state) and random
   generator in the scene is as it was;
 - ``files``: the scene's folder holds the same files with the same bytes:
@@ -400,7 +401,7 @@ CASES = [
          ShapeError, ("Dense.backward", "dout holds int64"), LAYER),
     Case("dense-backward-before-forward", fresh(lambda: Dense(4, 3, rng=rng())),
          lambda s: s.layer.backward(np.ones((2, 3))), RuntimeError,
-         ("Dense.backward was called before Dense.forward",), UNUSED),
+         ("Dense.backward: no forward is waiting for this backward",), UNUSED),
     Case("layer-norm-dout-wrong-seq", sequence_layer(lambda: LayerNorm(8)),
          lambda s: s.layer.backward(f32(2, 4, 8)), ShapeError,
          ("LayerNorm.backward", "argument dout", "seq is 4", "seq = 3"), LAYER),
@@ -412,7 +413,7 @@ CASES = [
          ("GPT.backward", "argument dlogits", "vocab is 6", "vocab = 7"), LAYER),
     Case("cost-backward-before-forward", fresh(SoftmaxCrossEntropy),
          lambda s: s.layer.backward(), RuntimeError,
-         ("SoftmaxCrossEntropy.backward was called before SoftmaxCrossEntropy.forward",),
+         ("SoftmaxCrossEntropy.backward: no forward is waiting for this backward",),
          UNUSED),
 
     # -- constructors: sizes and settings ---------------------------------------------
@@ -440,7 +441,7 @@ CASES = [
     Case("layer-norm-eps-zero", nothing, lambda s: LayerNorm(4, eps=0), ValueError,
          ("LayerNorm: eps must be positive, not 0",), ()),
     Case("network-single-size", nothing, lambda s: Network([784]), ValueError,
-         ("Network: sizes needs an input and an output size", "[784]"), ()),
+         ("NetworkConfig: sizes needs an input and an output size", "[784]"), ()),
     Case("parameter-of-integers", nothing, lambda s: Parameter(np.ones((2, 2), int), "d_out d_in"),
          TypeError, ("Parameter must hold floats, not int64",), ()),
 
@@ -534,7 +535,7 @@ CASES = [
     Case("optimizer-lr-set-to-negative", momentum, lambda s: setattr(s.optimizer, "lr", -1.0),
          ValueError, ("Momentum: lr", "not -1.0"), ("params", "state")),
     Case("momentum-of-one", network, lambda s: Momentum(s.model.parameters(), 0.1, momentum=1),
-         ValueError, ("Momentum: momentum must be in [0, 1), not 1",), ("params",)),
+         ValueError, ("Momentum: momentum must be a probability in [0, 1), not 1",), ("params",)),
     Case("adamw-beta2-of-one", network,
          lambda s: AdamW(s.model.named_parameters(), lr=0.1, betas=(0.9, 1.0)), ValueError,
          ("AdamW: betas[1]", "not 1.0"), ("params",)),
@@ -603,15 +604,16 @@ CASES = [
     Case("npz-object-array",
          with_files({"objects.npz": npz(x=np.array([None, 1], dtype=object), y=[0, 1])}),
          lambda s: load_npz(s.folder / "objects.npz"), DataError,
-         ("objects.npz", "cannot be read as an .npz of numeric arrays"), ("files",)),
+         ("objects.npz", "not a readable .npz data file", "Object arrays cannot be loaded"),
+         ("files",)),
     Case("npz-truncated",
          with_files({"cut.npz": lambda path: (np.savez(path, x=np.zeros((4, 784), np.uint8),
                                                     y=[0, 1, 2, 3]),
                                            path.write_bytes(truncated(path.read_bytes())))}),
          lambda s: load_npz(s.folder / "cut.npz"), DataError,
-         ("cut.npz", "cannot be read as an .npz"), ("files",)),
+         ("cut.npz", "not a readable .npz data file"), ("files",)),
     Case("npz-missing", with_files(), lambda s: load_npz(s.folder / "nothing.npz"), DataError,
-         ("nothing.npz: no such file",), ("files",)),
+         ("nothing.npz: no such data file",), ("files",)),
     Case("npz-is-a-directory", with_files(), lambda s: load_npz(s.folder), DataError,
          ("is a directory, not a data file",), ("files",)),
     Case("idx-truncated",
@@ -767,7 +769,7 @@ def _announce():
 # What the scene holds, before and after
 # ---------------------------------------------------------------------------
 class Same:
-    """Equal only to a ``Same`` of the very same object: a forward makes a new cache."""
+    """Equal only to a ``Same`` of the very same object: a forward makes a new record."""
 
     def __init__(self, thing):
         self.thing = thing
@@ -792,7 +794,7 @@ def snapshot(invariant: str, scene: SimpleNamespace, folder: Path):
                                           p.grad.tobytes())
         return found or None
     if invariant == "cache":
-        found = {f"{key}.{path}": (Same(module._saved), Same(module._forward_dims))
+        found = {f"{key}.{path}": tuple(Same(record) for record in module._records)
                  for key, top in _modules(scene) for path, module in top.named_modules()}
         return found or None
     if invariant == "state":

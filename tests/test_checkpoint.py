@@ -19,6 +19,7 @@ from shapesafe_nn.checkpoint import (
     META_KEY,
     VERSION,
     CheckpointError,
+    description_digests,
     load_checkpoint,
     load_parameters,
     parameter_arrays,
@@ -64,7 +65,9 @@ def test_round_trip_keeps_values_dtypes_and_meta(tmp_path):
     for name, value in arrays.items():
         assert loaded[name].dtype == value.dtype, name
         np.testing.assert_array_equal(loaded[name], value)  # stored bit for bit
-    assert loaded_meta == {"format": FORMAT, "version": VERSION, **meta}
+    # and a SHA-256 of each field of the config, to find edits (test_an_edited_...)
+    assert loaded_meta == {"format": FORMAT, "version": VERSION, **meta,
+                           "sha256": description_digests(meta)}
 
 
 def test_saving_over_a_checkpoint_replaces_it(tmp_path):

@@ -23,7 +23,7 @@ from shapesafe_nn.data import load_bundled
 from shapesafe_nn.losses import QuadraticCost
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
-from shapesafe_nn.resume import StopOnCtrlC, generator_from_array, generator_to_array
+from shapesafe_nn.resume import StopOnSignal, generator_from_array, generator_to_array
 from shapesafe_nn.trainer import train_language_model
 
 TRAIN_MLP = ["train", "mlp", "--epochs", "2", "--quiet", "--checks", "off"]
@@ -295,7 +295,7 @@ def test_save_every_and_weights_only_need_save(flag):
 # ---------------------------------------------------------------------------
 def test_a_second_ctrl_c_stops_at_once_and_the_handler_is_put_back():
     before = signal.getsignal(signal.SIGINT)
-    with StopOnCtrlC() as stop:
+    with StopOnSignal() as stop:
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
         with pytest.raises(KeyboardInterrupt):

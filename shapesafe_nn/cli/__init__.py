@@ -2,13 +2,13 @@
 
 Exit codes: 0 success; 1 a problem with the user's files, data or settings
 (a one-line message says which); 2 invalid arguments (argparse's
-convention); 130 interrupted with Ctrl-C.
+convention); 128 + the signal's number when Ctrl-C (130), SIGTERM (143) or
+SIGHUP (129) stopped it.  See ``process.py``.
 """
 
 import argparse
-import sys
 
-from . import gpt, inspect, mlp
+from . import gpt, inspect, mlp, process
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,19 +27,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args) or 0
-    except argparse.ArgumentTypeError as error:  # flags that clash with each other
-        parser.print_usage(sys.stderr)
-        print(f"shapesafe-nn: error: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, FloatingPointError) as error:
-        # bad files, data or settings: DataError, TextDataError and CheckpointError
-        # are ValueErrors whose message names the file
-        print(f"shapesafe-nn: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("shapesafe-nn: interrupted", file=sys.stderr)
-        return 130
+    return process.run(build_parser, argv)

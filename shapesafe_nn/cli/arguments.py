@@ -7,6 +7,7 @@ at parse time, rather than by the code that would use it minutes later.
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 
@@ -35,11 +36,46 @@ def non_negative(kind):
 non_negative_int = non_negative(int)
 
 
-def check_output_folders(*paths: Path | None) -> None:
-    """Refuse an output whose folder does not exist, before any training starts.
+def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None],
+                  continues: tuple[str, str] | None = None) -> None:
+    """Refuse, before any work, an output that would destroy something or fail at the end.
 
-    Otherwise a run would train to the end and only then fail to save.
+    ``outputs`` and ``inputs`` map each flag to the path given (None: not
+    given).  Refused, naming the flag and the user's path: an output that is
+    a directory, whose folder is missing or cannot be written, that is one of
+    the inputs, or that is another output; "the same" also through a
+    symbolic or hard link.  Otherwise ``--save poem.txt`` would overwrite the
+    text the run trains on, and a full run could train for an hour and then
+    fail to save.
+
+    ``continues`` names the one pair allowed, ``("--save", "--resume")``: a
+    resumed run may carry on in the file it was read from, which it read
+    whole before its first step and replaces atomically.
     """
-    for path in paths:
-        if path is not None and not path.parent.is_dir():
-            raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist")
+    given_outputs = [(flag, path) for flag, path in outputs.items() if path is not None]
+    for flag, path in given_outputs:
+        folder = path.parent
+        if path.is_dir():
+            raise IsADirectoryError(f"{flag} {path}: is a directory; name a file inside it")
+        if not folder.is_dir():
+            problem = "does not exist" if not folder.exists() else "is not a folder"
+            raise FileNotFoundError(f"{flag} {path}: the folder {folder} {problem}")
+        if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                        and not os.access(path, os.W_OK)):
+            raise PermissionError(f"{flag} {path}: cannot be written (permission denied)")
+    for index, (flag, path) in enumerate(given_outputs):
+        others = [(f"output {other_flag}", other) for other_flag, other in given_outputs[:index]]
+        others += [(f"input {in_flag}", other) for in_flag, other in inputs.items()
+                   if other is not None and (flag, in_flag) != continues]
+        for what, other in others:
+            if same_file(path, other):
+                raise ValueError(f"{flag} {path} is the same file as the {what} {other}: "
+                                 f"writing it would destroy that; choose another name")
+
+
+def same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same inode (a hard or symbolic link
+    to it) if both exist, else the same place once links are resolved."""
+    if first.exists() and second.exists():
+        return os.path.samefile(first, second)
+    return first.resolve() == second.resolve()

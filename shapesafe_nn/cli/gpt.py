@@ -6,24 +6,21 @@ loss as it goes, then a sample.
 """
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from .. import viz
-from ..checkpoint import CheckpointError, load_checkpoint, load_parameters
+from ..checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention_head import MASKS, SCORES
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
-from ..shapes import CHECK_MODES, set_checks
 from ..trainer import EvalRecord, estimate_loss, train_language_model
-from .arguments import check_output_folders, non_negative, non_negative_int, positive
-from .runs import CheckpointWriter, add_run_arguments, restore_run, run_to_resume, \
-    settings_for, telling_what_was_saved
+from .arguments import non_negative, non_negative_int, positive
+from .memory import gpt_needs
+from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
+    settings_for, use_checks
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -73,14 +70,11 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--mask", choices=list(MASKS),
                        help="which positions attention may see (default causal: the past only)")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
-    train.add_argument("--seed", type=int, help="default 0")
+    train.add_argument("--prompt", default=None,
+                       help="what the sample after training continues (default: a line break, "
+                            "or the text's first character if it has none)")
     add_run_arguments(train)
-    train.add_argument("--json", type=Path, metavar="METRICS.json")
-    train.add_argument("--plot", type=Path, metavar="CURVES.png",
-                       help="draw the train/val loss and learning-rate curves (needs matplotlib)")
-    train.add_argument("--checks", choices=CHECK_MODES, default="always")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=run_train)
+    train.set_defaults(run=lambda args: run_training(args, GptTraining()))
 
     sample = commands.add_parser("sample", help="generate text from a saved GPT",
                                  description="Generate text from a saved GPT.")
@@ -89,7 +83,7 @@ def add_commands(train_models, eval_models, commands) -> None:
     sample.add_argument("--tokens", type=non_negative_int, default=500)
     sample.add_argument("--temperature", type=positive(float), default=1.0)
     sample.add_argument("--top-k", type=positive(int), default=None)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.set_defaults(run=run_sample)
 
     evaluate = eval_models.add_parser(
@@ -102,8 +96,8 @@ def add_commands(train_models, eval_models, commands) -> None:
     evaluate.add_argument("--eval-iters", type=positive(int), default=200)
     evaluate.add_argument("--batch-size", type=positive(int), default=None,
                           help="default: the batch size it was trained with")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--checks", choices=CHECK_MODES, default="always")
+    evaluate.add_argument("--seed", type=non_negative_int, default=0)
+    add_checks_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -132,81 +126,91 @@ def check_long_enough(source, text: str, block_size: int, remedy: str) -> None:
                             f"{block_size + 1}, so at least {needed:,} are needed; {remedy}")
 
 
-def run_train(args) -> int:
-    if args.plot and not viz.matplotlib_available():  # say so now, not after training
-        print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
-        return 1
-    arrays, meta = run_to_resume(args, "gpt", DEFAULT_SETTINGS, EvalRecord,
-                                 {"config": (dict,), "tokenizer": (str,)})
-    settings = settings_from(args, None if meta is None else meta["settings"])
-    check_output_folders(args.save, args.json, args.plot)
-    set_checks(args.checks)
-    data = args.data
-    if data is None and meta is not None and meta["data"] is not None:
-        data = Path(meta["data"])  # the text the saved run read
-    text = load_text(data)
-    check_long_enough(data or "the bundled corpus", text, settings["block_size"],
-                      "use more text or a smaller --block-size")
-    tokenizer = (CharTokenizer.from_json(meta["tokenizer"]) if meta is not None
-                 else CharTokenizer.from_text(text))
-    ids = tokenizer.encode(text)
-    train_ids, val_ids = split_train_val(ids)
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
-                       n_layer=settings["n_layer"], n_head=settings["n_head"],
-                       d_model=settings["d_model"], dropout=settings["dropout"],
-                       positions=settings["positions"], score=settings["score"],
-                       mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"])
-    model = GPT(config)
-    optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
-                      weight_decay=settings["weight_decay"])
-    data_sha256 = fingerprint(ids)
-    if args.resume:
-        progress = restore_run(args.resume, arrays, meta, model, optimizer, data_sha256,
-                               LanguageModelProgress, settings["iters"], "iterations",
-                               meta["data"] or "the bundled corpus")
-    else:
-        progress = LanguageModelProgress.start(settings["seed"])
-    print(f"GPT ({settings['preset']}): {model.num_parameters():,} parameters, n_layer "
-          f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
-          f"{config.block_size}, batch {settings['batch_size']}, attention {config.score} "
-          f"{config.mask}, {settings['iters']} iterations, checks {args.checks}")
-    print(f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, vocab "
-          f"{tokenizer.vocab_size}, {len(train_ids):,} train / {len(val_ids):,} val")
-    if args.resume:
-        print(f"resuming {args.resume} at step {progress.step}")
-    writer = None if args.save is None else CheckpointWriter(
-        args.save, model, optimizer,
-        {"model": "gpt", "config": config.to_json(), "tokenizer": tokenizer.to_json(),
-         "settings": settings, "data": None if data is None else str(data.resolve()),
-         "data_sha256": data_sha256},
-        weights_only=args.weights_only)
-    with telling_what_was_saved(writer):
-        history = train_language_model(
-            model, optimizer, train_ids, val_ids, iters=settings["iters"],
-            batch_size=settings["batch_size"], block_size=config.block_size,
-            max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
-            grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
-            eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
-            progress=progress, save_every=args.save_every or 0, save=writer)
-        if writer is not None:  # the finished run, before anything else can stop it
-            writer(progress)
-    sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), 300,
-                                             temperature=1.0, seed=settings["seed"]))
-    print(f"--- sample ---{sample}\n--------------")
-    final = history[-1]
-    if writer is not None:
-        print(f"saved {args.save}")
-    if args.plot:
-        print(f"wrote {viz.plot_curves(history, args.plot)}")
-    if args.json:
-        args.json.write_text(json.dumps({
-            "final": {"step": final.step, "train_loss": final.train_loss,
-                      "val_loss": final.val_loss},
-            "history": [vars(record) for record in history],
-            "settings": settings, "config": config.to_json()}, indent=2))
-    print(f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
-          f"after {final.step} iterations")
-    return 0
+def encode_prompt(tokenizer: CharTokenizer, prompt: str, flag: str = "--prompt"):
+    """The prompt's ids; a character outside the vocabulary is an error naming the flag."""
+    try:
+        return tokenizer.encode(prompt)
+    except ValueError as error:
+        raise ValueError(f"{flag} {prompt!r}: {error}") from error
+
+
+class GptTraining(Training):
+    """``train gpt``: a character GPT, iteration by iteration, as nanoGPT trains it."""
+
+    kind = "gpt"
+    defaults = DEFAULT_SETTINGS
+    record_type = EvalRecord
+    described = {"config": (dict,), "tokenizer": (str,)}
+    progress_type = LanguageModelProgress
+    total, unit = "iters", "iterations"
+    bundled = "the bundled corpus"
+
+    def settings(self, args, saved):
+        return settings_from(args, saved)
+
+    def read(self, data, settings, meta):
+        text = load_text(data)
+        check_long_enough(data or self.bundled, text, settings["block_size"],
+                          "use more text or a smaller --block-size")
+        tokenizer = (CharTokenizer.from_json(meta["tokenizer"]) if meta is not None
+                     else CharTokenizer.from_text(text))
+        return data, text, tokenizer
+
+    def needs(self, settings, dataset):
+        _, _, tokenizer = dataset
+        return gpt_needs(vocab=tokenizer.vocab_size, block_size=settings["block_size"],
+                         n_layer=settings["n_layer"], d_model=settings["d_model"],
+                         d_ff=4 * settings["d_model"], n_head=settings["n_head"],
+                         batch_size=settings["batch_size"],
+                         itemsize=4 if settings["dtype"] == "float32" else 8)
+
+    def build(self, args, settings, dataset, meta, checks) -> Built:
+        data, text, tokenizer = dataset
+        prompt = args.prompt
+        if prompt is None:  # the default: a line break, unless the text has none
+            prompt = SAMPLE_PROMPT if SAMPLE_PROMPT in tokenizer.chars else text[0]
+        prompt_ids = encode_prompt(tokenizer, prompt)  # now, not after the training
+        ids = tokenizer.encode(text)
+        train_ids, val_ids = split_train_val(ids)
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
+                           n_layer=settings["n_layer"], n_head=settings["n_head"],
+                           d_model=settings["d_model"], dropout=settings["dropout"],
+                           positions=settings["positions"], score=settings["score"],
+                           mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"])
+        model = GPT(config)
+        optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
+                          weight_decay=settings["weight_decay"])
+
+        def train_from(progress, save):
+            return train_language_model(
+                model, optimizer, train_ids, val_ids, iters=settings["iters"],
+                batch_size=settings["batch_size"], block_size=config.block_size,
+                max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
+                grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
+                eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
+                progress=progress, save_every=args.save_every or 0, save=save)
+
+        def finish(history):
+            sample = tokenizer.decode(model.generate(prompt_ids, 300, temperature=1.0,
+                                                     seed=settings["seed"]))
+            print(f"--- sample ---{sample}\n--------------")
+            final = history[-1]
+            return (f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
+                    f"after {final.step} iterations",
+                    {"final": {"step": final.step, "train_loss": final.train_loss,
+                               "val_loss": final.val_loss},
+                     "history": [vars(record) for record in history]})
+
+        header = [f"GPT ({settings['preset']}): {model.num_parameters():,} parameters, n_layer "
+                  f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
+                  f"{config.block_size}, batch {settings['batch_size']}, attention "
+                  f"{config.score} {config.mask}, {settings['iters']} iterations, "
+                  f"checks {checks}",
+                  f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, "
+                  f"vocab {tokenizer.vocab_size}, {len(train_ids):,} train / "
+                  f"{len(val_ids):,} val"]
+        return Built(model, optimizer, config, fingerprint(ids), header, train_from, finish,
+                     meta={"tokenizer": tokenizer.to_json()})
 
 
 def trained_batch_size(meta: dict) -> int:
@@ -218,17 +222,27 @@ def trained_batch_size(meta: dict) -> int:
 
 
 def load_gpt(path: Path) -> tuple[GPT, CharTokenizer, dict]:
+    """The GPT a checkpoint holds, its tokenizer, and the checkpoint's description."""
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != "gpt":
         raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a gpt")
-    model = GPT(GPTConfig(**meta["config"]))
+    config = config_from(GPTConfig, meta, path)
+    try:
+        tokenizer = CharTokenizer.from_json(meta.get("tokenizer"))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: the description's tokenizer is damaged ({error})") \
+            from error
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(f"{path}: the description's tokenizer has {tokenizer.vocab_size} "
+                              f"characters but its config.vocab_size is {config.vocab_size}")
+    model = GPT(config)
     load_parameters(model, arrays, source=str(path))
-    return model, CharTokenizer.from_json(meta["tokenizer"]), meta
+    return model, tokenizer, meta
 
 
 def run_sample(args) -> int:
     model, tokenizer, _ = load_gpt(args.checkpoint)
-    prompt = tokenizer.encode(args.prompt)  # an unknown character: a clear error naming it
+    prompt = encode_prompt(tokenizer, args.prompt)
     ids = model.generate(prompt, args.tokens, temperature=args.temperature, top_k=args.top_k,
                          seed=args.seed)
     print(tokenizer.decode(ids))
@@ -236,7 +250,7 @@ def run_sample(args) -> int:
 
 
 def run_eval(args) -> int:
-    set_checks(args.checks)
+    use_checks(args)
     model, tokenizer, meta = load_gpt(args.checkpoint)
     text = load_text(args.data)
     check_long_enough(args.data or "the bundled corpus", text, model.config.block_size,

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import viz
-from ..checkpoint import CheckpointError
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..models import GPT, GPTConfig, Network
 from ..trace import trace
-from .gpt import PRESETS, load_gpt, trained_batch_size
-from .arguments import positive
-from .mlp import load_network, sizes_argument, training_data
+from .arguments import check_outputs, positive
+from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
+from .memory import FLOAT64, check_fits
+from .mlp import held_out, load_network, sizes_argument
 
 DEFAULT_SIZES = [784, 30, 10]
 BATCH_SEED = 0  # which digits and windows a trace reads: the same every run
@@ -125,7 +125,7 @@ def run_trace_mlp(args) -> int:
     if args.batch > len(x):
         raise ValueError(f"--batch {args.batch} is more than the {len(x):,} bundled digits")
     batch = np.random.default_rng(BATCH_SEED).choice(len(x), size=args.batch, replace=False)
-    print(f"Network {model.config['sizes']} ({source}) on {args.batch} bundled MNIST digits")
+    print(f"Network {list(model.config.sizes)} ({source}) on {args.batch} bundled MNIST digits")
     print(trace(model, to_inputs(x[batch]), markdown=args.markdown))
     print(LEGEND)
     return 0
@@ -167,41 +167,48 @@ def run_trace_gpt(args) -> int:
 # pictures
 # ---------------------------------------------------------------------------
 def run_attention(args) -> int:
+    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
     model, tokenizer, _ = load_gpt(args.checkpoint)
+    encode_prompt(tokenizer, args.prompt)  # an unknown character: an error naming --prompt
     print(f"wrote {viz.plot_attention(model, tokenizer, args.prompt, args.out)}")
     return 0
 
 
 def run_positions(args) -> int:
+    check_outputs({"--out": args.out}, {})
+    # the table, and the image matplotlib resamples it into
+    check_fits("this plot", {"--max-len or --d-model": 3 * args.max_len * args.d_model * FLOAT64})
     print(f"wrote {viz.plot_positions(args.max_len, args.d_model, args.out)}")
     return 0
 
 
 def run_mask(args) -> int:
+    check_outputs({"--out": args.out}, {})
+    # the mask (seq, seq) of booleans, its negation, and the image of floats drawn from it
+    check_fits("this plot", {"--seq": args.seq ** 2 * (2 + 2 * FLOAT64)})
     print(f"wrote {viz.plot_causal_mask(args.seq, args.out)}")
     return 0
 
 
 def run_curves(args) -> int:
+    check_outputs({"--out": args.out}, {"--json": args.json})
     print(f"wrote {viz.plot_curves(args.json, args.out)}")
     return 0
 
 
 def run_mnist_errors(args) -> int:
-    model, config = load_network(args.checkpoint)
+    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint, "--data": args.data})
+    model, meta = load_network(args.checkpoint)
     if args.data is None:  # the digits the network never trained on, as `eval mlp`
-        trained_on = None if config["data"] is None else Path(config["data"])
-        _, (x, labels), _ = training_data(trained_on, config["holdout"])
+        x, labels, _ = held_out(args.checkpoint, meta)
     else:
         x, labels = load_mnist(args.data, "test" if args.data.is_dir() else "train")
-    if len(x) == 0:
-        raise CheckpointError(f"{args.checkpoint} was trained on all the data: pass --data "
-                              f"to find its errors")
     print(f"wrote {viz.plot_mnist_errors(model, x, labels, args.out)}")
     return 0
 
 
 def run_mnist_weights(args) -> int:
+    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
     model, _ = load_network(args.checkpoint)
     print(f"wrote {viz.plot_mnist_weights(model, args.out)}")
     return 0

@@ -5,31 +5,28 @@ sigmoid neurons, the quadratic cost, η = 3.0, mini-batches of 10, 30 epochs.
 """
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-import numpy as np
-
-from .. import viz
-from ..checkpoint import CheckpointError, load_checkpoint, load_parameters
+from ..checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..data import load_bundled, load_idx_dir, load_npz, stratified_split, to_inputs
 from ..data.mnist import CLASSES, PIXELS
 from ..losses import QuadraticCost, SoftmaxCrossEntropy
 from ..models import Network
+from ..models.mlp import NetworkConfig
 from ..optim import SGD
 from ..resume import ClassifierProgress, fingerprint
-from ..shapes import CHECK_MODES, set_checks
 from ..trainer import EpochRecord, train_classifier
-from .arguments import check_output_folders, non_negative_int, positive
-from .runs import CheckpointWriter, add_run_arguments, restore_run, run_to_resume, \
-    settings_for, telling_what_was_saved
+from .arguments import non_negative_int, positive
+from .memory import network_needs
+from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
+    use_checks
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
 # The book's chapter-1 run; each flag given replaces one of these.
 BOOK = dict(sizes=[784, 30, 10], epochs=30, batch_size=10, lr=3.0, cost="quadratic",
             activation="sigmoid", init="nielsen", seed=0, holdout=DEFAULT_HOLDOUT)
+BUNDLED = "the bundled subset"
 
 
 def sizes_argument(text: str) -> list[int]:
@@ -62,7 +59,6 @@ def add_commands(train_models, eval_models) -> None:
     train.add_argument("--init", choices=["nielsen", "scaled"],
                        help="nielsen: N(0,1) weights (ch. 1, the default); "
                             "scaled: N(0,1/d_in) (ch. 3)")
-    train.add_argument("--seed", type=int, help="default 0")
     train.add_argument("--holdout", type=non_negative_int,
                        help=f"examples held out for testing (default {DEFAULT_HOLDOUT}; "
                             f"0: train on all)")
@@ -70,14 +66,7 @@ def add_commands(train_models, eval_models) -> None:
                        help="an MNIST IDX directory or an .npz with x and y "
                             "(default: the bundled 5,000 digits)")
     add_run_arguments(train)
-    train.add_argument("--json", type=Path, metavar="METRICS.json",
-                       help="write the final metrics and the history")
-    train.add_argument("--plot", type=Path, metavar="CURVES.png",
-                       help="draw the cost and accuracy curves (needs matplotlib)")
-    train.add_argument("--checks", choices=CHECK_MODES, default="always",
-                       help="shape checks: always (default), first, off")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=run_train)
+    train.set_defaults(run=lambda args: run_training(args, MlpTraining()))
 
     evaluate = eval_models.add_parser(
         "mlp", help="evaluate a saved MLP",
@@ -85,7 +74,7 @@ def add_commands(train_models, eval_models) -> None:
                     "without; an IDX directory is read as its t10k pair.")
     evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
     evaluate.add_argument("--data", type=Path, default=None)
-    evaluate.add_argument("--checks", choices=CHECK_MODES, default="always")
+    add_checks_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -109,99 +98,111 @@ def training_data(path: Path | None, holdout: int):
             f"{source}: {len(x_train):,} train / {len(x_test):,} held out")
 
 
-def run_train(args) -> int:
-    if args.plot and not viz.matplotlib_available():  # say so now, not after training
-        print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
-        return 1
-    arrays, meta = run_to_resume(args, "mlp", BOOK, EpochRecord, {})
-    settings = settings_for(args, BOOK, None if meta is None else meta["settings"], args.resume)
-    check_output_folders(args.save, args.json, args.plot)
-    set_checks(args.checks)
-    data = args.data
-    if data is None and meta is not None and meta["data"] is not None:
-        data = Path(meta["data"])  # where the saved run read its digits
-    train, test, description = training_data(data, settings["holdout"])
-    output = "sigmoid" if settings["cost"] == "quadratic" else "logits"
-    model = Network(settings["sizes"], activation=settings["activation"], output=output,
-                    init=settings["init"], seed=settings["seed"])
-    cost = QuadraticCost() if settings["cost"] == "quadratic" else SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=settings["lr"])
-    x_train, y_train = to_inputs(train[0]), train[1]
-    data_sha256 = fingerprint(x_train, y_train)
-    if args.resume:
-        progress = restore_run(args.resume, arrays, meta, model, optimizer, data_sha256,
-                               ClassifierProgress, settings["epochs"], "epochs",
-                               meta["data"] or "the bundled subset")
-    else:
-        progress = ClassifierProgress.start(settings["seed"])
-    print(f"Network {settings['sizes']}: {settings['activation']}, {settings['cost']} cost, "
-          f"init {settings['init']}, η = {settings['lr']}, batch {settings['batch_size']}, "
-          f"{settings['epochs']} epochs, checks {args.checks}")
-    print(f"data: {description}")
-    if args.resume:
-        print(f"resuming {args.resume} at step {progress.step} (epoch {progress.epoch}, "
-              f"mini-batch {progress.batch})")
-    test_pair = (to_inputs(test[0]), test[1]) if test is not None and len(test[0]) else None
-    config = dict(model.config, cost=settings["cost"],
-                  data=None if data is None else str(data.resolve()), holdout=settings["holdout"])
-    writer = None if args.save is None else CheckpointWriter(
-        args.save, model, optimizer,
-        {"model": "mlp", "config": config, "settings": settings, "data": config["data"],
-         "data_sha256": data_sha256},
-        weights_only=args.weights_only)
-    with telling_what_was_saved(writer):
-        history = train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
-                                   epochs=settings["epochs"], batch_size=settings["batch_size"],
-                                   seed=settings["seed"], quiet=args.quiet, progress=progress,
-                                   save_every=args.save_every or 0, save=writer)
-        if writer is not None:  # the finished run, before anything else can stop it
-            writer(progress)
-    if test_pair is not None:
-        final = {"split": "test", "correct": history.epochs[-1].correct,
-                 "total": history.epochs[-1].total}
-    else:
-        model.eval()
-        final = {"split": "train", "correct": model.evaluate(x_train, y_train),
-                 "total": len(x_train)}
-    final["accuracy"] = final["correct"] / final["total"]
-    if writer is not None:
-        print(f"saved {args.save}")
-    if args.plot:
-        print(f"wrote {viz.plot_curves(history, args.plot)}")
-    if args.json:
-        args.json.write_text(json.dumps({"final": final, "history": history.to_json(),
-                                         "settings": settings}, indent=2))
-    print(f"{final['split']} accuracy {final['accuracy']:.4f} ({final['correct']}/{final['total']})")
-    return 0
+class MlpTraining(Training):
+    """``train mlp``: Nielsen's network, epoch by epoch, tested on the held-out digits."""
+
+    kind = "mlp"
+    defaults = BOOK
+    record_type = EpochRecord
+    progress_type = ClassifierProgress
+    total, unit = "epochs", "epochs"
+    bundled = BUNDLED
+
+    def read(self, data, settings, meta):
+        return training_data(data, settings["holdout"])
+
+    def needs(self, settings, dataset):
+        (x_train, _), (x_test, _), _ = dataset
+        return network_needs(settings["sizes"], settings["batch_size"],
+                             len(x_train) + len(x_test), itemsize=8)
+
+    def build(self, args, settings, dataset, meta, checks) -> Built:
+        train, test, description = dataset
+        config = NetworkConfig(settings["sizes"], activation=settings["activation"],
+                               output="sigmoid" if settings["cost"] == "quadratic" else "logits",
+                               init=settings["init"], seed=settings["seed"])
+        model = Network.from_config(config)
+        cost = QuadraticCost() if settings["cost"] == "quadratic" else SoftmaxCrossEntropy()
+        optimizer = SGD(model.named_parameters(), lr=settings["lr"])
+        x_train, y_train = to_inputs(train[0]), train[1]
+        test_pair = (to_inputs(test[0]), test[1]) if len(test[0]) else None
+
+        def train_from(progress, save):
+            return train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
+                                    epochs=settings["epochs"], batch_size=settings["batch_size"],
+                                    seed=settings["seed"], quiet=args.quiet, progress=progress,
+                                    save_every=args.save_every or 0, save=save)
+
+        def finish(history):
+            if test_pair is not None:
+                final = {"split": "test", "correct": history.epochs[-1].correct,
+                         "total": history.epochs[-1].total}
+            else:
+                model.eval()
+                final = {"split": "train", "correct": model.evaluate(x_train, y_train),
+                         "total": len(x_train)}
+            final["accuracy"] = final["correct"] / final["total"]
+            return (f"{final['split']} accuracy {final['accuracy']:.4f} "
+                    f"({final['correct']}/{final['total']})",
+                    {"final": final, "history": history.to_json()})
+
+        header = [f"Network {list(config.sizes)}: {config.activation}, {settings['cost']} cost, "
+                  f"init {config.init}, η = {settings['lr']}, batch {settings['batch_size']}, "
+                  f"{settings['epochs']} epochs, checks {checks}",
+                  f"data: {description}"]
+        return Built(model, optimizer, config, fingerprint(x_train, y_train), header,
+                     train_from, finish)
 
 
 def load_network(path: Path) -> tuple[Network, dict]:
+    """The network a checkpoint holds, and the checkpoint's description."""
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != "mlp":
         raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not an mlp")
-    config = meta["config"]
-    model = Network(config["sizes"], activation=config["activation"], output=config["output"],
-                    init=config["init"], seed=config["seed"], dtype=np.dtype(config["dtype"]))
+    model = Network.from_config(config_from(NetworkConfig, meta, path))
     load_parameters(model, arrays, source=str(path))
-    return model, config
+    return model, meta
+
+
+def held_out(path: Path, meta: dict):
+    """The digits the network in ``path`` never trained on: ``(x, y, where)``.
+
+    They are recomputed from the data it trained on, which must still be the
+    same: the checkpoint's fingerprint of the training part is compared, so
+    that reordered or edited digits cannot give a held-out set the network
+    has partly seen (and a flattering accuracy) without a word.
+    """
+    settings, data = meta.get("settings"), meta.get("data")
+    holdout = settings.get("holdout") if isinstance(settings, dict) else None
+    if not isinstance(holdout, int) or isinstance(holdout, bool) or holdout < 0:
+        raise CheckpointError(f"{path}: the description's settings.holdout is missing or "
+                              f"damaged ({holdout!r}); pass --data to evaluate on other digits")
+    if not isinstance(data, (str, type(None))) or not isinstance(meta.get("data_sha256"), str):
+        raise CheckpointError(f"{path}: the description's data or data_sha256 is damaged; "
+                              f"pass --data to evaluate on other digits")
+    trained_on = None if data is None else Path(data)
+    (x_train, y_train), (x, y), _ = training_data(trained_on, holdout)
+    if fingerprint(to_inputs(x_train), y_train) != meta["data_sha256"]:
+        raise CheckpointError(f"{path}: {trained_on or BUNDLED} is not the data this network "
+                              f"trained on (it has changed since); its held-out digits cannot "
+                              f"be found again: pass --data to evaluate on other digits")
+    if len(x) == 0:
+        raise CheckpointError(f"{path} was trained on all the data: pass --data to "
+                              f"evaluate it")
+    return x, y, f"the {len(x):,} examples held out from {trained_on or BUNDLED}"
 
 
 def run_eval(args) -> int:
-    set_checks(args.checks)
-    model, config = load_network(args.checkpoint)
+    use_checks(args)
+    model, meta = load_network(args.checkpoint)
     if args.data is None:  # the data it was trained on: its held-out part
-        trained_on = None if config["data"] is None else Path(config["data"])
-        _, (x, y), _ = training_data(trained_on, config["holdout"])
-        description = f"the {len(x):,} examples held out from {trained_on or 'the bundled subset'}"
+        x, y, description = held_out(args.checkpoint, meta)
     elif args.data.is_dir():
         x, y = load_idx_dir(args.data, "test")
         description = f"{args.data} (t10k)"
     else:
         x, y = load_npz(args.data)
         description = str(args.data)
-    if len(x) == 0:
-        raise CheckpointError(f"{args.checkpoint} was trained on all the data: "
-                              f"pass --data to evaluate it")
     model.eval()
     correct = model.evaluate(to_inputs(x), y)
     print(f"evaluating {args.checkpoint} on {description}")

@@ -1,31 +1,44 @@
-"""Checkpoints during a run, and resuming one: what ``train mlp`` and ``train gpt`` share.
+"""One training run, from the flags to the last line: what ``train mlp`` and ``train gpt`` share.
+
+:func:`run_training` is the driver.  It does, in this order, for either
+model (a :class:`Training` says what differs): load the run ``--resume``
+names; settle the settings; refuse outputs that would destroy an input or
+fail at the end; read the data; refuse a model that would not fit in
+memory; build it; restore the saved run or start one; train, saving on the
+way; then write the checkpoint, the plot and the JSON.  Every check that can
+fail runs before the first step, so that a mistake costs seconds, not a run.
 
 ``--save CKPT`` writes a checkpoint at the end, ``--save-every N`` also every
-N steps (mini-batches for the MLP, iterations for the GPT), and Ctrl-C
-writes one of the last completed step before stopping.  Each is a whole
-run's state (parameters, optimizer state, progress, every random
-generator), so ``--resume CKPT`` continues with the losses the run would
-have had if it had never stopped.  A resumed run keeps its saved settings:
-a flag that would change one is refused rather than ignored.
+N steps (mini-batches for the MLP, iterations for the GPT), and Ctrl-C (or
+SIGTERM, SIGHUP) writes one of the last completed step before stopping.
+Each is a whole run's state (parameters, optimizer state, progress, every
+random generator), so ``--resume CKPT`` continues with the losses the run
+would have had if it had never stopped.  A resumed run keeps its saved
+settings: a flag that would change one is refused rather than ignored.
 """
 
 import argparse
 import contextlib
 import dataclasses
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from .. import viz
 from ..checkpoint import (CheckpointError, load_checkpoint, load_parameters, parameter_arrays,
                           save_checkpoint)
 from ..module import Module
 from ..resume import dropout_arrays, load_dropout_arrays
-from .arguments import positive
+from ..shapes import CHECK_MODES, checks_from_environment, set_checks
+from .arguments import check_outputs, non_negative_int, positive
+from .memory import check_fits
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=non_negative_int, help="default 0")
     parser.add_argument("--save", type=Path, metavar="CKPT.npz",
                         help="write a checkpoint at the end (and on Ctrl-C)")
     parser.add_argument("--save-every", type=positive(int), metavar="N",
@@ -35,6 +48,132 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights-only", action="store_true",
                         help="save the parameters and config only: a smaller file for eval and "
                              "sample, which --resume cannot continue")
+    parser.add_argument("--json", type=Path, metavar="METRICS.json",
+                        help="write the final metrics and the history")
+    parser.add_argument("--plot", type=Path, metavar="CURVES.png",
+                        help="draw the loss curves (needs matplotlib)")
+    add_checks_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_checks_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checks", choices=CHECK_MODES, default=None,
+                        help="shape checks: always, first, off (default: SHAPESAFE_CHECKS, "
+                             "else always)")
+
+
+def use_checks(args) -> str:
+    """Switch to the mode ``--checks`` names, else the one ``SHAPESAFE_CHECKS``
+    names, else ``always``; return it."""
+    mode = args.checks or checks_from_environment()
+    set_checks(mode)
+    return mode
+
+
+def check_plot_extra(wanted) -> None:
+    """Refuse a plot now, not after the work, if matplotlib is missing."""
+    if wanted and not viz.matplotlib_available():
+        raise ValueError(viz.MISSING)
+
+
+@dataclasses.dataclass
+class Built:
+    """A run ready to train: what :meth:`Training.build` returns to the driver."""
+
+    model: Module
+    optimizer: object
+    config: object  # NetworkConfig or GPTConfig: what the checkpoint describes
+    data_sha256: str  # the training data's fingerprint (resume.fingerprint)
+    header: list[str]  # printed before training: the model, then the data
+    # trains from a progress, calling save(progress) as the trainers do; the history
+    train: Callable
+    finish: Callable  # history -> (the last line, the JSON document); may print first
+    meta: dict = dataclasses.field(default_factory=dict)  # more for the description
+
+
+class Training:
+    """What one train command adds to :func:`run_training`: its model, data and loop.
+
+    Attributes: ``kind`` (the checkpoint's model, "mlp" or "gpt"); ``defaults``
+    (every setting, with its default and so its type); ``record_type`` (one
+    evaluation's record, as the history holds it); ``described`` (entries a
+    resumable checkpoint's description must have, with their types);
+    ``progress_type``; ``total`` (the setting that says how long the run is)
+    and ``unit`` (what it counts); ``bundled`` (the data read without --data).
+    """
+
+    kind: str
+    defaults: dict
+    record_type: type
+    described: dict[str, tuple[type, ...]] = {}
+    progress_type: type
+    total: str
+    unit: str
+    bundled: str
+
+    def settings(self, args, saved: dict | None) -> dict:
+        """The settings: the defaults under the flags given, or the saved ones."""
+        return settings_for(args, self.defaults, saved, args.resume)
+
+    def read(self, data: Path | None, settings: dict, meta: dict | None):
+        """The data, read and checked (``data`` None: the bundled set)."""
+        raise NotImplementedError
+
+    def needs(self, settings: dict, dataset) -> dict[str, float]:
+        """Bytes the run will need, by the flag that sizes them (see memory.py)."""
+        raise NotImplementedError
+
+    def build(self, args, settings: dict, dataset, meta: dict | None, checks: str) -> Built:
+        raise NotImplementedError
+
+
+def run_training(args, training: Training) -> int:
+    """The whole of ``train mlp`` or ``train gpt``; see the module's docstring."""
+    check_plot_extra(args.plot)
+    arrays, meta = run_to_resume(args, training.kind, training.defaults, training.record_type,
+                                 training.described)
+    settings = training.settings(args, None if meta is None else meta["settings"])
+    data = args.data
+    if data is None and meta is not None and meta["data"] is not None:
+        data = Path(meta["data"])  # what the saved run read
+    check_outputs({"--save": args.save, "--json": args.json, "--plot": args.plot},
+                  {"--data": data, "--resume": args.resume}, continues=("--save", "--resume"))
+    checks = use_checks(args)
+    dataset = training.read(data, settings, meta)
+    check_fits(f"train {training.kind} with these settings", training.needs(settings, dataset))
+    built = training.build(args, settings, dataset, meta, checks)
+    if args.resume:
+        progress = restore_run(args.resume, arrays, meta, built.model, built.optimizer,
+                               built.data_sha256, training.progress_type,
+                               settings[training.total], training.unit,
+                               meta["data"] or training.bundled)
+    else:
+        progress = training.progress_type.start(settings["seed"])
+    for line in built.header:
+        print(line)
+    if args.resume:
+        print(f"resuming {args.resume} at {progress.where()}")
+    writer = None if args.save is None else CheckpointWriter(
+        args.save, built.model, built.optimizer,
+        {"model": training.kind, "config": built.config.to_json(), "settings": settings,
+         "data": None if data is None else str(data.resolve()),
+         "data_sha256": built.data_sha256} | built.meta,
+        weights_only=args.weights_only)
+    with telling_what_was_saved(writer):
+        history = built.train(progress, writer)
+        if writer is not None:  # the finished run, before anything else can stop it
+            writer(progress)
+    last_line, document = built.finish(history)
+    if writer is not None:
+        print(f"saved {args.save}")
+    if args.plot:
+        print(f"wrote {viz.plot_curves(history, args.plot)}")
+    if args.json:
+        args.json.write_text(json.dumps(document | {"settings": settings,
+                                                    "config": built.config.to_json()},
+                                        indent=2))
+    print(last_line)
+    return 0
 
 
 def run_to_resume(args, kind: str, defaults: dict, record_type,

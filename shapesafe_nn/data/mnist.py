@@ -35,13 +35,13 @@ file and says what was expected.  Nothing here downloads anything.
 import gzip
 import os
 import struct
-import zipfile
 import zlib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ..npz import NpzError, read_npz
 from ..shapes import Array
 
 SIDE = 28
@@ -58,8 +58,6 @@ BUNDLED = "mnist_5k.npz"
 # a type code (0x08: unsigned bytes) and the number of dimensions.
 IMAGES_MAGIC = 0x00000803  # 2051: unsigned bytes, 3 dims (images, rows, columns)
 LABELS_MAGIC = 0x00000801  # 2049: unsigned bytes, 1 dim (labels)
-
-ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of an .npz
 
 SPLITS = {"train": "train", "test": "t10k"}
 """The split name and the prefix MNIST's files carry for it."""
@@ -165,25 +163,10 @@ def load_npz(path: str | os.PathLike) -> tuple[Array, Array]:
     pickled Python objects, and unpickling runs code from the file.
     """
     path = Path(path)
-    _existing_file(path)
-    # np.load decides what a file is from its first bytes: a zip archive's
-    # "PK\x03\x04" means .npz, anything else is read as .npy or as a pickle
-    # and fails with a message about pickles.  Say what an .npz is instead.
-    # It gets the open stream, not the path: given a path to a damaged archive
-    # it raises without closing the file it opened.
-    with path.open("rb") as stream:
-        if stream.read(4) != ZIP_MAGIC:
-            raise DataError(path, "is not an .npz file: np.savez writes a zip archive of "
-                                  ".npy arrays, and this file is not a zip archive")
-        stream.seek(0)
-        try:
-            with np.load(stream, allow_pickle=False) as archive:
-                arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-            # A damaged archive, or one holding Python objects: those are pickled,
-            # and unpickling runs code from the file, so they are never loaded.
-            raise DataError(path, f"cannot be read as an .npz of numeric arrays "
-                                  f"({type(error).__name__}: {error})") from error
+    try:
+        arrays = read_npz(path, "data")
+    except NpzError as error:
+        raise DataError(path, str(error).removeprefix(f"{path}: ")) from error
     missing = [name for name in ("x", "y") if name not in arrays]
     if missing:
         found = ", ".join(sorted(arrays)) or "no arrays"

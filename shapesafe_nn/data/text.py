@@ -12,6 +12,7 @@ The whole pipeline, each step one function::
 ``x[:, :t+1]`` and must predict ``y[:, t]``.
 """
 
+import codecs
 import importlib.resources
 import json
 import os
@@ -51,11 +52,15 @@ def load_text(path: str | os.PathLike | None = None) -> str:
                 data = file.read()
         except OSError as error:
             raise TextDataError(f"{name} cannot be read: {error.strerror}") from error
+    # A byte-order mark (EF BB BF, which some editors write first) is dropped,
+    # not learned as a character that appears nowhere in the text
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8")
+        text = data[start:].decode("utf-8")
     except UnicodeDecodeError as error:
-        raise TextDataError(f"{name} is not UTF-8 text: byte {data[error.start]:#04x} at byte "
-                            f"offset {error.start} ({error.reason}); save the file as UTF-8"
+        offset = start + error.start
+        raise TextDataError(f"{name} is not UTF-8 text: byte {data[offset]:#04x} at byte "
+                            f"offset {offset} ({error.reason}); save the file as UTF-8"
                             ) from error
     if not text:
         raise TextDataError(f"{name} is empty: a language model needs text to learn from")

@@ -8,60 +8,80 @@ per digit.  Built from checked layers::
                    -> Dense -> z² (batch, 10) -> σ -> a² (batch, 10)
 """
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from ..layers import Dense, ReLU, Sequential, Sigmoid
-from ..layers.dense import positive_int
 from ..module import Module
 from ..shapes import Array, Float, Integer, checked
+from ..validate import float_dtype, non_negative_int, option, positive_int
 
 ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU}
 INITS = ("nielsen", "scaled")
 OUTPUTS = ("sigmoid", "logits")
 
 
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything that fixes a :class:`Network`.  Defaults: the book's chapter-1 network."""
+
+    sizes: tuple[int, ...] = (784, 30, 10)  # neurons per layer, input first
+    activation: str = "sigmoid"  # after each hidden layer: "sigmoid" (the book) or "relu"
+    # "sigmoid" squashes the last layer too (the book, with the quadratic cost);
+    # "logits" leaves it linear, for SoftmaxCrossEntropy
+    output: str = "sigmoid"
+    # "nielsen": weights and biases N(0, 1) (ch. 1); "scaled": weights N(0, 1/d_in),
+    # biases N(0, 1) (ch. 3), which keeps hidden neurons from saturating
+    init: str = "nielsen"
+    seed: int = 0  # seeds the initial weights
+    dtype: str = "float64"  # float64 as the book's numpy, or float32
+
+    def __post_init__(self):
+        if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__len__") \
+                or len(self.sizes) < 2:
+            raise ValueError(f"NetworkConfig: sizes needs an input and an output size, "
+                             f"got {self.sizes!r}")
+        # frozen: set through object.__setattr__; a list (from JSON) becomes a tuple
+        object.__setattr__(self, "sizes", tuple(positive_int(self, f"sizes[{index}]", size)
+                                                for index, size in enumerate(self.sizes)))
+        option(self, "activation", self.activation, ACTIVATIONS)
+        option(self, "output", self.output, OUTPUTS)
+        option(self, "init", self.init, INITS)
+        object.__setattr__(self, "seed", non_negative_int(self, "seed", self.seed))
+        object.__setattr__(self, "dtype", float_dtype(self, "dtype", self.dtype).name)
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"sizes": list(self.sizes)}
+
+
 class Network(Module):
     """A fully connected network, Nielsen's ``Network(sizes)``.
 
-    Args:
-        sizes: neurons per layer, input first: ``[784, 30, 10]``.
-        activation: ``"sigmoid"`` (the book) or ``"relu"``, after each hidden layer.
-        output: ``"sigmoid"`` squashes the last layer too (the book's network,
-            trained with the quadratic cost); ``"logits"`` leaves it linear for
-            :class:`~shapesafe_nn.SoftmaxCrossEntropy`.
-        init: ``"nielsen"``: weights and biases N(0, 1), as in chapter 1;
-            ``"scaled"``: weights N(0, 1/d_in), biases N(0, 1), chapter 3's
-            improved initialization, which keeps hidden neurons from saturating.
-        seed: seeds the initial weights.
+    ``Network([784, 30, 10])`` as in the book, or ``Network.from_config(config)``
+    with a :class:`NetworkConfig`; the keyword arguments are its fields
+    (see there), and:
+
         input_grad: whether ``backward`` returns ∂C/∂x.  Training never needs
             it (x is data), so by default the first layer skips computing it.
-        dtype: float64 (the default, as the book's numpy) or float32.
     """
 
-    def __init__(self, sizes: list[int], *, activation: str = "sigmoid",
+    def __init__(self, sizes=NetworkConfig.sizes, *, activation: str = "sigmoid",
                  output: str = "sigmoid", init: str = "nielsen", seed: int = 0,
                  input_grad: bool = False, dtype=np.float64):
         super().__init__()
-        if len(sizes) < 2:
-            raise ValueError(f"Network: sizes needs an input and an output size, got {sizes!r}")
-        sizes = [positive_int("Network", f"sizes[{i}]", n) for i, n in enumerate(sizes)]
-        for name, value, allowed in (("activation", activation, ACTIVATIONS),
-                                     ("output", output, OUTPUTS), ("init", init, INITS)):
-            if value not in allowed:
-                raise ValueError(f"Network: {name} must be one of {', '.join(allowed)}, "
-                                 f"not {value!r}")
-        self.config = {"sizes": sizes, "activation": activation, "output": output,
-                       "init": init, "seed": seed, "dtype": np.dtype(dtype).name}
-        rng = np.random.default_rng(seed)
+        self.config = config = NetworkConfig(sizes, activation=activation, output=output,
+                                             init=init, seed=seed, dtype=dtype)
+        rng = np.random.default_rng(config.seed)
         layers: list[Module] = []
-        for index, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            weight_std = 1.0 if init == "nielsen" else 1.0 / np.sqrt(d_in)
+        for index, (d_in, d_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:])):
+            weight_std = 1.0 if config.init == "nielsen" else 1.0 / np.sqrt(d_in)
             layers.append(Dense(d_in, d_out, rng=rng, weight_std=weight_std, bias_std=1.0,
-                                input_grad=input_grad or index > 0, dtype=dtype))
-            is_last = index == len(sizes) - 2
+                                input_grad=input_grad or index > 0, dtype=config.dtype))
+            is_last = index == len(config.sizes) - 2
             if not is_last:
-                layers.append(ACTIVATIONS[activation]())
-            elif output == "sigmoid":
+                layers.append(ACTIVATIONS[config.activation]())
+            elif config.output == "sigmoid":
                 layers.append(Sigmoid())
         self.layers = Sequential(*layers)
         # The network has no parameters of its own: bind d_in and classes from
@@ -70,8 +90,14 @@ class Network(Module):
         self.shape_anchors = ((f"layers.{dense[0]}.W", "_ d_in"),
                               (f"layers.{dense[-1]}.W", "classes _"))
 
+    @classmethod
+    def from_config(cls, config: NetworkConfig, *, input_grad: bool = False) -> "Network":
+        return cls(config.sizes, activation=config.activation, output=config.output,
+                   init=config.init, seed=config.seed, input_grad=input_grad,
+                   dtype=config.dtype)
+
     def extra_repr(self) -> str:
-        return f"sizes={self.config['sizes']}"
+        return f"sizes={list(self.config.sizes)}"
 
     @checked
     def forward(self, x: Float[Array, "batch d_in"]) -> Float[Array, "batch classes"]:

@@ -445,7 +445,7 @@ def test_npz_that_is_not_a_zip(tmp_path, sample):
         np.save(stream, sample[0])  # a single .npy array, named .npz
     with pytest.raises(DataError) as error:
         load_npz(path)
-    assert_names(error, path, "is not an .npz file", "not a zip archive")
+    assert_names(error, path, "not an .npz data file", "not a zip archive")
 
 
 def test_npz_damaged(tmp_path, sample):
@@ -455,8 +455,8 @@ def test_npz_damaged(tmp_path, sample):
     path.write_bytes(bytes(content))
     with pytest.raises(DataError) as error:
         load_npz(path)
-    assert_names(error, path, "cannot be read as an .npz", "CRC")
-    assert isinstance(error.value.__cause__, zipfile.BadZipFile)
+    assert_names(error, path, "not a readable .npz data file", "CRC")
+    assert isinstance(error.value.__cause__.__cause__, zipfile.BadZipFile)  # via npz.NpzError
 
 
 def test_npz_with_python_objects_is_never_unpickled(tmp_path):
@@ -469,7 +469,7 @@ def test_npz_with_python_objects_is_never_unpickled(tmp_path):
 def test_npz_missing_file(tmp_path):
     with pytest.raises(DataError) as error:
         load_npz(tmp_path / "absent.npz")
-    assert_names(error, tmp_path / "absent.npz", "no such file")
+    assert_names(error, tmp_path / "absent.npz", "no such data file")
 
 
 # ---------------------------------------------------------------------------

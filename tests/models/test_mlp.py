@@ -1,5 +1,7 @@
 """Nielsen's Network: construction, shapes over drawn sizes, gradients, PyTorch as reference."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import Dense, QuadraticCost, ReLU, ShapeError, Sigmoid, SoftmaxCrossEntropy
 from shapesafe_nn.models import Network
+from shapesafe_nn.models.mlp import NetworkConfig
 from shapesafe_nn.testing import gradcheck
 
 layer_sizes = st.lists(st.integers(1, 8), min_size=2, max_size=4)
@@ -90,13 +93,14 @@ def test_the_layers_are_nielsens():
     ([784, 30.0, 10], r"sizes\[1\] must be a positive integer, not 30.0"),
 ])
 def test_invalid_sizes_are_refused_naming_the_entry(sizes, match):
-    with pytest.raises(ValueError, match="Network: " + match):
+    with pytest.raises(ValueError, match="NetworkConfig: " + match):
         Network(sizes)
 
 
 @pytest.mark.parametrize("argument", ["activation", "output", "init"])
 def test_an_unknown_choice_is_refused_naming_the_argument_and_the_choices(argument):
-    with pytest.raises(ValueError, match=rf"Network: {argument} must be one of .*, not 'tanh'"):
+    with pytest.raises(ValueError,
+                       match=rf"NetworkConfig: {argument} must be one of .*, not 'tanh'"):
         Network([4, 3, 2], **{argument: "tanh"})
 
 
@@ -128,8 +132,29 @@ def test_the_seed_fixes_the_weights_and_dtype_is_honoured():
     model = Network([5, 4, 3], dtype=np.float32)
     assert all(p.value.dtype == np.float32 for p in model.parameters())
     assert model.forward(np.ones((2, 5), dtype=np.float32)).dtype == np.float32
-    assert model.config == {"sizes": [5, 4, 3], "activation": "sigmoid", "output": "sigmoid",
-                            "init": "nielsen", "seed": 0, "dtype": "float32"}
+    assert model.config == NetworkConfig((5, 4, 3), dtype="float32")
+    assert model.config.to_json() == {"sizes": [5, 4, 3], "activation": "sigmoid",
+                                      "output": "sigmoid", "init": "nielsen", "seed": 0,
+                                      "dtype": "float32"}
+
+
+def test_a_config_builds_the_same_network_and_survives_json():
+    config = NetworkConfig([6, 5, 2], activation="relu", output="logits", init="scaled", seed=3)
+    assert NetworkConfig(**config.to_json()) == config  # JSON's list of sizes: the same config
+    built, direct = Network.from_config(config), Network([6, 5, 2], activation="relu",
+                                                         output="logits", init="scaled", seed=3)
+    for (name, p), (_, q) in zip(built.named_parameters(), direct.named_parameters()):
+        np.testing.assert_array_equal(p.value, q.value, err_msg=name)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("seed", -1, "seed must be an integer >= 0, not -1"),
+    ("dtype", "float16", "dtype must be float32 or float64, not 'float16'"),
+    ("sizes", "784", "sizes needs an input and an output size, got '784'"),
+])
+def test_a_config_refuses_a_bad_field_naming_it(field, value, words):
+    with pytest.raises(ValueError, match=re.escape(f"NetworkConfig: {words}")):
+        NetworkConfig(**{field: value})
 
 
 # ---------------------------------------------------------------------------
