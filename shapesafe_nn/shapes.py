@@ -29,6 +29,7 @@ import contextvars
 import functools
 import inspect
 import os
+import types
 import typing
 from collections.abc import Callable, Iterator
 
@@ -49,11 +50,18 @@ Array = np.ndarray
 DIMENSIONS: dict[str, str] = {
     "batch": "examples in one mini-batch (a row per example)",
     "seq": "positions in one sequence of tokens",
+    "q_seq": "positions that ask, the queries' sequence (the target's in cross-attention)",
+    "kv_seq": "positions that answer, the keys' and values' sequence (the source's in "
+              "cross-attention)",
+    "src_seq": "positions of the source sentence, which a translator's encoder reads",
+    "tgt_seq": "positions of the target sentence, which a translator's decoder writes",
     "max_len": "longest sequence a position table covers (the GPT's block size)",
     "d_in": "features entering a Dense layer",
     "d_out": "features leaving a Dense layer",
     "d_model": "width of the transformer's residual stream",
     "n_heads": "attention heads in one multi-head attention layer",
+    "heads": "the head axes of attention's core: (n_heads,) in multi-head attention, "
+             "none in a single head",
     "d_head": "width of one attention head; d_model = n_heads * d_head",
     "d_ff": "width of the feed-forward hidden layer (4 * d_model in GPT)",
     "vocab": "distinct tokens the model reads and predicts",
@@ -430,6 +438,17 @@ def _validate_dim_names(where: str, hints: dict) -> None:
                         f"in shapesafe_nn.shapes.DIMENSIONS; add it with register_dim()")
 
 
+def _optional_array(hint):
+    """The array hint of ``ArrayHint | None``, else None."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    members = typing.get_args(hint)
+    arrays = [member for member in members if hasattr(member, "dim_str")]
+    if len(members) == 2 and len(arrays) == 1 and type(None) in members:
+        return arrays[0]
+    return None
+
+
 def anchor_value(layer, path: str) -> Array:
     """The array at ``path`` (``"ln1.gamma"``) inside ``layer``; a Parameter's value."""
     value = layer
@@ -494,6 +513,10 @@ def checked(method: Callable) -> Callable:
     hints = typing.get_type_hints(method, include_extras=True)
     argument_names = list(inspect.signature(method).parameters)[1:]  # without self
     return_hint = hints.pop("return", None)
+    # `mask: Bool[Array, "q_seq kv_seq"] | None`: None passes; an array is checked
+    # against the array hint itself, so its error names the dims, not the union
+    optional = {name for name, hint in hints.items() if _optional_array(hint) is not None}
+    hints.update({name: _optional_array(hints[name]) for name in optional})
     _validate_dim_names(method.__qualname__, hints)
     if return_hint is not None:
         _validate_dim_names(method.__qualname__, {"return": return_hint})
@@ -531,10 +554,10 @@ def checked(method: Callable) -> Callable:
             for path, dims in self.shape_anchors:
                 call.check(f"parameter {path}", path, floats(dims), anchor_value(self, path))
             for name, value in zip(argument_names, args):
-                if name in hints:
+                if name in hints and not (value is None and name in optional):
                     call.check(f"argument {name}", name, hints[name], value)
             for name, value in kwargs.items():
-                if name in hints:
+                if name in hints and not (value is None and name in optional):
                     call.check(f"argument {name}", name, hints[name], value)
             if is_backward:  # its arguments passed: now the record is consumed
                 self._records.pop()

@@ -99,7 +99,9 @@ def _cell(name: str | None, hint, value) -> str:
 def _arguments(method, args: tuple, kwargs: dict) -> str:
     names, hints = _signature(method)
     cells = [_cell(name, hints.get(name), value) for name, value in zip(names, args)]
-    cells += [_cell(name, hints.get(name), value) for name, value in kwargs.items()]
+    # an optional mask left out (key_padding_mask=None) is no shape to show
+    cells += [_cell(name, hints.get(name), value) for name, value in kwargs.items()
+              if value is not None]
     return ", ".join(cells)
 
 

@@ -25,9 +25,10 @@ import numpy as np
 
 from .data.mnist import PIXELS, SIDE, to_inputs
 from .data.text import CharTokenizer
-from .layers.attention_head import causal_mask
+from .layers.attention import Attention, causal_mask
 from .layers.positional_encoding import sinusoid_table
 from .module import Module
+from .records import no_grad
 from .trainer import EvalRecord, History
 
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
@@ -100,11 +101,14 @@ def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) ->
     was_training = model.training
     model.eval()  # no dropout: the weights the model would use to predict
     try:
-        model.forward(ids[None, :])
+        with no_grad():  # only looked at: keep no records for a backward
+            model.forward(ids[None, :])
     finally:
         model.train(was_training)
-    layers = [(name, module.attention_weights[0]) for name, module in model.named_modules()
-              if getattr(module, "attention_weights", None) is not None]
+    # every attention layer keeps its weights in its core, `attend`: name them by the layer
+    layers = [(name.removesuffix(".attend"), module.attention_weights[0])
+              for name, module in model.named_modules()
+              if isinstance(module, Attention) and module.attention_weights is not None]
     if not layers:
         raise ValueError(f"plot_attention: {type(model).__name__} has no attention layer")
     # a single head's weights are (seq, seq): give them a heads axis of 1

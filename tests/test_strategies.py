@@ -1,63 +1,21 @@
 """Strategies drawn from annotations: every exported layer takes what
 ``inputs_for`` draws, and refuses, by name, each dim ``mismatched_inputs_for`` puts off."""
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_cases import CASES, tiny_gpt_config
 
-from shapesafe_nn import (Module, Parameter, QuadraticCost, ShapeError, SoftmaxCrossEntropy,
-                          checked, checks, layers, losses, models)
-from shapesafe_nn.layers import (GELU, AttentionHead, Dense, Dropout, Embedding, FeedForward,
-                                 LayerNorm, LearnedPositionalEmbedding, MultiHeadAttention, ReLU,
-                                 Sequential, Sigmoid, SinusoidalPositionalEncoding, Softmax, Tanh,
-                                 TransformerBlock)
-from shapesafe_nn.models import GPT, GPTConfig, Network
-from shapesafe_nn.shapes import Array, Float
+from shapesafe_nn import (Module, Parameter, QuadraticCost, SoftmaxCrossEntropy, checked, checks,
+                          layers, losses, models)
+from shapesafe_nn.layers import Dense, FeedForward, MultiHeadAttention, Sequential, Sigmoid
+from shapesafe_nn.models import GPT, Network
+from shapesafe_nn.shapes import Array, Float, ShapeError
 from shapesafe_nn.testing import fixed_dims, inputs_for, mismatched_inputs_for
 
 EXAMPLES = settings(max_examples=12, deadline=None)
-
-
-def seeded() -> np.random.Generator:
-    return np.random.default_rng(0)
-
-
-@dataclass
-class Case:
-    build: Callable[[], Module]
-    dims: dict | None = None  # sizes the layer cannot tell from its parameters
-    backward_returns_none: bool = False  # documented: no gradient for the input
-
-
-# block_size 4 < max_side 8: seq must be capped by the position table's max_len
-TINY_GPT = GPTConfig(vocab_size=7, block_size=4, n_layer=1, n_head=2, d_model=8)
-
-CASES = {
-    "Dense": Case(lambda: Dense(4, 3, rng=seeded())),
-    "Sigmoid": Case(Sigmoid),
-    "ReLU": Case(ReLU),
-    "Tanh": Case(Tanh),
-    "Softmax": Case(Softmax),
-    "GELU": Case(GELU),
-    "Embedding": Case(lambda: Embedding(7, 4, rng=seeded()), backward_returns_none=True),
-    "SinusoidalPositionalEncoding": Case(lambda: SinusoidalPositionalEncoding(5, 6)),
-    "LearnedPositionalEmbedding": Case(lambda: LearnedPositionalEmbedding(5, 6, rng=seeded())),
-    "AttentionHead": Case(lambda: AttentionHead(6, 3, rng=seeded())),
-    "MultiHeadAttention": Case(lambda: MultiHeadAttention(8, 2, rng=seeded())),
-    "LayerNorm": Case(lambda: LayerNorm(5)),
-    "Dropout": Case(lambda: Dropout(0.2, seed=0)),
-    "FeedForward": Case(lambda: FeedForward(4, 16, rng=seeded())),
-    "TransformerBlock": Case(lambda: TransformerBlock(8, 2, rng=seeded())),
-    "QuadraticCost": Case(QuadraticCost),
-    "SoftmaxCrossEntropy": Case(SoftmaxCrossEntropy),
-    # its first Dense skips dx by default (input_grad=False)
-    "Network": Case(lambda: Network([4, 3, 2]), backward_returns_none=True),
-    "GPT": Case(lambda: GPT(TINY_GPT), backward_returns_none=True),  # token ids get no gradient
-}
+TINY_GPT = tiny_gpt_config()
 
 # Calls where every shape fits: one argument whose dims nothing fixes (the
 # activations, Dropout), ids whose vocab is in their values and not their
@@ -87,7 +45,7 @@ def test_every_exported_layer_has_a_case():
 @given(data=st.data())
 def test_forward_accepts_every_drawn_input(name, data):
     case = CASES[name]
-    layer = case.build()
+    layer = case.build(np.float32)
     args = data.draw(inputs_for(layer, dims=case.dims), label="args")
     with checks("always"):
         out = layer.forward(*args)  # the checked call also checks the output's shape
@@ -99,7 +57,7 @@ def test_forward_accepts_every_drawn_input(name, data):
 @given(data=st.data())
 def test_backward_after_forward_returns_the_input_shape(name, data):
     case = CASES[name]
-    layer = case.build()
+    layer = case.build(np.float32)
     forward_args, backward_args = data.draw(inputs_for(layer, "backward", dims=case.dims),
                                             label="(forward_args, backward_args)")
     with checks("always"):
@@ -107,10 +65,14 @@ def test_backward_after_forward_returns_the_input_shape(name, data):
         dx = layer.backward(*backward_args)
     if case.backward_returns_none:
         assert dx is None
-    else:
-        x = forward_args[0]
-        assert dx.shape == x.shape and dx.dtype == x.dtype
-        assert np.all(np.isfinite(dx))
+        return
+    # one gradient per float argument: dx, or a tuple (Attention's dq, dk, dv)
+    floats = [a for a in forward_args if np.issubdtype(a.dtype, np.floating)]
+    gradients = dx if isinstance(dx, tuple) else (dx,)
+    assert len(gradients) == len(floats)
+    for gradient, x in zip(gradients, floats):
+        assert gradient.shape == x.shape and gradient.dtype == x.dtype
+        assert np.all(np.isfinite(gradient))
 
 
 @pytest.mark.parametrize("name, method", MISMATCHABLE)
@@ -118,7 +80,7 @@ def test_backward_after_forward_returns_the_input_shape(name, data):
 @given(data=st.data())
 def test_every_mismatch_raises_a_shape_error_naming_its_dim(name, method, data):
     case = CASES[name]
-    layer = case.build()
+    layer = case.build(np.float32)
     args, dim = data.draw(mismatched_inputs_for(layer, method, dims=case.dims),
                           label="(args, dim)")
     with checks("always"):
@@ -138,7 +100,7 @@ def test_every_mismatch_raises_a_shape_error_naming_its_dim(name, method, data):
 def test_a_call_that_fits_every_shape_has_no_mismatch(name, method):
     case = CASES[name]
     with pytest.raises(ValueError, match=f"{name}.{method}"):
-        mismatched_inputs_for(case.build(), method, dims=case.dims)
+        mismatched_inputs_for(case.build(np.float32), method, dims=case.dims)
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +128,7 @@ def test_fixed_dims_come_from_parameters_anchors_and_agreeing_sub_layers():
     assert fixed_dims(Dense(4, 3)) == {"d_in": 4, "d_out": 3}
     assert fixed_dims(FeedForward(4, 16)) == {"d_model": 4, "d_ff": 16}  # its anchors
     gpt = fixed_dims(GPT(TINY_GPT))
-    assert gpt["vocab"] == 7 and gpt["d_model"] == 8
+    assert gpt["vocab"] == 7 and gpt["d_model"] == 4
     assert gpt["max_len"] == TINY_GPT.block_size  # from its position table
     assert "d_in" not in gpt  # its Dense layers disagree on d_in
     assert fixed_dims(Network([4, 3, 2])) == {"d_in": 4, "classes": 2}  # its anchors

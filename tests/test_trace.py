@@ -116,10 +116,15 @@ def test_gpt_rows_name_every_module_with_symbolic_and_concrete_shapes():
     assert rows["blocks.0.ff.fc"].input == f"x (batch d_in) = ({BATCH * SEQ}, {D_MODEL})"
     assert rows["blocks.0.ff.fc"].output == f"(batch d_out) = ({BATCH * SEQ}, {4 * D_MODEL})"
     assert rows["blocks.0.ff.gelu"].gradient == f"dout (*shape) = ({BATCH * SEQ}, {4 * D_MODEL})"
-    assert rows["blocks.1.attn.attn_dropout"].input == \
+    assert rows["blocks.1.attn.attend.dropout"].input == \
         f"x (*shape) = ({BATCH}, {HEADS}, {SEQ}, {SEQ})"
-    assert rows["blocks.0.attn"].parameters == D_MODEL * 3 * D_MODEL + 3 * D_MODEL \
-        + D_MODEL * D_MODEL + D_MODEL
+    heads = f"({BATCH}, {HEADS}, {SEQ}, {D_MODEL // HEADS})"
+    assert rows["blocks.1.attn.attend"].input == (
+        f"q (batch *heads q_seq d_head) = {heads}, k (batch *heads kv_seq d_head) = {heads}, "
+        f"v (batch *heads kv_seq d_head) = {heads}")  # no key_padding_mask: none is shown
+    # the projections are Dense layers: W (d_out, d_in) and b (d_out,) each
+    assert rows["blocks.0.attn.qkv"].parameters == 3 * D_MODEL * D_MODEL + 3 * D_MODEL
+    assert rows["blocks.0.attn.proj"].parameters == D_MODEL * D_MODEL + D_MODEL
     # the head is tied to the token embedding: its table is counted once, there
     assert rows["token_embedding"].parameters == VOCAB * D_MODEL
     assert sum(row.parameters for row in table.rows) == table.total == model.num_parameters()

@@ -1,7 +1,9 @@
 """One file per concept; every forward and backward has checked shapes."""
 
 from .activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from .attention import Attention
 from .attention_head import AttentionHead
+from .cross_attention import CrossAttention
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
@@ -13,7 +15,7 @@ from .sequential import Sequential
 from .transformer_block import TransformerBlock
 
 __all__ = [
-    "GELU", "AttentionHead", "Dense", "Dropout", "Embedding", "FeedForward", "LayerNorm",
+    "GELU", "Attention", "AttentionHead", "CrossAttention", "Dense", "Dropout", "Embedding", "FeedForward", "LayerNorm",
     "LearnedPositionalEmbedding", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid",
     "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
 ]

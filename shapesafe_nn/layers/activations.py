@@ -63,27 +63,48 @@ class Tanh(Module):
         return dout * (1.0 - a * a)
 
 
+def softmax(z: Array, out: Array | None = None) -> Array:
+    """p = e^z / Σ e^z over the last axis; ``out=z`` computes it in place.
+
+    Subtracting each row's max first changes nothing mathematically (it
+    cancels) but keeps ``exp`` from overflowing.  A row entry of -∞ gets
+    p = 0 exactly (e^-∞ = 0): that is how attention hides a key.
+    """
+    p = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+    np.exp(p, out=p)
+    p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def softmax_backward(dp: Array, p: Array, out: Array | None = None) -> Array:
+    """dz = p ⊙ (dp - Σ_k dp_k p_k), over the last axis; ``out=dp`` reuses dp's memory.
+
+    The Jacobian is ∂p_i/∂z_k = p_i (δ_ik - p_k); multiplied by ``dp`` it
+    collapses to the line above, without ever building the Jacobian.  Where
+    p = 0 (a masked key) dz = 0: the mask needs no backward of its own.
+    """
+    dz = np.subtract(dp, (dp * p).sum(axis=-1, keepdims=True), out=out)
+    dz *= p
+    return dz
+
+
 class Softmax(Module):
     r"""p_i = e^{z_i} / Σ_j e^{z_j}, over the last axis (the classes).
 
-    Nielsen ch. 3, eq. 78.  Subtracting ``max_j z_j`` first changes nothing
-    mathematically (it cancels) but keeps ``exp`` from overflowing.
-
-    Backward: the Jacobian is ∂p_i/∂z_k = p_i (δ_ik - p_k), so
-    ``dz = p ⊙ (dout - Σ_k dout_k p_k)``, without building the Jacobian.
+    Nielsen ch. 3, eq. 78.  Forward and backward are :func:`softmax` and
+    :func:`softmax_backward`, the pair attention uses too: the Jacobian is
+    ∂p_i/∂z_k = p_i (δ_ik - p_k), so ``dz = p ⊙ (dout - Σ_k dout_k p_k)``.
     """
 
     @checked
     def forward(self, z: Float[Array, "*shape classes"]) -> Float[Array, "*shape classes"]:
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        p = e / e.sum(axis=-1, keepdims=True)
+        p = softmax(z)
         self.save_for_backward(p=p)
         return p
 
     @checked
     def backward(self, dout: Float[Array, "*shape classes"]) -> Float[Array, "*shape classes"]:
-        p = self.saved["p"]
-        return p * (dout - (dout * p).sum(axis=-1, keepdims=True))
+        return softmax_backward(dout, self.saved["p"])
 
 
 # A Python float, not np.float64: numpy would promote float32 arrays to float64

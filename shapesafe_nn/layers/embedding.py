@@ -4,7 +4,7 @@ import numpy as np
 
 from ..module import Module, Parameter
 from ..shapes import Array, Float, Integer, check_ids, checked
-from .dense import positive_int
+from ..validate import positive_int
 
 
 class Embedding(Module):
@@ -36,8 +36,8 @@ class Embedding(Module):
     def __init__(self, vocab: int, d_model: int, *, rng: np.random.Generator | None = None,
                  dtype=np.float32):
         super().__init__()
-        self.vocab = positive_int("Embedding", "vocab", vocab)
-        self.d_model = positive_int("Embedding", "d_model", d_model)
+        self.vocab = positive_int(self, "vocab", vocab)
+        self.d_model = positive_int(self, "d_model", d_model)
         rng = rng if rng is not None else np.random.default_rng()
         self.W = Parameter((rng.standard_normal((vocab, d_model)) * 0.02).astype(dtype),
                            "vocab d_model")

@@ -7,7 +7,8 @@ from ..module import Module
 from ..shapes import Array, Float, checked
 from ..validate import option
 from .activations import GELU, GELU_FORMS
-from .dense import Dense, positive_int
+from ..validate import positive_int
+from .dense import Dense
 from .dropout import Dropout
 
 
@@ -48,8 +49,8 @@ class FeedForward(Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, *, gelu: str = "tanh",
                  rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        self.d_model = positive_int("FeedForward", "d_model", d_model)
-        self.d_ff = positive_int("FeedForward", "d_ff", d_ff)
+        self.d_model = positive_int(self, "d_model", d_model)
+        self.d_ff = positive_int(self, "d_ff", d_ff)
         option(self, "gelu", gelu, GELU_FORMS)  # before the weights draw from rng
         rng = rng if rng is not None else np.random.default_rng()
         self.fc = Dense(d_model, d_ff, rng=rng, weight_std=0.02, dtype=dtype)

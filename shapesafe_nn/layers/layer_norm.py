@@ -5,7 +5,7 @@ import numpy as np
 
 from ..module import Module, Parameter
 from ..shapes import Array, Float, checked, expect
-from .dense import positive_int
+from ..validate import positive_int
 
 
 class LayerNorm(Module):
@@ -38,7 +38,7 @@ class LayerNorm(Module):
 
     def __init__(self, d_model: int, eps: float = 1e-5, *, dtype=np.float32):
         super().__init__()
-        self.d_model = positive_int("LayerNorm", "d_model", d_model)
+        self.d_model = positive_int(self, "d_model", d_model)
         if not eps > 0:
             raise ValueError(f"LayerNorm: eps must be positive, not {eps!r}")
         self.eps = float(eps)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..module import Module, Parameter
 from ..shapes import Array, Float, checked
-from .dense import positive_int
+from ..validate import positive_int
 
 
 def _check_length(where: str, seq: int, max_len: int) -> None:
@@ -64,8 +64,8 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, max_len: int, d_model: int, *, dtype=np.float32):
         super().__init__()
-        self.max_len = positive_int("SinusoidalPositionalEncoding", "max_len", max_len)
-        self.d_model = positive_int("SinusoidalPositionalEncoding", "d_model", d_model)
+        self.max_len = positive_int(self, "max_len", max_len)
+        self.d_model = positive_int(self, "d_model", d_model)
         self.table = sinusoid_table(max_len, d_model, dtype)
 
     def extra_repr(self) -> str:
@@ -105,8 +105,8 @@ class LearnedPositionalEmbedding(Module):
     def __init__(self, max_len: int, d_model: int, *, rng: np.random.Generator | None = None,
                  dtype=np.float32):
         super().__init__()
-        self.max_len = positive_int("LearnedPositionalEmbedding", "max_len", max_len)
-        self.d_model = positive_int("LearnedPositionalEmbedding", "d_model", d_model)
+        self.max_len = positive_int(self, "max_len", max_len)
+        self.d_model = positive_int(self, "d_model", d_model)
         rng = rng if rng is not None else np.random.default_rng()
         self.P = Parameter((rng.standard_normal((max_len, d_model)) * 0.02).astype(dtype),
                            "max_len d_model")

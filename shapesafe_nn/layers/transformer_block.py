@@ -5,9 +5,9 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Float, checked, expect
+from ..validate import option, positive_int
 from .activations import GELU_FORMS
-from .attention_head import MASKS, SCORES, option
-from .dense import positive_int
+from .attention import MASKS, SCORES
 from .feed_forward import FeedForward
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
@@ -41,7 +41,7 @@ class TransformerBlock(Module):
         mask: which keys a query may see: ``"causal"`` (the past, a language
             model), ``"none"`` (all) or ``"anti_causal"`` (the future).
         score: how a query scores a key: ``"scaled_dot"`` (GPT's), ``"dot"``,
-            ``"squared_dot"`` or ``"cosine"``; see ``attention_head.SCORES``.
+            ``"squared_dot"`` or ``"cosine"``; see ``attention.SCORES``.
         gelu: the feed-forward's GELU, ``"tanh"`` (GPT-2) or ``"erf"`` (nanoGPT).
         rng: random generator for the initial weights and dropout seeds.
         dtype: float32 (default) or float64.
@@ -55,12 +55,12 @@ class TransformerBlock(Module):
                  dropout: float = 0.0, mask: str = "causal", *, score: str = "scaled_dot",
                  gelu: str = "tanh", rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        self.d_model = positive_int("TransformerBlock", "d_model", d_model)
-        self.d_ff = 4 * self.d_model if d_ff is None else positive_int("TransformerBlock",
+        self.d_model = positive_int(self, "d_model", d_model)
+        self.d_ff = 4 * self.d_model if d_ff is None else positive_int(self,
                                                                         "d_ff", d_ff)
-        option("TransformerBlock", "mask", mask, MASKS)
-        option("TransformerBlock", "score", score, SCORES)
-        option("TransformerBlock", "gelu", gelu, GELU_FORMS)
+        option(self, "mask", mask, MASKS)
+        option(self, "score", score, SCORES)
+        option(self, "gelu", gelu, GELU_FORMS)
         rng = rng if rng is not None else np.random.default_rng()
         self.ln1 = LayerNorm(d_model, dtype=dtype)
         self.attn = MultiHeadAttention(d_model, n_heads, mask, dropout, score=score, rng=rng,

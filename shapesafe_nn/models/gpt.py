@@ -22,17 +22,13 @@ import numpy as np
 from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Sequential,
                       SinusoidalPositionalEncoding, TransformerBlock)
 from ..layers.activations import GELU_FORMS
-from ..layers.attention_head import MASKS, SCORES, option
-from ..layers.dense import positive_int
+from ..layers.attention import MASKS, SCORES
 from ..module import Module
+from ..records import no_grad
 from ..shapes import Array, Float, Integer, checked
+from ..validate import float_dtype, is_integer, option, positive_int, probability
 
 POSITIONS = ("learned", "sinusoidal")
-
-
-def _is_int(value) -> bool:
-    """An int or numpy integer, not a bool (which Python counts as an int)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -47,36 +43,26 @@ class GPTConfig:
     d_ff: int | None = None  # feed-forward width; None means 4 * d_model
     dropout: float = 0.0  # probability for every dropout layer; 0 on a small CPU run
     positions: str = "learned"  # "learned" (GPT-2, nanoGPT) or "sinusoidal" (Vaswani et al.)
-    score: str = "scaled_dot"  # attention score, one of attention_head.SCORES
-    mask: str = "causal"  # which positions attention sees, one of attention_head.MASKS
+    score: str = "scaled_dot"  # attention score, one of attention.SCORES
+    mask: str = "causal"  # which positions attention sees, one of attention.MASKS
     gelu: str = "tanh"  # the feed-forward's GELU: "tanh" (GPT-2) or "erf" (exact, nanoGPT)
     dtype: str = "float32"  # float64 for gradient checks
     seed: int = 0  # seeds the initial weights and every dropout generator
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
-            positive_int("GPTConfig", name, getattr(self, name))
+            positive_int(self, name, getattr(self, name))
         if self.d_ff is not None:
-            positive_int("GPTConfig", "d_ff", self.d_ff)
+            positive_int(self, "d_ff", self.d_ff)
         if self.d_model % self.n_head:
             raise ValueError(f"GPTConfig: d_model {self.d_model} is not divisible by n_head "
                              f"{self.n_head}; d_model must be n_head * d_head")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
-                or not 0 <= self.dropout < 1:
-            raise ValueError(f"GPTConfig: dropout must be a probability in [0, 1), "
-                             f"not {self.dropout!r}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"GPTConfig: positions must be one of {', '.join(POSITIONS)}, "
-                             f"not {self.positions!r}")
-        option("GPTConfig", "score", self.score, SCORES)
-        option("GPTConfig", "mask", self.mask, MASKS)
-        option("GPTConfig", "gelu", self.gelu, GELU_FORMS)
-        try:
-            dtype = np.dtype(self.dtype).name
-        except TypeError:  # a name numpy does not know ("f32"): the same error as a wrong one
-            dtype = None
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"GPTConfig: dtype must be float32 or float64, not {self.dtype!r}")
+        probability(self, "dropout", self.dropout)
+        option(self, "positions", self.positions, POSITIONS)
+        option(self, "score", self.score, SCORES)
+        option(self, "mask", self.mask, MASKS)
+        option(self, "gelu", self.gelu, GELU_FORMS)
+        float_dtype(self, "dtype", self.dtype)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -170,9 +156,9 @@ class GPT(Module):
         if not temperature > 0:
             raise ValueError(f"GPT.generate: temperature must be positive, not {temperature}")
         vocab = self.config.vocab_size
-        if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= vocab):
+        if top_k is not None and (not is_integer(top_k) or not 1 <= top_k <= vocab):
             raise ValueError(f"GPT.generate: top_k must be in [1, {vocab}], not {top_k!r}")
-        if not _is_int(max_new_tokens) or max_new_tokens < 0:
+        if not is_integer(max_new_tokens) or max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be 0 or more, "
                              f"not {max_new_tokens!r}")
         rng = np.random.default_rng(seed)
@@ -180,18 +166,20 @@ class GPT(Module):
         self.eval()
         try:
             ids = prompt.astype(np.int64)
-            for _ in range(max_new_tokens):
-                context = ids[-self.config.block_size:][None, :]  # (1, seq)
-                logits = self.forward(context)[0, -1].astype(np.float64)
-                # in log space: subtract the largest first, so dividing by a temperature
-                # near 0 sends the others to -inf (probability 0), never to inf - inf
-                logits -= logits.max()
-                with np.errstate(over="ignore"):
-                    logits /= temperature
-                if top_k is not None:
-                    logits[logits < np.sort(logits)[-top_k]] = -np.inf
-                p = np.exp(logits)
-                ids = np.append(ids, rng.choice(vocab, p=p / p.sum()))
+            with no_grad():  # nothing here is differentiated: keep no records
+                for _ in range(max_new_tokens):
+                    context = ids[-self.config.block_size:][None, :]  # (1, seq)
+                    logits = self.forward(context)[0, -1].astype(np.float64)
+                    # in log space: subtract the largest first, so dividing by a
+                    # temperature near 0 sends the others to -inf (probability 0),
+                    # never to inf - inf
+                    logits -= logits.max()
+                    with np.errstate(over="ignore"):
+                        logits /= temperature
+                    if top_k is not None:
+                        logits[logits < np.sort(logits)[-top_k]] = -np.inf
+                    p = np.exp(logits)
+                    ids = np.append(ids, rng.choice(vocab, p=p / p.sum()))
         finally:
             self.train(was_training)
         return ids

@@ -52,6 +52,9 @@ from ..shapes import anchor_value, floats
 AT_MOST = {"seq": "max_len"}
 MAX_VARIADIC_AXES = 3
 VALUE_LIMIT = 3.0  # floats are drawn from [-VALUE_LIMIT, VALUE_LIMIT]
+# with away_from_zero: |x| >= MIN_MAGNITUDE, so no ReLU input sits on its kink and
+# no product of drawn numbers vanishes (a gradient check then compares real numbers)
+MIN_MAGNITUDE = 0.1
 
 
 # ---------------------------------------------------------------------------
@@ -197,11 +200,17 @@ class _Call:
     differentiates: ``forward_arguments`` first, then ``arguments``.
     """
 
-    def __init__(self, layer: Module, method: str, max_side: int, dtype, dims):
-        if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
-            raise ValueError(f"max_side must be a positive integer, not {max_side!r}")
+    def __init__(self, layer: Module, method: str, max_side: int, dtype, dims,
+                 min_side: int = 1, away_from_zero: bool = False):
+        for name, side in (("max_side", max_side), ("min_side", min_side)):
+            if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+                raise ValueError(f"{name} must be a positive integer, not {side!r}")
+        if min_side > max_side:
+            raise ValueError(f"min_side {min_side} is larger than max_side {max_side}")
         self.where = f"{type(layer).__name__}.{method}"
         self.max_side = max_side
+        self.min_side = min_side
+        self.away_from_zero = away_from_zero
         self.own = _own_dims(layer)
         self.fixed = fixed_dims(layer, dims)
         self.float_dtype = np.dtype(dtype) if dtype is not None else _float_dtype(layer)
@@ -239,12 +248,13 @@ class _Call:
                 if kind == "variadic" and what is not None and what not in variadic:
                     least = 1 if what in alone or what in at_least_one_axis else 0
                     variadic[what] = draw(hnp.array_shapes(
-                        min_dims=least, max_dims=MAX_VARIADIC_AXES, max_side=self.max_side))
+                        min_dims=least, max_dims=MAX_VARIADIC_AXES, min_side=self.min_side,
+                        max_side=self.max_side))
                 names = [what] if kind == "named" else _names_in(what) if kind == "symbolic" else []
                 for name in names:
                     if name not in single:
                         largest = min(self.max_side, single.get(AT_MOST.get(name), self.max_side))
-                        single[name] = draw(st.integers(1, largest))
+                        single[name] = draw(st.integers(min(self.min_side, largest), largest))
         return single, variadic
 
     def draw_array(self, draw, hint, single: dict, variadic: dict, values: dict) -> np.ndarray:
@@ -254,7 +264,8 @@ class _Call:
         for kind, what in _axes(hint):
             if kind == "variadic":
                 shape += variadic[what] if what is not None else draw(hnp.array_shapes(
-                    min_dims=0, max_dims=MAX_VARIADIC_AXES, max_side=self.max_side))
+                    min_dims=0, max_dims=MAX_VARIADIC_AXES, min_side=self.min_side,
+                    max_side=self.max_side))
             elif kind == "fixed":
                 shape.append(what)
             elif kind == "symbolic":  # "3*d_model", evaluated as jaxtyping does
@@ -262,10 +273,15 @@ class _Call:
             elif kind == "named":
                 shape.append(single[what])
             else:
-                shape.append(draw(st.integers(1, self.max_side)))
+                shape.append(draw(st.integers(self.min_side, self.max_side)))
         if "float32" in hint.dtypes:
             dtype = self.float_dtype
-            elements = st.floats(-VALUE_LIMIT, VALUE_LIMIT, width=8 * dtype.itemsize)
+            width = 8 * dtype.itemsize
+            if self.away_from_zero:  # |x| in [MIN_MAGNITUDE, VALUE_LIMIT], either sign
+                elements = st.tuples(st.sampled_from([-1.0, 1.0]), st.floats(
+                    MIN_MAGNITUDE, VALUE_LIMIT, width=width)).map(lambda pair: pair[0] * pair[1])
+            else:
+                elements = st.floats(-VALUE_LIMIT, VALUE_LIMIT, width=width)
         elif "int64" in hint.dtypes:
             dtype = np.dtype(np.int64)
             elements = st.integers(0, values.get("vocab", values.get("classes", 2)) - 1)
@@ -334,7 +350,8 @@ def _mismatched_calls(draw, call: _Call, candidates: list):
 # The strategies
 # ---------------------------------------------------------------------------
 def inputs_for(layer: Module, method: str = "forward", *, max_side: int = 8, dtype=None,
-               dims: dict[str, int] | None = None) -> st.SearchStrategy:
+               dims: dict[str, int] | None = None, min_side: int = 1,
+               away_from_zero: bool = False) -> st.SearchStrategy:
     """Argument tuples that fit ``layer.<method>``'s annotations (rules in the module docstring).
 
     For ``"forward"`` (or any other checked method) each example is the tuple
@@ -354,8 +371,12 @@ def inputs_for(layer: Module, method: str = "forward", *, max_side: int = 8, dty
         max_side: the largest size a drawn dim takes.
         dtype: the dtype of float arrays; default: the layer's parameters'.
         dims: sizes of dims the layer cannot tell from its parameters.
+        min_side: the smallest size a drawn dim takes.  A gradient check of
+            attention wants 2: with one position the softmax weight is 1
+            whatever the score, and no gradient reaches the scores.
+        away_from_zero: draw floats with |x| >= MIN_MAGNITUDE (0.1).
     """
-    return _calls(_Call(layer, method, max_side, dtype, dims))
+    return _calls(_Call(layer, method, max_side, dtype, dims, min_side, away_from_zero))
 
 
 def mismatched_inputs_for(layer: Module, method: str = "forward", *, max_side: int = 8,
@@ -370,7 +391,7 @@ def mismatched_inputs_for(layer: Module, method: str = "forward", *, max_side: i
     or in a backward, a dim its forward bound.  So the call must raise a
     ShapeError whose ``.dim`` is ``dim``.  A ``*shape`` dim comes with its star, ``"*shape"``,
     and one of its axes is off: the error names it in its message, as
-    ``'*shape'``, and its ``.dim`` is None.
+    ``'*shape'``, and its ``.dim`` is the name without the star (``"shape"``).
 
     Raises ValueError where no dim is constrained: ``Sigmoid.forward``
     accepts any shape at all, so no argument can mismatch.

@@ -27,13 +27,10 @@ of ``GPTConfig`` take nanoGPT's written-out path, with each score and mask
 computed here again from its formula (not imported from ours), so the
 reference comparisons cover them too.
 
-Where the layouts differ: ``torch.nn.Linear`` stores ``weight`` as
-(d_out, d_in) and computes ``x weightᵀ + bias``.  Our
-``MultiHeadAttention`` multiplies from the right, ``x W_qkv``, so its
-``W_qkv`` (d_model, 3*d_model) is ``c_attn.weight`` transposed, and
-``W_o`` is ``c_proj.weight`` transposed.  Our ``Dense`` (in the
-feed-forward network) already has torch's layout.  :func:`parameter_map`
-is the one place that records this; everything else goes through it.
+The layouts are the same: our ``Dense`` stores W as (d_out, d_in), as
+``torch.nn.Linear`` stores ``weight``, in every projection, so each
+parameter is copied as it is.  :func:`parameter_map` is the one place that
+pairs the names; everything else goes through it.
 """
 
 import math
@@ -48,7 +45,7 @@ from ..models.gpt import GPT, GPTConfig
 
 def attention_scores(q: torch.Tensor, k: torch.Tensor, score: str) -> torch.Tensor:
     """(..., seq, seq) scores of ``GPTConfig.score``, each from its formula: the
-    reference for ``attention_head.SCORES`` (tests/layers/test_attention_variants.py)."""
+    reference for ``attention.SCORES`` (tests/layers/test_attention_variants.py)."""
     d_head = q.shape[-1]
     if score == "scaled_dot":
         return q @ k.transpose(-2, -1) / math.sqrt(d_head)
@@ -63,7 +60,7 @@ def attention_scores(q: torch.Tensor, k: torch.Tensor, score: str) -> torch.Tens
 
 def hidden_positions(mask: str, seq: int) -> torch.Tensor:
     """(seq, seq) booleans of ``GPTConfig.mask``: True where query t may not see key s;
-    the reference for ``attention_head.MASKS``."""
+    the reference for ``attention.MASKS``."""
     every = torch.ones(seq, seq, dtype=torch.bool)
     if mask == "causal":
         return every.triu(1)  # the future
@@ -193,55 +190,48 @@ class TorchGPT(nn.Module):
             raise ValueError(f"TorchGPT.copy_weights_from: the models differ; only in the GPT: "
                              f"{sorted(set(ours) - set(mapping))}, only in the twin: "
                              f"{sorted(set(mapping) - set(ours))}")
-        for name, (tensor, transposed) in mapping.items():
-            value = ours[name].value.T if transposed else ours[name].value
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        for name, tensor in mapping.items():
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(ours[name].value)))
         return self
 
 
-def parameter_map(twin: TorchGPT) -> dict[str, tuple[torch.Tensor, bool]]:
-    """Our parameter name -> (the twin's tensor, whether it is stored transposed)."""
-    mapping = {"token_embedding.W": (twin.wte.weight, False)}
+def parameter_map(twin: TorchGPT) -> dict[str, torch.Tensor]:
+    """Our parameter name -> the twin's tensor, of the same shape and layout."""
+    mapping = {"token_embedding.W": twin.wte.weight}
     if twin.config.positions == "learned":
-        mapping["positions.P"] = (twin.wpe.weight, False)
+        mapping["positions.P"] = twin.wpe.weight
     for i, block in enumerate(twin.blocks):
         mapping.update({
-            f"blocks.{i}.ln1.gamma": (block.ln1.weight, False),
-            f"blocks.{i}.ln1.beta": (block.ln1.bias, False),
-            f"blocks.{i}.attn.W_qkv": (block.attn.c_attn.weight, True),  # x W_qkv = x weightᵀ
-            f"blocks.{i}.attn.b_qkv": (block.attn.c_attn.bias, False),
-            f"blocks.{i}.attn.W_o": (block.attn.c_proj.weight, True),
-            f"blocks.{i}.attn.b_o": (block.attn.c_proj.bias, False),
-            f"blocks.{i}.ln2.gamma": (block.ln2.weight, False),
-            f"blocks.{i}.ln2.beta": (block.ln2.bias, False),
-            f"blocks.{i}.ff.fc.W": (block.ff.fc.weight, False),  # Dense has torch's layout
-            f"blocks.{i}.ff.fc.b": (block.ff.fc.bias, False),
-            f"blocks.{i}.ff.proj.W": (block.ff.proj.weight, False),
-            f"blocks.{i}.ff.proj.b": (block.ff.proj.bias, False),
+            f"blocks.{i}.ln1.gamma": block.ln1.weight,
+            f"blocks.{i}.ln1.beta": block.ln1.bias,
+            f"blocks.{i}.attn.qkv.W": block.attn.c_attn.weight,
+            f"blocks.{i}.attn.qkv.b": block.attn.c_attn.bias,
+            f"blocks.{i}.attn.proj.W": block.attn.c_proj.weight,
+            f"blocks.{i}.attn.proj.b": block.attn.c_proj.bias,
+            f"blocks.{i}.ln2.gamma": block.ln2.weight,
+            f"blocks.{i}.ln2.beta": block.ln2.bias,
+            f"blocks.{i}.ff.fc.W": block.ff.fc.weight,
+            f"blocks.{i}.ff.fc.b": block.ff.fc.bias,
+            f"blocks.{i}.ff.proj.W": block.ff.proj.weight,
+            f"blocks.{i}.ff.proj.b": block.ff.proj.bias,
         })
-    mapping["ln_f.gamma"] = (twin.ln_f.weight, False)
-    mapping["ln_f.beta"] = (twin.ln_f.bias, False)
+    mapping["ln_f.gamma"] = twin.ln_f.weight
+    mapping["ln_f.beta"] = twin.ln_f.bias
     return mapping
 
 
-def _as_ours(tensor: torch.Tensor, transposed: bool) -> np.ndarray:
-    value = tensor.detach().numpy()
-    return np.ascontiguousarray(value.T if transposed else value)
-
-
 def parameters_as_numpy(twin: TorchGPT) -> dict[str, np.ndarray]:
-    """The twin's parameters in our names and layouts: ``{"blocks.0.attn.W_qkv": ...}``."""
-    return {name: _as_ours(tensor, transposed)
-            for name, (tensor, transposed) in parameter_map(twin).items()}
+    """The twin's parameters under our names: ``{"blocks.0.attn.qkv.W": ...}``."""
+    return {name: tensor.detach().numpy().copy() for name, tensor in parameter_map(twin).items()}
 
 
 def gradients_as_numpy(twin: TorchGPT) -> dict[str, np.ndarray]:
-    """The gradients autograd left in ``.grad``, in our names and layouts."""
+    """The gradients autograd left in ``.grad``, under our names."""
     gradients = {}
-    for name, (tensor, transposed) in parameter_map(twin).items():
+    for name, tensor in parameter_map(twin).items():
         if tensor.grad is None:
             raise ValueError(f"gradients_as_numpy: {name} has no gradient; run backward first")
-        gradients[name] = _as_ours(tensor.grad, transposed)
+        gradients[name] = tensor.grad.detach().numpy().copy()
     return gradients
 
 
@@ -253,7 +243,7 @@ def make_adamw(twin: TorchGPT, lr: float, betas: tuple[float, float] = (0.9, 0.9
     tables) and not the 1-axis ones (biases, LayerNorm gains and shifts),
     as nanoGPT's ``configure_optimizers``; here that is two parameter groups.
     """
-    parameters = [tensor for tensor, _ in parameter_map(twin).values()]
+    parameters = list(parameter_map(twin).values())
     groups = [{"params": [p for p in parameters if p.dim() >= 2], "weight_decay": weight_decay},
               {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import ShapeError
 from shapesafe_nn.layers import AttentionHead
-from shapesafe_nn.layers.attention_head import MASKS, causal_mask
+from shapesafe_nn.layers.attention import MASKS, causal_mask
 from shapesafe_nn.testing import gradcheck
 
 
@@ -47,8 +47,9 @@ def test_the_mask_is_built_once_per_length_and_cannot_be_changed():
 
 def test_default_dtype_and_init_follow_gpt2():
     layer = AttentionHead(64, 32, rng=np.random.default_rng(0))
+    assert [name for name, _ in layer.named_parameters()] == ["query.W", "key.W", "value.W"]
     for name, parameter in layer.named_parameters():
-        assert parameter.dims == "d_model d_head", name
+        assert parameter.value.shape == (32, 64), name  # (d_head, d_model): (d_out, d_in)
         assert parameter.value.dtype == np.float32
         assert abs(parameter.value.std() - 0.02) < 0.002  # 2,048 draws: std error ~3e-4
     out = layer.forward(np.ones((1, 3, 64), np.float32))
@@ -122,12 +123,13 @@ def test_matches_torch_scaled_dot_product_attention(mask):
     x_t = torch.from_numpy(x).requires_grad_()
     weights_t = {name: torch.from_numpy(p.value.copy()).requires_grad_()
                  for name, p in layer.named_parameters()}
-    q, k, v = (x_t @ weights_t[name] for name in ("W_q", "W_k", "W_v"))
+    q, k, v = (x_t @ weights_t[f"{name}.W"].T for name in ("query", "key", "value"))
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
     (expected * torch.from_numpy(dout)).sum().backward()
 
     out = layer.forward(x)
     dx = layer.backward(dout)
+    assert np.isfinite(out).all() and np.isfinite(dx).all()  # allclose counts NaN == NaN
     # float64 on both sides; the tolerances allow for different summation orders
     np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dx, x_t.grad.numpy(), rtol=1e-10, atol=1e-12)
@@ -136,6 +138,7 @@ def test_matches_torch_scaled_dot_product_attention(mask):
                                    rtol=1e-10, atol=1e-12, err_msg=name)
     scores = q @ k.transpose(1, 2) / 2.0  # √d_head = 2
     if causal:
-        scores = scores.masked_fill(torch.from_numpy(causal_mask(7).copy()), float("-inf"))
+        hidden = torch.ones(7, 7, dtype=torch.bool).triu(1)  # the formula, not our mask
+        scores = scores.masked_fill(hidden, float("-inf"))
     np.testing.assert_allclose(layer.attention_weights, scores.softmax(-1).detach().numpy(),
                                rtol=1e-10, atol=1e-12)

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn.layers import AttentionHead, MultiHeadAttention, TransformerBlock
-from shapesafe_nn.layers.attention_head import (MASKS, SCORES, anti_causal_mask, causal_mask,
-                                                mask_bias, no_mask)
+from shapesafe_nn.layers.attention import (MASKS, SCORES, anti_causal_mask, causal_mask, mask_bias,
+                                           no_mask)
 from shapesafe_nn.testing import gradcheck
 
 VARIANTS = [(score, mask) for score in SCORES for mask in MASKS]
@@ -43,14 +43,14 @@ def test_gradcheck_attention_head(score, mask):
     gradcheck(layer, np.random.default_rng(1).standard_normal((2, 4, 5)))  # raises beyond 1e-6
     # W_q reaches the output only through the scores: a gradient of real size
     # there means the score's backward was exercised, not skipped by saturation
-    assert np.abs(layer.W_q.grad).max() > 1e-2
+    assert np.abs(layer.query.W.grad).max() > 1e-2
 
 
 @pytest.mark.parametrize("score, mask", VARIANTS)
 def test_gradcheck_multi_head_attention(score, mask):
     layer = make_mha(score, mask)
     gradcheck(layer, np.random.default_rng(1).standard_normal((2, 4, 6)))  # raises beyond 1e-6
-    assert np.abs(layer.W_qkv.grad[:, :6]).max() > 1e-2  # the query columns: see above
+    assert np.abs(layer.qkv.W.grad[:6]).max() > 1e-2  # the query rows: see above
 
 
 # ---------------------------------------------------------------------------
@@ -66,6 +66,7 @@ def torch_attention(torch, q, k, v, score, mask):
 
 
 def assert_close(ours, theirs, name):
+    assert np.isfinite(ours).all(), f"{name} is not finite"  # allclose counts NaN == NaN
     # float64 on both sides; the tolerances allow for different summation orders
     np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-12,
                                err_msg=name)
@@ -81,7 +82,7 @@ def test_attention_head_matches_torch(score, mask):
     x_t = torch.from_numpy(x).requires_grad_()
     weights_t = {name: torch.from_numpy(p.value.copy()).requires_grad_()
                  for name, p in layer.named_parameters()}
-    q, k, v = (x_t @ weights_t[name] for name in ("W_q", "W_k", "W_v"))
+    q, k, v = (x_t @ weights_t[f"{name}.W"].T for name in ("query", "key", "value"))
     expected, attention = torch_attention(torch, q, k, v, score, mask)
     (expected * torch.from_numpy(dout)).sum().backward()
 
@@ -105,11 +106,11 @@ def test_multi_head_attention_matches_torch(score, mask):
     x_t = torch.from_numpy(x).requires_grad_()
     params = {name: torch.from_numpy(p.value.copy()).requires_grad_()
               for name, p in layer.named_parameters()}
-    q, k, v = ((x_t @ params["W_qkv"] + params["b_qkv"])[..., i * d_model:(i + 1) * d_model]
+    q, k, v = ((x_t @ params["qkv.W"].T + params["qkv.b"])[..., i * d_model:(i + 1) * d_model]
                .reshape(3, seq, n_heads, d_model // n_heads).transpose(1, 2) for i in range(3))
     heads, attention = torch_attention(torch, q, k, v, score, mask)
     merged = heads.transpose(1, 2).reshape(3, seq, d_model)
-    expected = merged @ params["W_o"] + params["b_o"]
+    expected = merged @ params["proj.W"].T + params["proj.b"]
     (expected * torch.from_numpy(dout)).sum().backward()
 
     out = layer.forward(x)
@@ -134,7 +135,7 @@ def test_the_mask_tables():
         hidden = MASKS[mask](6)
         assert hidden is MASKS[mask](6) and not hidden.flags.writeable  # built once, read-only
         assert not hidden.diagonal().any()  # every position sees itself: no row all -inf
-        bias = mask_bias(mask, 6, np.dtype(np.float32))
+        bias = mask_bias(mask, 6, 6, np.dtype(np.float32))
         assert bias.dtype == np.float32 and not bias.flags.writeable
         np.testing.assert_array_equal(bias == -np.inf, hidden)
         np.testing.assert_array_equal(bias[~hidden], 0.0)
@@ -259,6 +260,6 @@ def test_an_unknown_option_names_the_layer_and_every_allowed_value(build, layer,
 def test_the_options_are_shown_and_reach_the_attention():
     block = TransformerBlock(4, 2, mask="anti_causal", score="cosine",
                              rng=np.random.default_rng(0))
-    assert (block.attn.mask, block.attn.score) == ("anti_causal", "cosine")
+    assert (block.attn.attend.mask, block.attn.attend.score) == ("anti_causal", "cosine")
     assert "mask=anti_causal, score=cosine" in repr(block)
     assert "mask=causal, score=scaled_dot" in repr(AttentionHead(4, 2))

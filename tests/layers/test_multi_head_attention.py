@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from shapesafe_nn import ShapeError
 from shapesafe_nn.layers import MultiHeadAttention
-from shapesafe_nn.layers.attention_head import MASKS, causal_mask
+from shapesafe_nn.layers.attention import MASKS
 from shapesafe_nn.testing import gradcheck
 
 
@@ -37,7 +37,8 @@ def test_gradcheck_in_training_mode_with_dropout():
     layer = make(dropout=0.3)
     x = np.random.default_rng(1).standard_normal((2, 4, 6))
     out = layer.forward(x)
-    assert (out == 0).any() and (layer.attn_dropout.saved["scaled_mask"] == 0).any()
+    weights_mask = layer.attend.dropout._records[-1].arrays["scaled_mask"]  # this forward's
+    assert (out == 0).any() and (weights_mask == 0).any()
     gradcheck(layer, x)  # holds each Dropout's mask fixed; raises beyond 1e-6
 
 
@@ -53,11 +54,12 @@ def test_eval_mode_switches_dropout_off():
 def test_parameters_dims_and_gpt2_init():
     layer = MultiHeadAttention(64, 4, rng=np.random.default_rng(0))
     dims = {name: p.dims for name, p in layer.named_parameters()}
-    assert dims == {"W_qkv": "d_model 3*d_model", "b_qkv": "3*d_model",
-                    "W_o": "d_model d_model", "b_o": "d_model"}
-    assert abs(layer.W_qkv.value.std() - 0.02) < 0.001  # 12,288 draws: std error ~1e-4
-    assert not layer.b_qkv.value.any() and not layer.b_o.value.any()
-    assert layer.W_qkv.value.dtype == np.float32
+    assert dims == {"qkv.W": "d_out d_in", "qkv.b": "d_out",
+                    "proj.W": "d_out d_in", "proj.b": "d_out"}  # two Dense layers
+    assert layer.qkv.W.value.shape == (3 * 64, 64) and layer.proj.W.value.shape == (64, 64)
+    assert abs(layer.qkv.W.value.std() - 0.02) < 0.001  # 12,288 draws: std error ~1e-4
+    assert not layer.qkv.b.value.any() and not layer.proj.b.value.any()
+    assert layer.qkv.W.value.dtype == np.float32
 
 
 def test_the_wrong_input_width_names_d_model():
@@ -101,8 +103,9 @@ def test_the_past_does_not_see_the_future(batch, n_heads, d_head, seq, data):
     changed[:, t + 1:] = rng.standard_normal(changed[:, t + 1:].shape) * 10
     # same arithmetic on the same numbers; the tolerance only allows for
     # matrix products that group their sums differently
-    np.testing.assert_allclose(layer.forward(changed)[:, : t + 1], layer.forward(x)[:, : t + 1],
-                               rtol=1e-12, atol=1e-12)
+    kept = layer.forward(x)[:, : t + 1]
+    assert np.isfinite(kept).all()  # allclose counts NaN == NaN
+    np.testing.assert_allclose(layer.forward(changed)[:, : t + 1], kept, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.reference
@@ -116,27 +119,29 @@ def test_matches_torch_multihead_attention(mask):
 
     reference = torch.nn.MultiheadAttention(d_model, n_heads, batch_first=True,
                                             dtype=torch.float64)
-    with torch.no_grad():  # torch keeps the transposes: y = x Wᵀ + b
-        reference.in_proj_weight.copy_(torch.from_numpy(layer.W_qkv.value.T))
-        reference.in_proj_bias.copy_(torch.from_numpy(layer.b_qkv.value))
-        reference.out_proj.weight.copy_(torch.from_numpy(layer.W_o.value.T))
-        reference.out_proj.bias.copy_(torch.from_numpy(layer.b_o.value))
+    with torch.no_grad():  # the same layout: y = x Wᵀ + b
+        reference.in_proj_weight.copy_(torch.from_numpy(layer.qkv.W.value))
+        reference.in_proj_bias.copy_(torch.from_numpy(layer.qkv.b.value))
+        reference.out_proj.weight.copy_(torch.from_numpy(layer.proj.W.value))
+        reference.out_proj.bias.copy_(torch.from_numpy(layer.proj.b.value))
     x_t = torch.from_numpy(x).requires_grad_()
-    # torch's boolean attn_mask: True where a query may not look
-    hidden = torch.from_numpy(causal_mask(seq).copy()) if mask == "causal" else None
+    # torch's boolean attn_mask: True where a query may not look; built from the
+    # formula here, not from ours, so that a wrong mask of ours cannot agree with it
+    hidden = torch.ones(seq, seq, dtype=torch.bool).triu(1) if mask == "causal" else None
     expected, weights = reference(x_t, x_t, x_t, attn_mask=hidden, need_weights=True,
                                   average_attn_weights=False)
     (expected * torch.from_numpy(dout)).sum().backward()
 
     out = layer.forward(x)
     dx = layer.backward(dout)
+    assert np.isfinite(out).all() and np.isfinite(dx).all()  # allclose counts NaN == NaN
     # float64 on both sides; the tolerances allow for different summation orders
     np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(layer.attention_weights, weights.detach().numpy(),
                                rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dx, x_t.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for ours, theirs in ((layer.W_qkv.grad, reference.in_proj_weight.grad.T),
-                         (layer.b_qkv.grad, reference.in_proj_bias.grad),
-                         (layer.W_o.grad, reference.out_proj.weight.grad.T),
-                         (layer.b_o.grad, reference.out_proj.bias.grad)):
+    for ours, theirs in ((layer.qkv.W.grad, reference.in_proj_weight.grad),
+                         (layer.qkv.b.grad, reference.in_proj_bias.grad),
+                         (layer.proj.W.grad, reference.out_proj.weight.grad),
+                         (layer.proj.b.grad, reference.out_proj.bias.grad)):
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
