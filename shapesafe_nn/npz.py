@@ -66,10 +66,16 @@ def read_npz(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
                                f"of .npy arrays, and this file is not a zip archive)")
             stream.seek(0)
             with np.load(stream, allow_pickle=False) as archive:
-                return {name: archive[name] for name in archive.files}
+                arrays = {name: archive[name] for name in archive.files}
     except NpzError:
         raise
     except DAMAGED as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise NpzError(f"{path}: not a readable .npz {kind} file "
                        f"({type(error).__name__}: {reason})") from error
+    for name, array in arrays.items():
+        # np.load hands back the raw bytes of a member without the .npy magic
+        if not isinstance(array, np.ndarray):
+            raise NpzError(f"{path}: not a readable .npz {kind} file ({name} is not a .npy "
+                           f"array)")
+    return arrays

@@ -13,6 +13,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -463,3 +464,52 @@ def test_invalid_gpt_arguments_exit_2(argv, named):
 ], ids=["settings", "older-training", "nothing", "damaged"])
 def test_eval_and_trace_read_the_batch_size_a_checkpoint_was_trained_with(meta, size):
     assert trained_batch_size(meta) == size
+
+
+# ---------------------------------------------------------------------------
+# The environment, the pipe, the sampling temperature
+# ---------------------------------------------------------------------------
+def test_shapesafe_checks_applies_when_no_flag_is_given(digits_npz, monkeypatch):
+    args = ("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1, "--quiet")
+    monkeypatch.setenv("SHAPESAFE_CHECKS", "off")
+    assert "checks off" in run(*args).lines[0]
+    assert "checks first" in run(*args, "--checks", "first").lines[0]  # the flag wins
+
+
+def test_a_closed_stdout_does_not_stop_the_run_before_it_saves(tmp_path, digits_npz):
+    """``... | head -1``: the reader goes away after one line; the run still saves.
+    Unbuffered (-u), so the very next line printed meets the closed pipe mid-run."""
+    checkpoint = tmp_path / "ck.npz"
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "shapesafe_nn", "train", "mlp", "--data", digits_npz,
+         "--holdout", "100", "--epochs", "3", "--quiet", "--save", checkpoint],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # as head does after its lines
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0, err
+    assert first.startswith(b"Network [784, 30, 10]")
+    assert "Traceback" not in err and "Broken pipe" not in err
+    assert checkpoint.is_file()
+
+
+def test_a_text_without_a_line_break_samples_from_its_first_character(tmp_path):
+    (tmp_path / "line.txt").write_text("abcd efgh ijkl mnop qrst uvwx yz " * 20, encoding="utf-8")
+    result = run("train", "gpt", "--data", tmp_path / "line.txt", "--preset", "tiny", "--iters",
+                 3, "--warmup", 1, "--eval-interval", 3, "--eval-iters", 1, "--block-size", 8,
+                 "--quiet", "--json", tmp_path / "m.json")
+    assert result.code == 0, result.err
+    assert "--- sample ---a" in result.out  # the prompt: the text's first character
+    assert json.loads((tmp_path / "m.json").read_text())["final"]["step"] == 3
+
+
+@pytest.mark.parametrize("temperature", ["1e-300", "5e-324"])
+def test_a_temperature_near_zero_samples_the_likeliest_without_warnings(gpt_run, temperature):
+    folder, _ = gpt_run
+    args = ("sample", "--checkpoint", folder / "g.npz", "--tokens", 20, "--prompt", "ROMEO:")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow or inf - inf would be a RuntimeWarning
+        near_zero = run(*args, "--temperature", temperature, "--seed", 1)
+        other_seed = run(*args, "--temperature", temperature, "--seed", 2)
+    assert near_zero.code == 0, near_zero.err
+    assert near_zero.out == other_seed.out  # no randomness left: always the likeliest

@@ -418,6 +418,15 @@ def test_clip_grad_norm_returns_the_norm_before_and_leaves_max_norm_after():
     assert after == pytest.approx(2.0, rel=1e-6)  # 2 / (norm + 1e-6) · norm
 
 
+def test_clip_grad_norm_of_float32_gradients_does_not_overflow():
+    """2e19 squared is 4e38, beyond float32's largest (3.4e38): summed in float32 the
+    norm is inf and every gradient is scaled to 0.  Tolerance: float32, 1e-6 relative."""
+    parameter = Parameter(np.zeros(4, dtype=np.float32), "d_out")
+    parameter.grad[...] = [2e19, 1, -3, 5]
+    assert clip_grad_norm([("p", parameter)], 1.0) == pytest.approx(2e19, rel=1e-6)
+    np.testing.assert_allclose(parameter.grad, [1.0, 5e-20, -1.5e-19, 2.5e-19], rtol=1e-6)
+
+
 def test_clip_grad_norm_names_a_non_finite_gradient():
     named = make_parameters()
     named[2][1].grad[0, 0] = np.nan

@@ -303,7 +303,13 @@ def test_a_second_ctrl_c_stops_at_once_and_the_handler_is_put_back():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_ctrl_c_to_a_real_process_saves_the_last_step_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                           (signal.SIGHUP, 129)],
+                         ids=["ctrl-c", "sigterm", "sighup"])
+def test_a_signal_to_a_real_process_saves_the_last_step_and_exits_128_plus_it(tmp_path, signum,
+                                                                             code):
+    """Ctrl-C, ``kill`` and a closed terminal each finish the step, save, and exit
+    with 128 + the signal's number, as a shell reports a process a signal ended."""
     checkpoint = tmp_path / "ck.npz"
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "shapesafe_nn", "train", "gpt", "--preset", "tiny",
@@ -316,12 +322,13 @@ def test_ctrl_c_to_a_real_process_saves_the_last_step_and_exits_130(tmp_path):
                 break
         # Ctrl-C lands during step 0's evaluation or its training: either way
         # the step finishes and is saved, so the checkpoint holds step 1 or later
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert "interrupted: saved step" in err and "Traceback" not in err
+    assert f"interrupted ({signal.Signals(signum).name})" in err
     arrays, meta = load_checkpoint(checkpoint)
     assert meta["progress"]["step"] >= 1 and int(arrays["optimizer/step"]) == \
         meta["progress"]["step"]
@@ -345,3 +352,27 @@ def test_ctrl_c_during_the_last_evaluation_still_saves_the_finished_run():
                              log=press_ctrl_c_at_the_last_evaluation, save=saved.append)
     assert [progress.step for progress in saved] == [6]
     assert [record["step"] for record in saved[0].history] == [0, 3, 6]
+
+
+def test_a_second_sigterm_stops_at_once_and_every_handler_is_put_back():
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    with StopOnSignal() as stop:
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.requested and stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt) as interrupted:
+            signal.raise_signal(signal.SIGTERM)
+    assert interrupted.value.signum == signal.SIGTERM
+    assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+def test_resuming_a_checkpoint_with_nan_parameters_names_it_and_does_not_blame_the_lr(
+        tmp_path, finished_gpt):
+    arrays, meta = load_checkpoint(finished_gpt)
+    name = next(key for key in sorted(arrays) if key.startswith("param/"))
+    arrays[name] = np.full_like(arrays[name], np.nan)
+    arrays["progress/step"] = np.array(1, dtype=np.int64)
+    meta["progress"]["step"] = 1
+    save_checkpoint(tmp_path / "nan.npz", arrays, meta)
+    result = run("train", "gpt", "--resume", tmp_path / "nan.npz", "--quiet")
+    assert_fails(result, 1, "nan.npz", f"parameter {name.removeprefix('param/')} holds NaN or inf")
+    assert "--lr" not in result.err

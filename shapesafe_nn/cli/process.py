@@ -25,16 +25,16 @@ SIGNAL_EXIT_BASE = 128  # a shell's exit status for a process that signal n ende
 def run(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | None) -> int:
     """Parse ``argv`` and run its command; the exit code, after one line on stderr
     for any error.  A traceback is left only for a bug in this package."""
+    parser = build_parser()
     try:
-        environment_checks = checks_from_environment()
-    except ValueError as error:  # before argparse: even --help must not run under it
+        checks_from_environment()
+    except ValueError as error:  # before parsing: even --help must not run under it
+        parser.print_usage(sys.stderr)
         print(f"shapesafe-nn: error: {error}", file=sys.stderr)
         return 2
-    parser = build_parser()
     with stopping_on_signals(), surviving_a_closed_stdout():
         try:
             args = parser.parse_args(argv)
-            args.environment_checks = environment_checks
             return args.run(args) or 0
         except argparse.ArgumentTypeError as error:  # flags that clash with each other
             parser.print_usage(sys.stderr)

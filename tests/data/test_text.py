@@ -38,6 +38,13 @@ def test_any_utf8_file_loads(tmp_path):
     assert load_text(str(path)) == "Ode à la joie ✓\n"
 
 
+def test_a_byte_order_mark_is_not_learned_as_a_character(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfto be\n")  # as some editors save UTF-8
+    assert load_text(path) == "to be\n"
+    assert "\ufeff" not in CharTokenizer.from_text(load_text(path)).chars
+
+
 def test_a_missing_file_is_named(tmp_path):
     path = tmp_path / "missing.txt"
     with pytest.raises(TextDataError, match="no such file") as info:
