@@ -207,7 +207,7 @@ def _refuse_blind_queries(hidden: Array, what: str) -> None:
     if blind.any():
         row, query = (int(i) for i in np.argwhere(blind)[0])
         raise ValueError(f"Attention.forward: query {query} of sequence {row} can see no key: "
-                         f"{what} hides all {hidden.shape[-1]} of them, and a softmax over no "
+                         f"all {hidden.shape[-1]} are hidden by {what}, and a softmax over no "
                          f"key is 0/0 = NaN")
 
 
