@@ -7,12 +7,18 @@ assignment, so ``named_parameters()`` yields names such as
 ``"blocks.0.attn.W_qkv"``, and ``print(model)`` shows every size.
 """
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
 
 from .records import Record, current_pass, is_recording, start_new_pass
 from .shapes import floats
+
+
+# A layer this many forwards ahead of its backwards is almost surely being
+# evaluated outside no_grad(): every record keeps its forward's activations.
+PILING_UP = 1000
 
 
 class Parameter:
@@ -115,6 +121,12 @@ class Module:
         if records and records[-1].pass_number != record.pass_number:
             records.clear()  # left by an earlier pass: no backward may use them now
         records.append(record)
+        if len(records) == PILING_UP:
+            name = type(self).__name__
+            warnings.warn(f"{name}: {PILING_UP} forwards are waiting for a backward, each "
+                          f"keeping its activations; run evaluations and predictions inside "
+                          f"shapesafe_nn.no_grad(), or call zero_grad() between steps",
+                          ResourceWarning, stacklevel=3)
 
     def _waiting_record(self, method: str) -> Record:
         """The most recent record, left on the stack (the backward pops it once

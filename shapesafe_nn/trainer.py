@@ -30,6 +30,7 @@ from .data.text import get_batch
 from .losses import SoftmaxCrossEntropy
 from .module import Module
 from .optim import clip_grad_norm, cosine_with_warmup
+from .records import no_grad
 from .resume import ClassifierProgress, Interrupted, LanguageModelProgress, StopOnSignal
 from .validate import positive_int
 
@@ -177,13 +178,16 @@ class EvalRecord:
 
 def estimate_loss(model: Module, ids, *, batch_size: int, block_size: int, iters: int,
                   rng: np.random.Generator) -> float:
-    """Mean cross-entropy over ``iters`` random (batch, block) windows, in eval mode."""
+    """Mean cross-entropy over ``iters`` random (batch, block) windows, in eval mode
+    and inference mode: nothing is differentiated, so no forward keeps a record."""
     cost = SoftmaxCrossEntropy()
     was_training = model.training
     model.eval()
     try:
-        losses = [cost.forward(model.forward(x), y)
-                  for x, y in (get_batch(ids, batch_size, block_size, rng) for _ in range(iters))]
+        with no_grad():
+            losses = [cost.forward(model.forward(x), y)
+                      for x, y in (get_batch(ids, batch_size, block_size, rng)
+                                   for _ in range(iters))]
     finally:
         model.train(was_training)
     return float(np.mean(losses))

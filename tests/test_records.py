@@ -11,6 +11,7 @@ import pytest
 from shapesafe_nn import (Dense, QuadraticCost, Sequential, ShapeError, Sigmoid, checks,
                           get_checks, no_grad, set_checks)
 from shapesafe_nn.layers import Embedding
+from shapesafe_nn.module import PILING_UP
 from shapesafe_nn.records import is_recording
 from shapesafe_nn.testing import gradcheck
 
@@ -189,3 +190,14 @@ def test_first_mode_checks_a_subclass_again_when_its_shape_changes():
     layer.forward(np.ones((4, 3)).view(Tagged))
     with pytest.raises(ShapeError, match="d_in is 5 here"):
         layer.forward(np.ones((4, 5)).view(Tagged))
+
+
+def test_forwards_piling_up_without_backwards_are_warned_about():
+    layer = Dense(3, 2)
+    x = np.ones((1, 3))
+    with pytest.warns(ResourceWarning, match="Dense: 1000 forwards are waiting for a backward"):
+        for _ in range(PILING_UP):
+            layer.forward(x)
+    with no_grad():  # the remedy the warning names
+        layer.forward(x)
+    assert layer.pending_records() == PILING_UP

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..layers import Dense, ReLU, Sequential, Sigmoid
 from ..module import Module
+from ..records import no_grad
 from ..shapes import Array, Float, Integer, checked
 from ..validate import float_dtype, non_negative_int, option, positive_int
 
@@ -109,8 +110,10 @@ class Network(Module):
 
     @checked
     def predict(self, x: Float[Array, "batch d_in"]) -> Integer[Array, "batch"]:
-        """The digit each example is read as: the index of the largest output."""
-        return np.argmax(self.forward(x), axis=1)
+        """The digit each example is read as: the index of the largest output.
+        Runs in inference mode: nothing here is differentiated."""
+        with no_grad():
+            return np.argmax(self.forward(x), axis=1)
 
     @checked
     def evaluate(self, x: Float[Array, "batch d_in"], labels: Integer[Array, "batch"]) -> int:
