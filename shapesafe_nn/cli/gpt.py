@@ -18,7 +18,7 @@ from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_negative, non_negative_int, positive
-from .memory import gpt_needs
+from .memory import check_fits, gpt_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
     settings_for, use_checks
 
@@ -257,6 +257,12 @@ def run_eval(args) -> int:
                       "the model reads windows of that size: use more text")
     _, val_ids = split_train_val(tokenizer.encode(text))
     batch_size = args.batch_size or trained_batch_size(meta)
+    config = model.config
+    check_fits("eval gpt with these settings",
+               gpt_needs(vocab=config.vocab_size, block_size=config.block_size,
+                         n_layer=config.n_layer, d_model=config.d_model,
+                         d_ff=config.d_ff or 4 * config.d_model, n_head=config.n_head,
+                         batch_size=batch_size, itemsize=np.dtype(config.dtype).itemsize))
     loss = estimate_loss(model, val_ids, batch_size=batch_size,
                          block_size=model.config.block_size, iters=args.eval_iters,
                          rng=np.random.default_rng(args.seed))

@@ -9,6 +9,7 @@ process a signal ended.
 
 import argparse
 import contextlib
+import errno
 import io
 import os
 import signal
@@ -32,7 +33,7 @@ def run(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | N
         parser.print_usage(sys.stderr)
         print(f"shapesafe-nn: error: {error}", file=sys.stderr)
         return 2
-    with stopping_on_signals(), surviving_a_closed_stdout():
+    with stopping_on_signals(), surviving_a_lost_reader():
         try:
             args = parser.parse_args(argv)
             return args.run(args) or 0
@@ -82,15 +83,20 @@ def stopping_on_signals() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-class SurvivingStdout(io.TextIOBase):
-    """Stdout that outlives its reader: once the pipe is closed (``... | head -3``),
-    what would be printed is dropped instead of raising BrokenPipeError, so a
-    run goes on to its end and saves its checkpoint."""
+class SurvivingStream(io.TextIOBase):
+    """Stdout (or stderr) that outlives its reader: once the pipe is closed
+    (``... | head -3``) or the terminal is gone (after SIGHUP), what would be
+    printed is dropped instead of raising, so a run goes on to its end and
+    saves its checkpoint."""
+
+    READER_GONE = (errno.EPIPE, errno.EIO)  # a closed pipe; a terminal hung up
 
     def __init__(self, stream) -> None:
         self.stream = stream
 
-    def _reader_gone(self) -> None:
+    def _reader_gone(self, error: OSError) -> None:
+        if error.errno not in self.READER_GONE:
+            raise error
         # Point the file descriptor at /dev/null: the text still buffered, and
         # everything printed later, then goes nowhere without an error
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -100,15 +106,15 @@ class SurvivingStdout(io.TextIOBase):
     def write(self, text: str) -> int:
         try:
             return self.stream.write(text)
-        except BrokenPipeError:
-            self._reader_gone()
+        except OSError as error:
+            self._reader_gone(error)
             return len(text)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
-        except BrokenPipeError:
-            self._reader_gone()
+        except OSError as error:
+            self._reader_gone(error)
 
     def isatty(self) -> bool:
         return self.stream.isatty()
@@ -118,16 +124,19 @@ class SurvivingStdout(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def surviving_a_closed_stdout() -> Iterator[None]:
-    """Around a command: the process's own stdout becomes a :class:`SurvivingStdout`.
-    A stdout already replaced (a test capturing it) is left as it is."""
-    if sys.stdout is not sys.__stdout__ or sys.stdout is None:
-        yield
-        return
-    original = sys.stdout
-    sys.stdout = SurvivingStdout(original)
+def surviving_a_lost_reader() -> Iterator[None]:
+    """Around a command: the process's own stdout and stderr become
+    :class:`SurvivingStream` s.  A stream already replaced (a test capturing
+    it) is left as it is."""
+    originals = {name: getattr(sys, name) for name in ("stdout", "stderr")
+                 if getattr(sys, name) is not None
+                 and getattr(sys, name) is getattr(sys, f"__{name}__")}
+    for name, stream in originals.items():
+        setattr(sys, name, SurvivingStream(stream))
     try:
         yield
-        sys.stdout.flush()
+        for name in originals:
+            getattr(sys, name).flush()
     finally:
-        sys.stdout = original
+        for name, stream in originals.items():
+            setattr(sys, name, stream)
