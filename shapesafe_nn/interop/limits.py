@@ -1,0 +1,18 @@
+"""What the GPT-2 formats cannot hold, and the error that says so."""
+
+
+class FormatError(ValueError):
+    """Files of another format that cannot be read, or a model a format cannot hold.
+
+    The message names the file (or the setting) and the field at fault.
+    """
+
+
+def refuse_unless_gpt2_attention(config, fmt: str) -> None:
+    """GPT-2's attention is softmax(q kᵀ / √d_head) with a causal mask; a format
+    built on it has no field for another score or mask."""
+    for setting, gpt2 in (("score", "scaled_dot"), ("mask", "causal")):
+        value = getattr(config, setting)
+        if value != gpt2:
+            raise FormatError(f"the {fmt} format cannot hold {setting}={value!r}: its "
+                              f"attention is GPT-2's, {setting}={gpt2!r}")

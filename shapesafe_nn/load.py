@@ -1,0 +1,66 @@
+"""Open a saved GPT in one line, from Python as from the command line::
+
+    from shapesafe_nn.load import load_gpt
+    model, tokenizer = load_gpt("baby.npz")
+    print(tokenizer.decode(model.generate(tokenizer.encode("ROMEO:"), 100)))
+
+Any GPT checkpoint opens this way: one ``train gpt --save`` wrote, or one
+``shapesafe-nn import`` made from nanoGPT's or Hugging Face's files (GPT-2
+itself included).  The tokenizer is the one the model was trained with:
+characters, or GPT-2's byte-level BPE (:mod:`shapesafe_nn.tokenizers`).
+"""
+
+from pathlib import Path
+
+from .checkpoint import (CheckpointError, config_from, load_checkpoint, load_parameters,
+                         parameter_arrays, save_checkpoint)
+from .data.text import CharTokenizer
+from .models.gpt import GPT, GPTConfig
+from .tokenizers import tokenizer_from_json
+
+
+def load_gpt(path):
+    """``(model, tokenizer)`` from a GPT checkpoint; a CheckpointError naming the
+    file if it is not one."""
+    model, tokenizer, _ = load_gpt_checkpoint(path)
+    return model, tokenizer
+
+
+def load_gpt_checkpoint(path) -> tuple[GPT, object, dict]:
+    """``(model, tokenizer, meta)``: :func:`load_gpt` and the checkpoint's
+    description (its settings, the run's progress, where it came from)."""
+    arrays, meta = load_checkpoint(path)
+    model, tokenizer = gpt_from(arrays, meta, path)
+    return model, tokenizer, meta
+
+
+def gpt_from(arrays: dict, meta: dict, source) -> tuple[GPT, object]:
+    """The model and tokenizer that a checkpoint's ``arrays`` and ``meta`` hold;
+    errors name ``source``."""
+    if meta.get("model") != "gpt":
+        raise CheckpointError(f"{source}: holds a {meta.get('model')!r} model, not a gpt")
+    config = config_from(GPTConfig, meta, source)
+    try:
+        tokenizer = tokenizer_from_json(meta.get("tokenizer"), source=str(source))
+    except ValueError as error:
+        raise CheckpointError(f"{source}: the description's tokenizer is damaged ({error})") \
+            from error
+    # a character vocabulary is the model's; a BPE may have fewer tokens than the
+    # model's vocab (nanoGPT pads GPT-2's 50,257 to 50,304), never more
+    characters = isinstance(tokenizer, CharTokenizer)
+    if (tokenizer.vocab_size != config.vocab_size if characters
+            else tokenizer.vocab_size > config.vocab_size):
+        raise CheckpointError(f"{source}: the description's tokenizer has "
+                              f"{tokenizer.vocab_size} {'characters' if characters else 'tokens'}"
+                              f" but its config.vocab_size is {config.vocab_size}")
+    model = GPT(config)
+    load_parameters(model, arrays, source=str(source))
+    return model, tokenizer
+
+
+def save_gpt(path, model: GPT, tokenizer, **meta) -> Path:
+    """Write ``model`` and ``tokenizer`` as a checkpoint that :func:`load_gpt` opens
+    (weights only: no optimizer state); ``meta`` adds to its description."""
+    return save_checkpoint(path, parameter_arrays(model),
+                           {"model": "gpt", "config": model.config.to_json(),
+                            "tokenizer": tokenizer.to_json(), **meta})

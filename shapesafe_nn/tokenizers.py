@@ -1,0 +1,150 @@
+"""Tokenizers: text -> token ids (seq,) -> text.  The GPT sees only the ids.
+
+Two kinds, with the same four members (``vocab_size``, ``encode``,
+``decode``, ``to_json``):
+
+- :class:`~shapesafe_nn.data.text.CharTokenizer`: one token per character,
+  Karpathy's ``stoi``/``itos``; a vocabulary of a few dozen.
+- :class:`BPETokenizer`: GPT-2's byte-level byte-pair encoding (Sennrich et
+  al. 2016; Radford et al. 2019, §2.2), run by Hugging Face's ``tokenizers``
+  package (the ``interop`` extra).  Text is split into bytes, and the most
+  frequent adjacent pair is merged into a new token, again and again: GPT-2
+  made 50,000 merges, so its ``vocab`` is 256 bytes + 50,000 merges + one
+  ``<|endoftext|>`` = 50,257, and a token is a word or a piece of one.
+
+A checkpoint stores its tokenizer as JSON text (``to_json``), never as a
+pickle; :func:`tokenizer_from_json` tells the two kinds apart.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .data.text import CharTokenizer
+
+MISSING = ("a BPE tokenizer needs the tokenizers package: "
+           "pip install 'shapesafe_nn[interop]'")
+
+
+def _tokenizers():
+    try:
+        import tokenizers
+    except ImportError:
+        raise ValueError(MISSING) from None
+    return tokenizers
+
+
+class BPETokenizer:
+    """A byte-level BPE, as GPT-2's: wraps a ``tokenizers.Tokenizer``."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_file(cls, path) -> "BPETokenizer":
+        """Read a ``tokenizer.json`` as Hugging Face writes it (GPT-2's included)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: cannot read the tokenizer ({error})") from None
+        return cls.from_json(text, source=str(path))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "BPETokenizer.from_json") -> "BPETokenizer":
+        try:
+            return cls(_tokenizers().Tokenizer.from_str(text))
+        except Exception as error:  # the Rust side raises plain Exceptions
+            if str(error) == MISSING:
+                raise
+            raise ValueError(f"{source}: not a tokenizer.json the tokenizers package can read "
+                             f"({error})") from None
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int) -> "BPETokenizer":
+        """Learn a byte-level BPE of ``vocab_size`` tokens from ``text``: the 256
+        bytes, then the merges, most frequent pair first."""
+        tokenizers = _tokenizers()
+        tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE())
+        tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = tokenizers.decoders.ByteLevel()
+        trainer = tokenizers.trainers.BpeTrainer(
+            vocab_size=vocab_size, show_progress=False,
+            initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+        tokenizer.train_from_iterator([text], trainer=trainer)
+        return cls(tokenizer)
+
+    @property
+    def vocab_size(self) -> int:
+        """How many tokens there are: at most the model's ``vocab`` dim."""
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> np.ndarray:
+        """The token ids of ``text``: int64, shape (seq,)."""
+        if not isinstance(text, str):
+            raise TypeError(f"BPETokenizer.encode takes a str, not {type(text).__name__}")
+        return np.array(self.tokenizer.encode(text).ids, dtype=np.int64)
+
+    def decode(self, ids) -> str:
+        """The text of a 1-D sequence of ids, each in ``[0, vocab_size)``."""
+        ids = np.asarray(ids)
+        if ids.size == 0:
+            return ""
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"BPETokenizer.decode: ids must be one sequence (seq,) of "
+                             f"integers, not {ids.dtype} {ids.shape}")
+        outside = (ids < 0) | (ids >= self.vocab_size)
+        if outside.any():
+            raise ValueError(f"BPETokenizer.decode: id {ids[outside][0]} is outside the "
+                             f"tokenizer's vocabulary [0, {self.vocab_size})")
+        return self.tokenizer.decode(ids.tolist())
+
+    def to_json(self) -> str:
+        """The whole tokenizer as Hugging Face's ``tokenizer.json`` text."""
+        return self.tokenizer.to_str()
+
+
+# A character tokenizer as a tokenizer.json: every character is a piece of
+# its own (a regex of one character, newlines included), looked up in a
+# word table; decoding joins the pieces with nothing between them.
+ONE_CHARACTER = r"[\s\S]"
+
+
+def char_tokenizer_json(tokenizer: CharTokenizer) -> str:
+    """``tokenizer`` as a ``tokenizer.json`` that Hugging Face's tokenizers read."""
+    tokenizers = _tokenizers()
+    document = tokenizers.Tokenizer(tokenizers.models.WordLevel(
+        {char: i for i, char in enumerate(tokenizer.chars)}, unk_token=None))
+    document.pre_tokenizer = tokenizers.pre_tokenizers.Split(
+        tokenizers.Regex(ONE_CHARACTER), behavior="isolated")
+    document.decoder = tokenizers.decoders.Fuse()
+    return document.to_str()
+
+
+def read_tokenizer_json(path):
+    """The tokenizer in a ``tokenizer.json``: a :class:`CharTokenizer` if it is
+    one that :func:`char_tokenizer_json` wrote, else a :class:`BPETokenizer`."""
+    bpe = BPETokenizer.from_file(path)
+    document = json.loads(bpe.to_json())
+    model, split = document.get("model") or {}, document.get("pre_tokenizer") or {}
+    vocab = model.get("vocab") if model.get("type") == "WordLevel" else None
+    if (isinstance(vocab, dict) and split.get("pattern") == {"Regex": ONE_CHARACTER}
+            and all(len(char) == 1 for char in vocab)
+            and sorted(vocab.values()) == list(range(len(vocab)))):
+        return CharTokenizer(sorted(vocab, key=vocab.get))
+    return bpe
+
+
+def tokenizer_from_json(text: str, source: str = "the checkpoint"):
+    """The tokenizer that ``to_json`` of either kind saved."""
+    try:
+        saved = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{source}: the tokenizer is not JSON ({error})") from None
+    if isinstance(saved, dict) and "chars" in saved:
+        return CharTokenizer.from_json(text)
+    if isinstance(saved, dict) and "model" in saved:  # a tokenizer.json document
+        return BPETokenizer.from_json(text, source=source)
+    raise ValueError(f"{source}: the tokenizer is neither characters ({{\"chars\": [...]}}) "
+                     f"nor a tokenizer.json")
