@@ -8,7 +8,7 @@ SIGHUP (129) stopped it.  See ``process.py``.
 
 import argparse
 
-from . import gpt, inspect, mlp, process
+from . import gpt, inspect, interop, mlp, process
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     mlp.add_commands(train_models, eval_models)
     gpt.add_commands(train_models, eval_models, commands)
     inspect.add_commands(commands)
+    interop.add_commands(commands)
     return parser
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention_head import MASKS, SCORES
+from ..load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
@@ -219,25 +219,6 @@ def trained_batch_size(meta: dict) -> int:
     settings = meta.get("settings", meta.get("training"))
     size = settings.get("batch_size") if isinstance(settings, dict) else None
     return size if isinstance(size, int) and size > 0 else PRESETS["baby"]["batch_size"]
-
-
-def load_gpt(path: Path) -> tuple[GPT, CharTokenizer, dict]:
-    """The GPT a checkpoint holds, its tokenizer, and the checkpoint's description."""
-    arrays, meta = load_checkpoint(path)
-    if meta.get("model") != "gpt":
-        raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a gpt")
-    config = config_from(GPTConfig, meta, path)
-    try:
-        tokenizer = CharTokenizer.from_json(meta.get("tokenizer"))
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the description's tokenizer is damaged ({error})") \
-            from error
-    if tokenizer.vocab_size != config.vocab_size:
-        raise CheckpointError(f"{path}: the description's tokenizer has {tokenizer.vocab_size} "
-                              f"characters but its config.vocab_size is {config.vocab_size}")
-    model = GPT(config)
-    load_parameters(model, arrays, source=str(path))
-    return model, tokenizer, meta
 
 
 def run_sample(args) -> int:

@@ -1,0 +1,88 @@
+"""``shapesafe-nn export`` and ``shapesafe-nn import``: a GPT to nanoGPT or
+Hugging Face's GPT-2 files, and any GPT-2-architecture model back.
+
+The work is done by :mod:`shapesafe_nn.interop`; this file only reads the
+flags and says what was written, and where the other side looks for it.
+"""
+
+from pathlib import Path
+
+from ..checkpoint import load_checkpoint
+from ..data.text import CharTokenizer, load_text
+from ..interop import export_hf, export_nanogpt, import_hf, import_nanogpt
+from ..interop.nanogpt import DATASET
+from ..load import gpt_from, save_gpt
+
+FORMATS = ("nanogpt", "hf")
+BETAS = (0.9, 0.99)  # the betas of `train gpt`'s AdamW, which nanoGPT's optimizer restores
+
+
+def add_commands(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write a GPT as nanoGPT's or Hugging Face's files",
+        description="Write a GPT checkpoint as nanoGPT's ckpt.pt (with its optimizer state "
+                    "and vocabulary) or as Hugging Face's GPT-2 folder (config.json, "
+                    "model.safetensors, tokenizer.json).")
+    export.add_argument("--checkpoint", type=Path, required=True)
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument("--out", type=Path, required=True, metavar="DIR")
+    export.add_argument("--dataset", default=DATASET,
+                        help=f"nanogpt: the name of the data folder to write (default {DATASET})")
+    export.add_argument("--gelu-change-ok", action="store_true",
+                        help="nanogpt: export a model trained with the tanh GELU although "
+                             "nanoGPT computes the exact one (they differ by up to 4.7e-4)")
+    export.set_defaults(run=run_export)
+
+    importing = commands.add_parser(
+        "import", help="read nanoGPT's or Hugging Face's GPT-2 files into a checkpoint",
+        description="Read a GPT-2-architecture model (GPT-2 itself included, from a folder "
+                    "you downloaded) into a checkpoint that sample, eval gpt and trace gpt "
+                    "open.")
+    importing.add_argument("folder", type=Path, metavar="DIR")
+    importing.add_argument("--format", choices=FORMATS, required=True)
+    importing.add_argument("--out", type=Path, required=True, metavar="CKPT.npz")
+    importing.add_argument("--tokenizer", type=Path, default=None,
+                           help="a tokenizer.json, or nanoGPT's meta.pkl (default: the one in "
+                                "DIR)")
+    importing.set_defaults(run=run_import)
+
+
+def run_export(args) -> int:
+    arrays, meta = load_checkpoint(args.checkpoint)
+    model, tokenizer = gpt_from(arrays, meta, args.checkpoint)
+    if args.format == "hf":
+        out = export_hf(model, tokenizer, args.out)
+        print(f"wrote {out}/config.json, model.safetensors and tokenizer.json")
+        print(f"in Python: transformers.GPT2LMHeadModel.from_pretrained({str(out)!r})")
+        return 0
+    optimizer = {key.removeprefix("optimizer/"): value for key, value in arrays.items()
+                 if key.startswith("optimizer/")}
+    text = None
+    if isinstance(tokenizer, CharTokenizer) and "data" in meta:
+        # a training run's text (None: the bundled corpus), for nanoGPT's train.bin and val.bin
+        text = load_text(None if meta["data"] is None else Path(meta["data"]))
+    path = export_nanogpt(model, tokenizer, args.out, optimizer_state=optimizer or None,
+                          betas=BETAS, settings=meta.get("settings"),
+                          progress=meta.get("progress"), text=text, dataset=args.dataset,
+                          gelu_change_ok=args.gelu_change_ok)
+    print(f"wrote {path} ({'with' if optimizer else 'without'} the optimizer state)")
+    if text is not None:
+        print(f"wrote {args.out / args.dataset}/meta.pkl, train.bin and val.bin: nanoGPT "
+              f"reads them from data/{args.dataset}/, so copy the folder there: "
+              f"cp -r {args.out / args.dataset} nanoGPT/data/")
+    print(f"in nanoGPT's folder: python sample.py --init_from=resume --out_dir={args.out}")
+    return 0
+
+
+def run_import(args) -> int:
+    read = import_hf if args.format == "hf" else import_nanogpt
+    model, tokenizer = read(args.folder, args.tokenizer)
+    save_gpt(args.out, model, tokenizer, imported={"format": args.format,
+                                                   "from": str(args.folder.resolve())})
+    c = model.config
+    print(f"GPT: {model.num_parameters():,} parameters, vocab {c.vocab_size:,}, d_model "
+          f"{c.d_model}, n_head {c.n_head}, n_layer {c.n_layer}, block {c.block_size}, "
+          f"gelu {c.gelu}; tokenizer: {type(tokenizer).__name__} of "
+          f"{tokenizer.vocab_size:,} tokens")
+    print(f"saved {args.out}")
+    return 0

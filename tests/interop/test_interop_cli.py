@@ -1,0 +1,69 @@
+"""``shapesafe-nn export`` and ``import``, and the commands that then open the model."""
+
+import pytest
+from cli_runner import assert_fails, run
+
+from shapesafe_nn.load import load_gpt, save_gpt
+from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.tokenizers import BPETokenizer, CharTokenizer
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+pytestmark = pytest.mark.reference
+
+TEXT = "O Romeo, Romeo! wherefore art thou Romeo?\n" * 30
+
+
+def saved(tmp_path, tokenizer, **changes):
+    model = GPT(GPTConfig(**{"vocab_size": tokenizer.vocab_size, "block_size": 16,
+                             "n_layer": 1, "n_head": 2, "d_model": 16, **changes}))
+    return save_gpt(tmp_path / "model.npz", model, tokenizer), model
+
+
+def test_hf_export_then_import_then_sample(tmp_path):
+    tokenizer = BPETokenizer.train(TEXT, 270)
+    path, model = saved(tmp_path, tokenizer)
+    result = run("export", "--checkpoint", path, "--format", "hf", "--out", tmp_path / "hf")
+    assert result.code == 0, result.err
+    assert result.lines[0] == f"wrote {tmp_path / 'hf'}/config.json, model.safetensors and " \
+                              f"tokenizer.json"
+    result = run("import", tmp_path / "hf", "--format", "hf", "--out", tmp_path / "back.npz")
+    assert result.code == 0, result.err
+    assert result.lines[0] == ("GPT: 7,888 parameters, vocab 270, d_model 16, n_head 2, "
+                               "n_layer 1, block 16, gelu tanh; tokenizer: BPETokenizer of "
+                               "270 tokens")
+    back, _ = load_gpt(tmp_path / "back.npz")
+    assert back.num_parameters() == model.num_parameters() == 7_888
+    result = run("sample", "--checkpoint", tmp_path / "back.npz", "--prompt", "Romeo",
+                 "--tokens", "5")
+    assert result.code == 0 and result.out.startswith("Romeo"), result.err
+
+
+def test_nanogpt_export_says_where_the_data_goes(tmp_path):
+    path = tmp_path / "run.npz"
+    result = run("train", "gpt", "--preset", "tiny", "--iters", "12", "--warmup", "2",
+                 "--eval-interval", "12", "--eval-iters", "1", "--save", path, "--quiet")
+    assert result.code == 0, result.err
+    out = tmp_path / "ng"
+    result = run("export", "--checkpoint", path, "--format", "nanogpt", "--out", out,
+                 "--gelu-change-ok")  # train gpt's models use the tanh GELU
+    assert result.code == 0, result.err
+    assert result.lines == [
+        f"wrote {out}/ckpt.pt (with the optimizer state)",
+        f"wrote {out}/shapesafe_char/meta.pkl, train.bin and val.bin: nanoGPT reads them from "
+        f"data/shapesafe_char/, so copy the folder there: cp -r {out}/shapesafe_char "
+        f"nanoGPT/data/",
+        f"in nanoGPT's folder: python sample.py --init_from=resume --out_dir={out}"]
+    result = run("import", out, "--format", "nanogpt", "--out", tmp_path / "back.npz")
+    assert result.code == 0, result.err
+
+
+def test_refusals_are_one_line_naming_the_setting_or_file(tmp_path):
+    path, _ = saved(tmp_path, CharTokenizer.from_text(TEXT))  # gelu tanh
+    assert_fails(run("export", "--checkpoint", path, "--format", "nanogpt", "--out",
+                     tmp_path / "ng"), 1, "gelu='tanh'", "--gelu-change-ok")
+    assert_fails(run("import", tmp_path / "nowhere", "--format", "hf", "--out",
+                     tmp_path / "x.npz"), 1, f"{tmp_path / 'nowhere'}: not a folder")
+    assert_fails(run("import", tmp_path, "--format", "nanogpt", "--out", tmp_path / "x.npz"),
+                 1, f"{tmp_path / 'ckpt.pt'}: not a readable nanoGPT checkpoint")
+    assert not (tmp_path / "x.npz").exists()
