@@ -64,6 +64,10 @@ def add_commands(commands) -> None:
     gpt.add_argument("--data", type=Path, default=None,
                      help="a UTF-8 text file (default: the bundled corpus)")
     gpt.add_argument("--markdown", action="store_true", help="a Markdown table")
+    gpt.add_argument("--batch", type=positive(int), default=None,
+                     help="windows in the batch (default: the batch size it was trained with)")
+    gpt.add_argument("--seq", type=positive(int), default=None,
+                     help="tokens in each window (default: the block size)")
     gpt.set_defaults(run=run_trace_gpt)
 
     attention = commands.add_parser(
@@ -150,13 +154,21 @@ def run_trace_gpt(args) -> int:
         batch_size = preset["batch_size"]
         source = f"{preset_name} preset, untrained"
     block = model.config.block_size
-    if len(text) <= block:
-        raise ValueError(f"{args.data}: {len(text):,} characters is too short for one window "
-                         f"of {block + 1}")
-    starts = np.random.default_rng(BATCH_SEED).integers(0, len(text) - block, size=batch_size)
-    # an unknown character (text the checkpoint never saw): a ValueError naming it
-    ids = np.stack([tokenizer.encode(text[start:start + block]) for start in starts])
-    print(f"GPT ({source}) on {batch_size} windows of {block} characters of "
+    seq = args.seq or block
+    if seq > block:
+        raise argparse.ArgumentTypeError(f"--seq {seq} is longer than the model's block size "
+                                         f"{block}")
+    batch_size = args.batch or batch_size
+    # windows of tokens (characters, or a BPE's pieces); an unknown character
+    # (text the checkpoint never saw): a ValueError naming it
+    text_ids = tokenizer.encode(text)
+    if len(text_ids) <= seq:
+        raise ValueError(f"{args.data}: {len(text_ids):,} tokens is too short for one window "
+                         f"of {seq + 1}")
+    starts = np.random.default_rng(BATCH_SEED).integers(0, len(text_ids) - seq, size=batch_size)
+    ids = np.stack([text_ids[start:start + seq] for start in starts])
+    unit = "characters" if isinstance(tokenizer, CharTokenizer) else "tokens"
+    print(f"GPT ({source}) on {batch_size} windows of {seq} {unit} of "
           f"{args.data or 'the bundled Shakespeare tragedies'}")
     print(trace(model, ids, markdown=args.markdown))
     print(LEGEND)

@@ -37,6 +37,13 @@ def test_hf_export_then_import_then_sample(tmp_path):
     result = run("sample", "--checkpoint", tmp_path / "back.npz", "--prompt", "Romeo",
                  "--tokens", "5")
     assert result.code == 0 and result.out.startswith("Romeo"), result.err
+    text = tmp_path / "romeo.txt"
+    text.write_text(TEXT)
+    result = run("trace", "gpt", "--checkpoint", tmp_path / "back.npz", "--data", text,
+                 "--batch", "2", "--seq", "8")
+    assert result.code == 0, result.err
+    assert result.lines[0] == f"GPT ({tmp_path / 'back.npz'}) on 2 windows of 8 tokens of {text}"
+    assert "(batch seq vocab) = (2, 8, 270)" in result.out
 
 
 def test_nanogpt_export_says_where_the_data_goes(tmp_path):
