@@ -60,9 +60,10 @@ MUTATIONS = [
              "logits *= temperature",
              ("tests/models/test_gpt.py::test_temperature_divides_the_logits_before_the_softmax",),
              "generate multiplies the logits by the temperature instead of dividing"),
-    Mutation("causal-mask-on-the-diagonal", "layers/attention_head.py",
-             "return _read_only(np.triu(np.ones((seq, seq), dtype=bool), k=1))",
-             "return _read_only(np.triu(np.ones((seq, seq), dtype=bool), k=0))",
+    Mutation("causal-mask-on-the-diagonal", "layers/attention.py",
+             "return _read_only(np.triu(np.ones((q_seq, kv_seq), dtype=bool), "
+             "k=1 + kv_seq - q_seq))",
+             "return _read_only(np.triu(np.ones((q_seq, kv_seq), dtype=bool), k=kv_seq - q_seq))",
              (HEAD_TESTS + "::test_weights_are_causal_rows_that_sum_to_one",
               HEAD_TESTS + "::test_gradcheck_input_and_every_weight"),
              "the causal mask also hides the diagonal: the first row is all -inf, NaN out"),
@@ -104,8 +105,8 @@ MUTATIONS = [
              (ACTIVATION_GRADCHECK,),
              "tanh' = 1 - a instead of 1 - a²"),
     Mutation("softmax-backward-without-the-jacobian", "layers/activations.py",
-             "return p * (dout - (dout * p).sum(axis=-1, keepdims=True))",
-             "return p * dout",
+             "dz = np.subtract(dp, (dp * p).sum(axis=-1, keepdims=True), out=out)",
+             "dz = np.subtract(dp, 0.0, out=out)",
              (ACTIVATION_GRADCHECK,),
              "softmax's backward keeps only the diagonal of its Jacobian"),
     Mutation("gelu-derivative-forgets-the-3", "layers/activations.py",
@@ -149,17 +150,25 @@ MUTATIONS = [
              "return self.ln1.backward(self.attn.backward(dh))",
              (LAYER_TESTS + "test_transformer_block.py::test_gradcheck_input_and_every_parameter",),
              "x's gradient forgets the residual path x -> h"),
-    Mutation("multi-head-softmax-backward-mean", "layers/multi_head_attention.py",
-             "dweights -= (dweights * weights).sum(axis=-1, keepdims=True)",
-             "dweights -= (dweights * weights).mean(axis=-1, keepdims=True)",
+    Mutation("multi-head-query-and-key-gradients-swapped", "layers/multi_head_attention.py",
+             'dqkv = expect("dqkv", np.concatenate([merge_heads(d) for d in (dq, dk, dv)], '
+             'axis=-1),',
+             'dqkv = expect("dqkv", np.concatenate([merge_heads(d) for d in (dk, dq, dv)], '
+             'axis=-1),',
              (LAYER_TESTS + "test_multi_head_attention.py::"
               "test_gradcheck_input_and_every_parameter",),
-             "the attention softmax's backward averages Σ_keys dw w instead of summing"),
-    Mutation("attention-head-value-gradient-from-queries", "layers/attention_head.py",
-             "self.W_v.grad += np.tensordot(x, dv, axes=([0, 1], [0, 1]))",
-             "self.W_v.grad += np.tensordot(x, dq, axes=([0, 1], [0, 1]))",
+             "dq goes to the key columns of qkv and dk to the query columns"),
+    Mutation("attention-head-key-gradient-from-queries", "layers/attention_head.py",
+             "drows += self.key.backward(dk.reshape(batch * seq, self.d_head))",
+             "drows += self.key.backward(dq.reshape(batch * seq, self.d_head))",
              (HEAD_TESTS + "::test_gradcheck_input_and_every_weight",),
-             "W_v's gradient is built from dq: a copy-paste slip"),
+             "the key projection's backward is given dq: a copy-paste slip"),
+    Mutation("attention-value-gradient-ignores-dropout", "layers/attention.py",
+             'dv = expect("dv", dropped.swapaxes(-1, -2) @ dout, "batch *heads kv_seq d_head")',
+             'dv = expect("dv", weights.swapaxes(-1, -2) @ dout, "batch *heads kv_seq d_head")',
+             (LAYER_TESTS + "test_multi_head_attention.py::"
+              "test_gradcheck_in_training_mode_with_dropout",),
+             "dv from the weights before dropout: right in evaluation, wrong in training"),
     # -- one per optimizer, and the schedule --------------------------------------------
     Mutation("sgd-climbs", "optim.py",
              "p.value -= self.lr * p.grad",
@@ -251,27 +260,42 @@ def imported_from(copy: Path) -> Path:
     return Path(done.stdout.strip()).parent
 
 
+def write_source(path: Path, text: str) -> None:
+    """Write a module's source and drop its compiled copies, so no run can import a
+    .pyc of the text it replaced (a .pyc is trusted by the source's mtime and size)."""
+    path.write_text(text, encoding="utf-8")
+    for compiled in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
+        compiled.unlink()
+
+
 def try_mutation(copy: Path, mutation: Mutation) -> Outcome:
     """Plant ``mutation`` in the copy, run its tests, and put the file back."""
     path = copy / "shapesafe_nn" / mutation.file
     original = path.read_text(encoding="utf-8")
-    path.write_text(mutate(original, mutation), encoding="utf-8")
+    write_source(path, mutate(original, mutation))
     start = time.perf_counter()
     try:
         status, report = run_pytest(copy, mutation.tests)
     finally:
-        path.write_text(original, encoding="utf-8")
+        write_source(path, original)
     if status not in (0, 1):  # 0: all passed; 1: a test failed; others: pytest could not run
         raise MutationError(f"mutation {mutation.name}: pytest exited with status {status}, "
                             f"so its tests did not run:\n{report}")
     return Outcome(mutation, status == 1, time.perf_counter() - start, report)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def check(mutations: list[Mutation],
           workers: int | None = None) -> dict[str, Outcome | MutationError]:
     """Each mutation's outcome, or the MutationError that kept it from being checked.
 
-    The baseline (every named test file, unmutated) and the mutations run
+    The baseline (every named test, unmutated) and the mutations run
     side by side on ``workers`` copies (default: one per CPU); a failing
     baseline is raised, since then no kill means anything.
     """
@@ -283,16 +307,21 @@ def check(mutations: list[Mutation],
             runnable.append(mutation)
         except MutationError as error:
             results[mutation.name] = error
+    if not runnable:
+        return results
     every_test = tuple(sorted({test for mutation in runnable for test in mutation.tests}))
-    workers = workers or os.cpu_count() or 1
+    workers = min(workers or usable_cpus(), len(runnable) + 1)  # + 1: the baseline
     with tempfile.TemporaryDirectory(prefix="shapesafe-mutations-") as folder:
+        first = Path(folder) / "copy0"
+        copy_project(first)
+        if imported_from(first) != first / "shapesafe_nn":
+            raise MutationError(f"the copy in {first} imports shapesafe_nn from "
+                                f"{imported_from(first)}, not from the copy")
         copies: Queue[Path] = Queue()
-        for index in range(workers):
+        copies.put(first)
+        for index in range(1, workers):
             copy = Path(folder) / f"copy{index}"
-            copy_project(copy)
-            if imported_from(copy) != copy / "shapesafe_nn":
-                raise MutationError(f"the copy in {copy} imports shapesafe_nn from "
-                                    f"{imported_from(copy)}, not from the copy")
+            shutil.copytree(first, copy)
             copies.put(copy)
 
         def baseline() -> tuple[int, str]:
@@ -341,8 +370,7 @@ def main(names: list[str]) -> int:
             failed += not outcome.killed
             print(f"{'killed ' if outcome.killed else 'SURVIVED'} {outcome.seconds:5.1f} s  {name}")
     print(f"{len(chosen) - failed} of {len(chosen)} mutations killed "
-          f"in {time.perf_counter() - start:.0f} s with {min(len(chosen), os.cpu_count() or 1)} "
-          f"workers")
+          f"in {time.perf_counter() - start:.0f} s on {usable_cpus()} CPUs")
     return 1 if failed else 0
 
 
