@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .records import Record, current_pass, is_recording, start_new_pass
-from .shapes import floats
+from .shapes import checked, floats
 
 
 # A layer this many forwards ahead of its backwards is almost surely being
@@ -58,12 +58,28 @@ class Module:
     # blame a wrong x itself.  A layer with parameters of its own needs none.
     shape_anchors: tuple[tuple[str, str], ...] = ()
 
+    def __init_subclass__(cls, **kwargs):
+        """A ``forward`` or ``backward`` written without ``@checked`` gets it here.
+
+        The decorator keeps the records (see ``records.py``): without it, a
+        subclass that overrides ``backward`` could not read what its forward
+        saved, and one that overrides ``forward`` would keep nothing.  So no
+        layer can skip them by forgetting a line.  Writing ``@checked`` stays
+        the clear way: it says that the annotations are enforced.
+        """
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "keeps_records", False):
+                setattr(cls, name, checked(method))
+
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_records", [])  # one per forward awaiting its backward
         object.__setattr__(self, "_open_record", None)  # the forward running now fills it
-        object.__setattr__(self, "_saved", None)  # the arrays of the backward running now
+        object.__setattr__(self, "_consuming", None)  # the record of the backward running now
+        object.__setattr__(self, "_saved", None)  # its arrays
 
     def __setattr__(self, name: str, value) -> None:
         if name.startswith("_") and not isinstance(value, (Parameter, Module)):

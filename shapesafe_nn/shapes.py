@@ -278,7 +278,11 @@ class _Call:
             original = violation
         dims = getattr(hint, "dim_str", None)
         dim = None
-        if dims is None:  # a plain Python hint such as `bool` or `float`
+        if hint is np.ndarray:  # `x: Array`, any shape (a container such as Sequential)
+            expected = "numpy array"
+            reason = f"{argument} is a {type(value).__name__}, not a numpy array"
+            hint_line = f"convert it first: np.asarray({argument})"
+        elif dims is None:  # a plain Python hint such as `bool` or `float`
             expected = getattr(hint, "__name__", str(hint))
             reason = f"{argument} must be {expected}"
             hint_line = f"pass {argument} as {expected}"
@@ -525,15 +529,17 @@ def checked(method: Callable) -> Callable:
     where_suffix = f".{method.__name__}"
     seen: dict[tuple, tuple[dict, dict]] = {}  # `first` mode: signature -> bound dims
 
-    def run_checked(self, mode, record, args, kwargs):
-        """The body under the checks of ``mode`` ("always" or "first"): returns
-        (result, the dims bound, the key of `first` mode's table or None)."""
-        key = None
+    def run_checked(self, mode, record, args, kwargs, pop=True):
+        """The body under the checks of ``mode`` ("always" or "first"); a backward
+        starts from ``record``'s dims and pops it (unless ``pop`` is False: a
+        backward nested in its own layer's backward, whose record the outer
+        call pops).  Returns (result, the dims bound)."""
+        differentiated = record if is_backward else None  # the forward this backward undoes
         if mode == "first":
-            key = _first_mode_key(self, args, kwargs, record if is_backward else None)
+            key = _first_mode_key(self, args, kwargs, differentiated)
             bound = seen.get(key)
             if bound is not None:
-                if is_backward:
+                if differentiated is not None and pop:
                     self._records.pop()
                 _call_stack.append(None)  # intermediates inside skip their checks too
                 try:
@@ -542,7 +548,7 @@ def checked(method: Callable) -> Callable:
                     _call_stack.pop()
         elif mode != "always":  # SHAPESAFE_CHECKS named no mode: say so at the first call
             checks_from_environment()
-        prebound = record.dims if is_backward else None
+        prebound = differentiated.dims if differentiated is not None else None
         call = _Call(type(self).__name__ + where_suffix, prebound, self)
         with jaxtyped("context"):
             if prebound:
@@ -559,7 +565,7 @@ def checked(method: Callable) -> Callable:
             for name, value in kwargs.items():
                 if name in hints and not (value is None and name in optional):
                     call.check(f"argument {name}", name, hints[name], value)
-            if is_backward:  # its arguments passed: now the record is consumed
+            if differentiated is not None and pop:  # its arguments passed: consume it
                 self._records.pop()
             _call_stack.append(call)
             try:
@@ -575,33 +581,49 @@ def checked(method: Callable) -> Callable:
         return result, bound
 
     def forward(self, *args, **kwargs):
-        mode = _mode.get()
         attributes = self.__dict__
+        mode = _mode.get()
+        outer = attributes["_open_record"]
+        if outer is not None:
+            # inside this layer's own forward (a subclass calling super().forward):
+            # one call, one record, the outer one, which keeps the dims bound here
+            if mode == "off":
+                return method(self, *args, **kwargs)
+            result, outer.dims = run_checked(self, mode, None, args, kwargs)
+            return result
         record = Record(mode) if _recording.get() else None
-        outer = attributes["_open_record"]  # None, unless a forward calls itself
         attributes["_open_record"] = record  # save_for_backward writes into it
         try:
             if mode == "off":
                 result = method(self, *args, **kwargs)
             else:
                 result, bound = run_checked(self, mode, record, args, kwargs)
-                if record is not None:
+                if record is not None and record.dims is not None:  # a nested call's dims too
+                    record.dims = ({**record.dims[0], **bound[0]}, {**record.dims[1], **bound[1]})
+                elif record is not None:
                     record.dims = bound
                     # the backward's `first` key names this entry by the id of its
                     # dims, which `seen` keeps alive, so the id is never reused
                     record.key = id(bound) if mode == "first" else None
         finally:
-            attributes["_open_record"] = outer
+            attributes["_open_record"] = None
         if record is not None:  # only a forward that finished leaves a record
             self._push_record(record)
         return result
 
     def backward(self, *args, **kwargs):
+        attributes = self.__dict__
+        outer = attributes["_consuming"]
+        if outer is not None:  # inside this layer's own backward: the outer call's record
+            mode = _mode.get()
+            if mode == "off":
+                return method(self, *args, **kwargs)
+            return run_checked(self, mode, outer, args, kwargs, pop=False)[0]
         record = self._waiting_record(method.__name__)
         mode = _mode.get()
         if mode == "off" or (record.mode == "always" and mode == "first"):
             mode = record.mode  # a pair is checked at least as its forward was
-        attributes = self.__dict__
+        attributes["_consuming"] = record
         attributes["_saved"] = record.arrays
         try:
             if mode == "off":
@@ -609,7 +631,7 @@ def checked(method: Callable) -> Callable:
                 return method(self, *args, **kwargs)
             return run_checked(self, mode, record, args, kwargs)[0]
         finally:
-            attributes["_saved"] = None
+            attributes["_saved"] = attributes["_consuming"] = None
 
     def other(self, *args, **kwargs):
         mode = _mode.get()
@@ -617,8 +639,10 @@ def checked(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
         return run_checked(self, mode, None, args, kwargs)[0]
 
-    wrapper = forward if is_forward else backward if is_backward else other
-    return functools.wraps(method)(wrapper)
+    wrapper = functools.wraps(method)(forward if is_forward else
+                                      backward if is_backward else other)
+    wrapper.keeps_records = True  # Module.__init_subclass__ leaves it as it is
+    return wrapper
 
 
 def check_ids(where: str, name: str, ids: Array, size: int) -> None:

@@ -72,10 +72,9 @@ def test_no_grad_records_nothing_and_its_backward_is_refused():
     assert all(module.pending_records() == 0 for _, module in layer.named_modules())
     np.testing.assert_array_equal(out, layer.forward(x))  # the same numbers either way
     layer.backward(np.ones((4, 2)))
-    # Sequential keeps no record itself: its last layer is the first to find none
-    with pytest.raises(RuntimeError, match=r"Sigmoid.backward: no forward is waiting for this "
-                                           r"backward: every forward of this Sigmoid has had "
-                                           r"its backward, or ran inside no_grad\(\)"):
+    with pytest.raises(RuntimeError, match=r"Sequential.backward: no forward is waiting for "
+                                           r"this backward: every forward of this Sequential "
+                                           r"has had its backward, or ran inside no_grad\(\)"):
         layer.backward(np.ones((4, 2)))
 
 
@@ -201,3 +200,24 @@ def test_forwards_piling_up_without_backwards_are_warned_about():
     with no_grad():  # the remedy the warning names
         layer.forward(x)
     assert layer.pending_records() == PILING_UP
+
+
+class ScaledSigmoid(Sigmoid):
+    """A subclass written without @checked that calls its parent's methods."""
+
+    def forward(self, z):
+        return 2.0 * super().forward(z)
+
+    def backward(self, dout):
+        return super().backward(2.0 * dout)
+
+
+def test_a_subclass_without_checked_keeps_one_record_per_call_and_is_checked():
+    layer = ScaledSigmoid()
+    z = np.random.default_rng(3).standard_normal((4, 3))
+    layer.forward(z)
+    assert layer.pending_records() == 1  # one for the outer call, none for super()'s
+    gradcheck(layer, z)  # the parent's saved `a` is read by the overriding backward
+    layer.forward(z)
+    with pytest.raises(ShapeError, match="ScaledSigmoid.backward"):  # checked, by its parent's
+        layer.backward(np.ones((4, 5)))                               # annotations

@@ -89,8 +89,8 @@ def test_an_item_that_is_not_a_layer_is_refused():
         Sequential(Dense(3, 2), lambda x: x)
 
 
-def test_an_input_that_is_not_an_array_is_refused_by_the_first_layer():
+def test_an_input_that_is_not_an_array_is_refused_by_the_sequential_itself():
     with pytest.raises(ShapeError) as info:
         two_layers(3, 2, 1).forward([[1.0, 2.0, 3.0]])
-    assert info.value.where == "Dense.forward"
+    assert info.value.where == "Sequential.forward"
     assert "x is a list, not a numpy array" in str(info.value)
