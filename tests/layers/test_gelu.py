@@ -71,10 +71,16 @@ def test_erf_form_gradcheck_over_a_wide_range():
     gradcheck(GELU("erf"), x)  # raises beyond 1e-6
 
 
-def test_normal_cdf_matches_math_erf_on_both_sides_of_the_split():
-    z = np.linspace(-12, 12, 24_001)  # |z/√2| <= 2 takes the series, beyond it the fraction
-    expected = np.array([0.5 * (1 + math.erf(value / math.sqrt(2))) for value in z])
-    np.testing.assert_allclose(normal_cdf(z), expected, rtol=0, atol=4e-15)  # float64 rounding
+@pytest.mark.parametrize("dtype, tolerance", [
+    (np.float64, 1e-15),  # a few units of float64 rounding
+    (np.float32, 3e-7),  # a few units of float32 rounding
+    (np.float16, 1e-3)])  # computed in float64, rounded once to float16
+def test_normal_cdf_matches_math_erf_on_both_sides_of_the_split(dtype, tolerance):
+    z = np.linspace(-12, 12, 24_001).astype(dtype)  # |z/√2| <= 2: series; beyond: fraction
+    expected = np.array([0.5 * (1 + math.erf(float(value) / math.sqrt(2))) for value in z])
+    phi = normal_cdf(z)
+    assert phi.dtype == dtype
+    np.testing.assert_allclose(phi.astype(np.float64), expected, rtol=0, atol=tolerance)
     # far in the left tail Φ is tiny, and computed without cancellation
     assert normal_cdf(np.array([-30.0]))[0] == pytest.approx(4.906713927148187e-198, rel=1e-12)
 
