@@ -53,11 +53,10 @@ class BPETokenizer:
 
     @classmethod
     def from_json(cls, text: str, source: str = "BPETokenizer.from_json") -> "BPETokenizer":
+        tokenizers = _tokenizers()
         try:
-            return cls(_tokenizers().Tokenizer.from_str(text))
+            return cls(tokenizers.Tokenizer.from_str(text))
         except Exception as error:  # the Rust side raises plain Exceptions
-            if str(error) == MISSING:
-                raise
             raise ValueError(f"{source}: not a tokenizer.json the tokenizers package can read "
                              f"({error})") from None
 

@@ -12,6 +12,7 @@ from ..data.text import CharTokenizer, load_text
 from ..interop import export_hf, export_nanogpt, import_hf, import_nanogpt
 from ..interop.nanogpt import DATASET
 from ..load import gpt_from, save_gpt
+from .arguments import check_outputs
 
 FORMATS = ("nanogpt", "hf")
 BETAS = (0.9, 0.99)  # the betas of `train gpt`'s AdamW, which nanoGPT's optimizer restores
@@ -70,11 +71,18 @@ def run_export(args) -> int:
         print(f"wrote {args.out / args.dataset}/meta.pkl, train.bin and val.bin: nanoGPT "
               f"reads them from data/{args.dataset}/, so copy the folder there: "
               f"cp -r {args.out / args.dataset} nanoGPT/data/")
-    print(f"in nanoGPT's folder: python sample.py --init_from=resume --out_dir={args.out}")
+    print(f"in nanoGPT's folder: python sample.py --init_from=resume "
+          f"--out_dir={args.out.resolve()}")
     return 0
 
 
 def run_import(args) -> int:
+    # before the import's work: an --out that cannot be written, or that is an input
+    read_files = (("config.json", "model.safetensors", "tokenizer.json") if args.format == "hf"
+                  else ("ckpt.pt",))
+    check_outputs({"--out": args.out},
+                  {"--tokenizer": args.tokenizer} | {f"DIR's {name}": args.folder / name
+                                                    for name in read_files})
     read = import_hf if args.format == "hf" else import_nanogpt
     model, tokenizer = read(args.folder, args.tokenizer)
     save_gpt(args.out, model, tokenizer, imported={"format": args.format,

@@ -60,7 +60,7 @@ def test_nanogpt_export_says_where_the_data_goes(tmp_path):
         f"wrote {out}/shapesafe_char/meta.pkl, train.bin and val.bin: nanoGPT reads them from "
         f"data/shapesafe_char/, so copy the folder there: cp -r {out}/shapesafe_char "
         f"nanoGPT/data/",
-        f"in nanoGPT's folder: python sample.py --init_from=resume --out_dir={out}"]
+        f"in nanoGPT's folder: python sample.py --init_from=resume --out_dir={out.resolve()}"]
     result = run("import", out, "--format", "nanogpt", "--out", tmp_path / "back.npz")
     assert result.code == 0, result.err
 
@@ -74,3 +74,9 @@ def test_refusals_are_one_line_naming_the_setting_or_file(tmp_path):
     assert_fails(run("import", tmp_path, "--format", "nanogpt", "--out", tmp_path / "x.npz"),
                  1, f"{tmp_path / 'ckpt.pt'}: not a readable nanoGPT checkpoint")
     assert not (tmp_path / "x.npz").exists()
+    assert run("export", "--checkpoint", path, "--format", "hf", "--out", tmp_path / "hf").code == 0
+    weights = tmp_path / "hf" / "model.safetensors"
+    before = weights.read_bytes()
+    assert_fails(run("import", tmp_path / "hf", "--format", "hf", "--out", weights), 1,
+                 "is the same file as the input DIR's model.safetensors")
+    assert weights.read_bytes() == before
