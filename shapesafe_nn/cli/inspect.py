@@ -8,7 +8,6 @@ matplotlib, the ``plot`` extra.
 
 import argparse
 import functools
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,14 @@ import numpy as np
 from .. import viz
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..models import GPT, GPTConfig, Network
+from ..models.mlp import NetworkConfig
 from ..trace import trace
 from .arguments import check_outputs, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
 from .memory import FLOAT64, check_fits
 from .mlp import held_out, load_network, sizes_argument
+from .runs import check_plot_extra
 
-DEFAULT_SIZES = [784, 30, 10]
 BATCH_SEED = 0  # which digits and windows a trace reads: the same every run
 ATTENTION_PROMPT = "To be, or not to be"
 
@@ -31,9 +31,7 @@ def needs_matplotlib(run):
     """Refuse a plot command in one line, before any work, if matplotlib is missing."""
     @functools.wraps(run)
     def run_if_plotting(args) -> int:
-        if not viz.matplotlib_available():
-            print(f"shapesafe-nn: error: {viz.MISSING}", file=sys.stderr)
-            return 1
+        check_plot_extra(True)
         return run(args)
     return run_if_plotting
 
@@ -123,7 +121,7 @@ def run_trace_mlp(args) -> int:
         model, _ = load_network(args.checkpoint)
         source = str(args.checkpoint)
     else:
-        model = Network(args.sizes or DEFAULT_SIZES)
+        model = Network.from_config(NetworkConfig(args.sizes) if args.sizes else NetworkConfig())
         source = "untrained"
     x, _ = load_bundled()
     if args.batch > len(x):

@@ -116,8 +116,12 @@ class SurvivingStream(io.TextIOBase):
         except OSError as error:
             self._reader_gone(error)
 
-    def isatty(self) -> bool:
+    def isatty(self) -> bool:  # whether to draw a progress bar
         return self.stream.isatty()
+
+    @property
+    def encoding(self) -> str:  # which characters a progress bar may draw with
+        return self.stream.encoding
 
     def fileno(self) -> int:
         return self.stream.fileno()
