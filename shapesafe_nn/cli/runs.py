@@ -124,6 +124,8 @@ class Training:
         raise NotImplementedError
 
     def build(self, args, settings: dict, dataset, meta: dict | None, checks: str) -> Built:
+        """The model, its optimizer and its loop, ready to train or to be restored;
+        ``checks`` is the check mode in force, for the header."""
         raise NotImplementedError
 
 
