@@ -5,7 +5,9 @@ import io
 import numpy as np
 import pytest
 
+from shapesafe_nn import no_grad
 from shapesafe_nn.data import load_bundled, stratified_split, to_inputs
+from shapesafe_nn.data.text import get_batch
 from shapesafe_nn.losses import QuadraticCost, SoftmaxCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.optim import SGD, AdamW, cosine_with_warmup
@@ -267,3 +269,18 @@ def test_estimate_loss_restores_the_mode_after_an_error(token_ids):
         estimate_loss(model, token_ids[0][:5], batch_size=2, block_size=8, iters=1,
                       rng=np.random.default_rng(0))
     assert model.training
+
+
+def test_estimate_loss_stacks_batches_and_gives_the_mean_of_the_batch_losses(token_ids):
+    # batch 12 stacks 8 batches per forward: iters 10 makes a stack of 8 and one of 2
+    model = GPT(GPTConfig(**{**TINY.to_json(), "dtype": "float64"}))
+    train_ids, _ = token_ids
+    estimate = estimate_loss(model, train_ids, batch_size=12, block_size=8, iters=10,
+                             rng=np.random.default_rng(3))
+    assert all(module.pending_records() == 0 for _, module in model.named_modules())  # no_grad
+    rng, cost = np.random.default_rng(3), SoftmaxCrossEntropy()
+    model.eval()
+    with no_grad():
+        one_by_one = [cost.forward(model.forward(x), y)
+                      for x, y in (get_batch(train_ids, 12, 8, rng) for _ in range(10))]
+    assert estimate == pytest.approx(np.mean(one_by_one), rel=1e-12)  # float64 sums
