@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
-from ..layers.attention_head import MASKS, SCORES
+from ..layers.attention import MASKS, SCORES
 from ..load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..models import GPT, GPTConfig
 from ..optim import AdamW
