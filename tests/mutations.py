@@ -4,7 +4,7 @@ A test suite is evidence only if it fails on wrong numbers.  Each
 :class:`Mutation` below is a single-line bug: one whole line of the package,
 matched exactly, replaced by a wrong one.  :func:`check` copies the package
 and the tests to a temporary folder, plants one mutation there, and runs the
-test files named for it (``pytest -x -q -p no:cacheprovider``) in a
+tests named for it (``pytest -x -q -p no:cacheprovider``) in a
 subprocess whose ``shapesafe_nn`` is the copy.  The tests must fail: a
 mutation that survives is a hole in the suite.  ``tests/test_mutations.py``
 runs every mutation, so the README's ``python -m pytest`` (and CI) does too.
@@ -12,14 +12,14 @@ runs every mutation, so the README's ``python -m pytest`` (and CI) does too.
 To stay meaningful as the code changes, a mutation names its line in full
 and must match exactly one line of its file; if the line is gone or appears
 twice, that is an error, not a skip: update the entry to the new code.  Each
-names the smallest set of test files that kills it, to keep the check fast.
-The unmutated copy must pass those same files too, or a "kill" would mean
-nothing.
+names the smallest set of tests that kills it (the test written to catch that
+bug, ``file::test``), to keep the check fast.  The unmutated copy must pass
+those same tests too, or a "kill" would mean nothing.
 
 Run it directly to see each mutation's time and outcome::
 
     python tests/mutations.py              # all of them
-    python tests/mutations.py dense-bias   # some, by name
+    python tests/mutations.py sgd-climbs   # some, by name
 """
 
 import os
