@@ -61,7 +61,7 @@ class GradcheckReport:
                 f"finite differences give {self.numeric:.10g} (error {self.error:.3g})")
 
 
-def _first_non_finite(array) -> tuple:
+def _first_non_finite(array) -> tuple | None:
     """The index of the first NaN or ±inf in ``array``, or None if every entry is finite."""
     bad = np.argwhere(~np.isfinite(np.asarray(array, dtype=np.float64)))
     return tuple(int(i) for i in bad[0]) if len(bad) else None
@@ -71,8 +71,6 @@ def _forward(layer: Module, inputs: tuple, dropouts: list):
     for dropout, state in dropouts:  # the same masks on every call: one fixed function
         dropout.set_state(state)
     return layer.forward(*inputs)
-
-
 
 
 def _central_difference(layer: Module, inputs: tuple, dout, dropouts: list, array, index,
