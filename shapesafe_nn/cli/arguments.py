@@ -36,6 +36,14 @@ def non_negative(kind):
 non_negative_int = non_negative(int)
 
 
+def non_empty_prompt(text: str) -> str:
+    """An argparse type: a prompt of at least one character (``--prompt``): a
+    model continues text, and an empty prompt gives it nothing to continue."""
+    if not text:
+        raise argparse.ArgumentTypeError("must hold at least one character")
+    return text
+
+
 def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None],
                   continues: tuple[str, str] | None = None) -> None:
     """Refuse, before any work, an output that would destroy something or fail at the end.

@@ -17,7 +17,7 @@ from ..models import GPT, GPTConfig
 from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord, estimate_loss, train_language_model
-from .arguments import non_negative, non_negative_int, positive
+from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
 from .memory import check_fits, gpt_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
     settings_for, use_checks
@@ -70,7 +70,7 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--mask", choices=list(MASKS),
                        help="which positions attention may see (default causal: the past only)")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
-    train.add_argument("--prompt", default=None,
+    train.add_argument("--prompt", type=non_empty_prompt, default=None,
                        help="what the sample after training continues (default: a line break, "
                             "or the text's first character if it has none)")
     add_run_arguments(train)
@@ -79,7 +79,7 @@ def add_commands(train_models, eval_models, commands) -> None:
     sample = commands.add_parser("sample", help="generate text from a saved GPT",
                                  description="Generate text from a saved GPT.")
     sample.add_argument("--checkpoint", type=Path, required=True)
-    sample.add_argument("--prompt", default=SAMPLE_PROMPT)
+    sample.add_argument("--prompt", type=non_empty_prompt, default=SAMPLE_PROMPT)
     sample.add_argument("--tokens", type=non_negative_int, default=500)
     sample.add_argument("--temperature", type=positive(float), default=1.0)
     sample.add_argument("--top-k", type=positive(int), default=None)

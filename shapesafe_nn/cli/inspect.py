@@ -17,7 +17,7 @@ from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..models import GPT, GPTConfig, Network
 from ..models.mlp import NetworkConfig
 from ..trace import trace
-from .arguments import check_outputs, positive
+from .arguments import check_outputs, non_empty_prompt, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
 from .memory import FLOAT64, check_fits
 from .mlp import held_out, load_network, sizes_argument
@@ -73,7 +73,7 @@ def add_commands(commands) -> None:
         description="Draw the attention weights of every head of every layer of a saved "
                     "GPT, for one prompt (rows: layers, columns: heads).")
     attention.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
-    attention.add_argument("--prompt", default=ATTENTION_PROMPT)
+    attention.add_argument("--prompt", type=non_empty_prompt, default=ATTENTION_PROMPT)
     add_out(attention, "attention.png")
     attention.set_defaults(run=needs_matplotlib(run_attention))
 
