@@ -1,0 +1,55 @@
+"""Sentence pairs: the bundled number words and any source<TAB>target file."""
+
+import pytest
+
+from shapesafe_nn.data.pairs import PairsError, load_numbers, read_pairs
+
+
+def test_the_bundled_numbers_split_by_number():
+    train, test = load_numbers("en-fr"), load_numbers("en-fr", "test")
+    assert len(train) == 20_000 and len(test) == 1_000
+    assert not {source for source, _ in train} & {source for source, _ in test}
+    assert ("twenty-one", "vingt et un") in train + test
+
+
+def test_every_language_pair_reads_the_same_numbers_in_the_same_order():
+    english = [source for source, _ in load_numbers("en-ja", "test")]
+    assert [target for _, target in load_numbers("ja-en", "test")] == english
+    assert ("einundzwanzig", "二十一") in load_numbers("de-ja") + load_numbers("de-ja", "test")
+
+
+@pytest.mark.parametrize("pair", ["en", "en-en", "en-xx", "en-fr-de", None])
+def test_an_unknown_pair_is_refused_by_name(pair):
+    with pytest.raises(ValueError, match="pair must be two different languages"):
+        load_numbers(pair)
+
+
+def test_extra_columns_are_ignored_and_crlf_read(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("Go.\tVa !\tCC-BY 2.0 (France)\r\n\r\nHi.\tSalut !\r\n".encode())
+    assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("one\tun\ntwo un deux\n", r"pairs.tsv, line 2: 1 column\(s\) where 2 are needed"),
+    ("one\tun\n\t deux\n", "pairs.tsv, line 2: the source is empty"),
+    ("one\t \n", "pairs.tsv, line 1: the target is empty"),
+    ("\n\n", "pairs.tsv: holds no pairs"),
+])
+def test_a_bad_line_is_named_with_its_file_and_number(tmp_path, content, message):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(PairsError, match=message):
+        read_pairs(path)
+
+
+def test_text_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("one\tun\n".encode() + "zéro\tzero\n".encode("latin-1"))
+    with pytest.raises(PairsError, match=r"pairs.tsv, line 2: not UTF-8 text \(byte 0xe9\)"):
+        read_pairs(path)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(PairsError, match="missing.tsv: cannot read"):
+        read_pairs(tmp_path / "missing.tsv")
