@@ -176,10 +176,13 @@ class EvalRecord:
     lr: float  # the learning rate the schedule gave at this step
 
 
-# An evaluation reads its batches several at a time: one forward of 96 windows
-# runs bigger matrix products and a twelfth of the Python calls of 8 forwards of
-# 12, and gives the same mean (benchmarks/eval_no_grad.py measures both)
-WINDOWS_PER_FORWARD = 96
+# An evaluation reads its batches several at a time: one forward of 384 windows
+# (32 batches of the baby's 12) runs bigger matrix products, and a 32nd of the
+# Python calls, than 32 forwards of 12, and gives the same mean.  Measured on the
+# baby GPT (benchmarks/eval_no_grad.py): 96 windows gave 1.5x, 384 gave 2.4x, 768
+# little more for twice the memory; 384 windows keep an evaluation's largest
+# array, the feed-forward's (384 * 64, 512) floats, at 50 MB
+WINDOWS_PER_FORWARD = 384
 
 
 def estimate_loss(model: Module, ids, *, batch_size: int, block_size: int, iters: int,
