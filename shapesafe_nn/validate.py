@@ -88,3 +88,11 @@ def float_dtype(owner, name: str, value) -> np.dtype:
         raise ValueError(f"{owner_name(owner)}: {name} must be float32 or float64, "
                          f"not {value!r}")
     return dtype
+
+
+def head_width(owner, d_model: int, n_heads: int, heads_name: str = "n_heads") -> int:
+    """d_head = d_model // n_heads, or a ValueError if the heads do not split d_model evenly."""
+    if d_model % n_heads:
+        raise ValueError(f"{owner_name(owner)}: d_model {d_model} is not divisible by "
+                         f"{heads_name} {n_heads}; d_model must be {heads_name} * d_head")
+    return d_model // n_heads

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import option, positive_int, probability
+from ..validate import head_width, option, positive_int, probability
 from .attention import SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout
@@ -66,10 +66,7 @@ class CrossAttention(Module):
         super().__init__()
         self.d_model = positive_int(self, "d_model", d_model)
         self.n_heads = positive_int(self, "n_heads", n_heads)
-        if d_model % n_heads:
-            raise ValueError(f"CrossAttention: d_model {d_model} is not divisible by "
-                             f"n_heads {n_heads}; d_model must be n_heads * d_head")
-        self.d_head = d_model // n_heads
+        self.d_head = head_width(self, self.d_model, self.n_heads)
         rng = rng if rng is not None else np.random.default_rng()
         self.query = Dense(d_model, d_model, rng=rng, weight_std=0.02, dtype=dtype)
         self.kv = Dense(d_model, 2 * d_model, rng=rng, weight_std=0.02, dtype=dtype)

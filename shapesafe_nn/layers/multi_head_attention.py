@@ -4,7 +4,7 @@ import numpy as np
 
 from ..module import Module
 from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import option, positive_int, probability
+from ..validate import head_width, option, positive_int, probability
 from .attention import MASKS, SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout
@@ -87,10 +87,7 @@ class MultiHeadAttention(Module):
         super().__init__()
         self.d_model = positive_int(self, "d_model", d_model)
         self.n_heads = positive_int(self, "n_heads", n_heads)
-        if d_model % n_heads:
-            raise ValueError(f"MultiHeadAttention: d_model {d_model} is not divisible by "
-                             f"n_heads {n_heads}; d_model must be n_heads * d_head")
-        self.d_head = d_model // n_heads
+        self.d_head = head_width(self, self.d_model, self.n_heads)
         rng = rng if rng is not None else np.random.default_rng()
         self.qkv = Dense(d_model, 3 * d_model, rng=rng, weight_std=0.02, dtype=dtype)
         # each Dropout owns a generator; seeding both from rng makes one seed fix the layer

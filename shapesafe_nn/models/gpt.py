@@ -26,7 +26,7 @@ from ..layers.attention import MASKS, SCORES
 from ..module import Module
 from ..records import no_grad
 from ..shapes import Array, Float, Integer, checked
-from ..validate import float_dtype, is_integer, option, positive_int, probability
+from ..validate import float_dtype, head_width, is_integer, option, positive_int, probability
 
 POSITIONS = ("learned", "sinusoidal")
 
@@ -54,9 +54,7 @@ class GPTConfig:
             positive_int(self, name, getattr(self, name))
         if self.d_ff is not None:
             positive_int(self, "d_ff", self.d_ff)
-        if self.d_model % self.n_head:
-            raise ValueError(f"GPTConfig: d_model {self.d_model} is not divisible by n_head "
-                             f"{self.n_head}; d_model must be n_head * d_head")
+        head_width(self, self.d_model, self.n_head, "n_head")
         probability(self, "dropout", self.dropout)
         option(self, "positions", self.positions, POSITIONS)
         option(self, "score", self.score, SCORES)
