@@ -13,13 +13,15 @@ Check modes (see :func:`set_checks`):
 
 - ``always`` (the default, for learning): check every call;
 - ``first``: check each new combination of argument and parameter
-  shapes/dtypes once, then skip.  An argument check is a pure function of
-  those shapes and dtypes, so no wrong argument is missed; a return value
+  shapes, dtypes and array classes once, then skip.  An argument check is a
+  pure function of those, so no wrong argument is missed; a return value
   whose shape depends on the data (not only on the shapes) is checked only
   the first time;
 - ``off``: no checks.
 
-The environment variable ``SHAPESAFE_CHECKS`` sets the starting mode.  Note
+The mode belongs to the thread (a ``contextvars`` variable): ``with
+checks("off")`` in one thread leaves the others checked.  The environment
+variable ``SHAPESAFE_CHECKS`` sets the starting mode of every thread.  Note
 that ``python -O`` does not switch these checks off: they are ordinary code,
 not ``assert`` statements.
 """
@@ -504,7 +506,7 @@ def checked(method: Callable) -> Callable:
     disagreement blames the argument: ``W`` is the layer's truth, ``x`` is
     what the caller got wrong.
 
-    It also keeps the layer's records (see ``module.Record``).  A ``forward``
+    It also keeps the layer's records (see ``records.py``).  A ``forward``
     opens a record, which ``save_for_backward`` fills, and pushes it with the
     dims its check bound, unless it runs inside ``no_grad()``.  A
     ``backward`` consumes the most recent record and starts its check from
