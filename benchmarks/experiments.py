@@ -57,7 +57,7 @@ import numpy as np
 from shapesafe_nn import checks
 from shapesafe_nn.cli.gpt import BETAS, PRESETS, SAMPLE_PROMPT
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
-from shapesafe_nn.layers.attention_head import MASKS, SCORES
+from shapesafe_nn.layers.attention import MASKS, SCORES
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
 from shapesafe_nn.trainer import train_language_model

@@ -4,7 +4,7 @@ A :class:`Parameter` is a value and its gradient, plus the *symbolic* shape
 the value must always have (``"d_out d_in"`` for a weight matrix).  A
 :class:`Module` finds its parameters and sub-modules by attribute
 assignment, so ``named_parameters()`` yields names such as
-``"blocks.0.attn.W_qkv"``, and ``print(model)`` shows every size.
+``"blocks.0.attn.qkv.W"``, and ``print(model)`` shows every size.
 """
 
 import warnings

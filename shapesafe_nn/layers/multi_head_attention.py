@@ -40,6 +40,8 @@ class MultiHeadAttention(Module):
         merged  = Concat(heads), side by side        (batch, seq, d_model)
         out     = resid_dropout(merged W_oᵀ + b_o)   (batch, seq, d_model)
 
+    (W_qkv, b_qkv are ``qkv.W``, ``qkv.b``; W_o, b_o are ``proj.W``, ``proj.b``.)
+
     ``attend`` is the attention core,
     :class:`~shapesafe_nn.layers.attention.Attention`: softmax(score(q, k) +
     mask) with dropout on the weights, then times v, for every head at once:

@@ -148,7 +148,7 @@ def test_the_key_bias_gets_no_gradient():
     d = GOLDEN["d_model"]
     for block in model.blocks:
         key_bias_grad = block.attn.qkv.b.grad[d:2 * d]
-        # float64 rounding, against gradients of order 0.1 elsewhere in b_qkv
+        # float64 rounding, against gradients of order 0.1 elsewhere in qkv.b
         assert np.abs(key_bias_grad).max() < 1e-12
         assert np.abs(block.attn.qkv.b.grad[:d]).max() > 1e-3
 
