@@ -2,10 +2,14 @@
 
 ``Network([784, 30, 10])`` is the chapter-1 network of *Neural Networks and
 Deep Learning*: 784 input pixels, 30 hidden neurons, 10 output neurons, one
-per digit.  Built from checked layers::
+per digit.  Built from checked layers, numbered as in the book: the input
+is layer 1, so the hidden layer is 2 and the output layer is 3 = L::
 
-    x (batch, 784) -> Dense -> z¹ (batch, 30) -> σ -> a¹ (batch, 30)
-                   -> Dense -> z² (batch, 10) -> σ -> a² (batch, 10)
+    a¹ = x (batch, 784) -> Dense -> z² (batch, 30) -> σ -> a² (batch, 30)
+                        -> Dense -> z³ (batch, 10) -> σ -> a³ (batch, 10)
+
+a¹ is the pixels themselves, grey levels divided by 255
+(:func:`~shapesafe_nn.data.mnist.to_inputs`): no σ is applied to the input.
 """
 
 from dataclasses import asdict, dataclass
