@@ -14,15 +14,27 @@ from dataclasses import dataclass
 import numpy as np
 
 from shapesafe_nn import QuadraticCost, SoftmaxCrossEntropy
-from shapesafe_nn.layers import (GELU, Attention, AttentionHead, CrossAttention, Dense, Dropout,
-                                 Embedding, FeedForward, LayerNorm, LearnedPositionalEmbedding,
-                                 MultiHeadAttention, ReLU, Sigmoid, SinusoidalPositionalEncoding,
-                                 Softmax, Tanh, TransformerBlock)
+from shapesafe_nn.layers import (GELU, Attention, AttentionHead, CrossAttention, DecoderBlock,
+                                 Dense, Dropout, Embedding, EncoderBlock, FeedForward, LayerNorm,
+                                 LearnedPositionalEmbedding, MultiHeadAttention, ReLU, Sigmoid,
+                                 SinusoidalPositionalEncoding, Softmax, Tanh, TransformerBlock)
 from shapesafe_nn.models import GPT, GPTConfig, Network
 
 
 def seeded() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def spread(layer, std: float = 0.5):
+    """``layer`` with every parameter redrawn from N(0, std²).  A post-LN block
+    normalizes x + sublayer(x): with GPT-2's N(0, 0.02²) weights and a drawn x
+    that is constant along d_model (all -1), that sum is nearly constant, its
+    variance is close to LayerNorm's eps, and finite differences lose their
+    accuracy (measured: error 2.4e-5).  Wider weights keep it well spread."""
+    rng = seeded()
+    for _, parameter in layer.named_parameters():
+        parameter.value[...] = rng.standard_normal(parameter.value.shape) * std
+    return layer
 
 
 # block_size 4 < max_side 8: seq must be capped by the position table's max_len
@@ -87,6 +99,24 @@ def torch_block(torch, layer, x, p, prefix=""):
     h = F.layer_norm(x, (d_model,), p["ln2.gamma"], p["ln2.beta"], eps=1e-5)
     hidden = F.gelu(F.linear(h, p["ff.fc.W"], p["ff.fc.b"]), approximate="tanh")
     return x + F.linear(hidden, p["ff.proj.W"], p["ff.proj.b"])
+
+
+def reference_encoder_block(torch, layer, inputs, p):
+    """PyTorch's own nn.TransformerEncoderLayer, on our parameters."""
+    from shapesafe_nn.testing import torch_translator as twin
+
+    return torch.func.functional_call(twin.encoder_layer(torch, layer),
+                                      twin.torch_parameters(torch, p), (inputs[0],))
+
+
+def reference_decoder_block(torch, layer, inputs, p):
+    """PyTorch's own nn.TransformerDecoderLayer, on our parameters, causal."""
+    from shapesafe_nn.testing import torch_translator as twin
+
+    x, memory = inputs
+    return torch.func.functional_call(
+        twin.decoder_layer(torch, layer), twin.torch_parameters(torch, p, encoder=False),
+        (x, memory), {"tgt_mask": twin.causal(torch, x.shape[1])})
 
 
 def reference_gpt(torch, layer, inputs, p):
@@ -180,6 +210,13 @@ CASES: dict[str, Case] = {
     "TransformerBlock": Case(
         lambda dtype: TransformerBlock(4, 2, d_ff=8, rng=seeded(), dtype=dtype),
         reference=lambda t, layer, i, p: torch_block(t, layer, i[0], p)),
+    # post-LN (the paper's) and ReLU, as torch's layers; pre-LN in the blocks' own files
+    "EncoderBlock": Case(
+        lambda dtype: spread(EncoderBlock(4, 2, d_ff=8, rng=seeded(), dtype=dtype)),
+        reference=reference_encoder_block),
+    "DecoderBlock": Case(
+        lambda dtype: spread(DecoderBlock(4, 2, d_ff=8, rng=seeded(), dtype=dtype)),
+        reference=reference_decoder_block),
     "QuadraticCost": Case(
         lambda dtype: QuadraticCost(),
         reference=lambda t, layer, i, p: 0.5 * ((i[0] - _F(t).one_hot(i[1], i[0].shape[1]))

@@ -141,7 +141,7 @@ MUTATIONS = [
              "test_the_rate_zeroes_a_fraction_p_and_scales_the_rest_by_1_over_1_minus_p",),
              "dropout keeps a fraction p and drops 1 - p"),
     Mutation("feed-forward-skips-the-gelu-backward", "layers/feed_forward.py",
-             "drows = self.fc.backward(self.gelu.backward(dhidden))",
+             "drows = self.fc.backward(self.activation.backward(dhidden))",
              "drows = self.fc.backward(dhidden)",
              (LAYER_TESTS + "test_feed_forward.py::test_gradcheck_input_and_every_parameter",),
              "the feed-forward backward skips GELU's derivative"),

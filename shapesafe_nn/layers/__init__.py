@@ -4,9 +4,11 @@ from .activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from .attention import Attention
 from .attention_head import AttentionHead
 from .cross_attention import CrossAttention
+from .decoder_block import DecoderBlock
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .encoder_block import EncoderBlock
 from .feed_forward import FeedForward
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
@@ -15,7 +17,8 @@ from .sequential import Sequential
 from .transformer_block import TransformerBlock
 
 __all__ = [
-    "GELU", "Attention", "AttentionHead", "CrossAttention", "Dense", "Dropout", "Embedding", "FeedForward", "LayerNorm",
+    "GELU", "Attention", "AttentionHead", "CrossAttention", "DecoderBlock", "Dense", "Dropout",
+    "Embedding", "EncoderBlock", "FeedForward", "LayerNorm",
     "LearnedPositionalEmbedding", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid",
     "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
 ]
