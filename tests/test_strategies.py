@@ -1,6 +1,10 @@
 """Strategies drawn from annotations: every exported layer takes what
 ``inputs_for`` draws, and refuses, by name, each dim ``mismatched_inputs_for`` puts off."""
 
+import copy
+import inspect
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +17,7 @@ from shapesafe_nn.layers import Dense, FeedForward, MultiHeadAttention, Sequenti
 from shapesafe_nn.models import GPT, Network
 from shapesafe_nn.shapes import Array, Float, ShapeError
 from shapesafe_nn.testing import fixed_dims, inputs_for, mismatched_inputs_for
+from shapesafe_nn.testing.strategies import Mismatch
 
 EXAMPLES = settings(max_examples=12, deadline=None)
 TINY_GPT = tiny_gpt_config()
@@ -24,6 +29,7 @@ NOTHING_TO_MISMATCH = {
     *((name, "forward") for name in ("Sigmoid", "ReLU", "Tanh", "Softmax", "GELU", "Dropout",
                                      "Embedding", "GPT")),
     ("QuadraticCost", "backward"), ("SoftmaxCrossEntropy", "backward"),
+    ("LabelSmoothedCrossEntropy", "backward"),
 }
 MISMATCHABLE = [(name, method) for name in CASES for method in ("forward", "backward")
                 if (name, method) not in NOTHING_TO_MISMATCH]
@@ -94,6 +100,12 @@ def test_every_mismatch_raises_a_shape_error_naming_its_dim(name, method, data):
     else:
         assert info.value.dim == dim
         assert f"{dim} is " in str(info.value)
+    # the label says which argument changed: its name, at its place in the call
+    assert info.value.dim == dim.dim
+    names = [n for n in inspect.signature(getattr(type(layer), method)).parameters][1:]
+    assert names[dim.position] == dim.argument
+    if dim.dim in fixed_dims(layer, case.dims):  # bound before the arguments: it blames this one
+        assert info.value.argument == dim.argument
 
 
 @pytest.mark.parametrize("name, method", sorted(NOTHING_TO_MISMATCH))
@@ -183,6 +195,31 @@ def test_dims_after_a_star_shape_and_symbolic_dims_follow_the_layer(args):
 def test_only_a_dim_the_layer_fixes_is_put_off(example):
     (x, qkv), dim = example
     assert dim == "d_model" and x.shape[-1] != 3 and qkv.shape[1] == 9
+    assert (dim.argument, dim.position) == ("x", 0)  # the argument it changed
+
+
+@EXAMPLES
+@given(mismatched_inputs_for(Dense(4, 3)))
+def test_the_docstring_example_of_mismatched_inputs_for(example):
+    (x,), dim = example  # dim == "d_in", dim.argument == "x"
+    with pytest.raises(ShapeError) as error:
+        Dense(4, 3).forward(x)
+    assert error.value.dim == dim.dim == dim == "d_in" and dim.argument == "x"
+
+
+@EXAMPLES
+@given(mismatched_inputs_for(Dense(4, 3), "backward"))
+def test_a_backward_mismatch_names_dout(example):
+    (forward_args, (dout,)), dim = example
+    assert dim in ("batch", "d_out") and (dim.argument, dim.position) == ("dout", 0)
+
+
+def test_a_mismatch_label_is_a_string_that_keeps_its_argument():
+    star = Mismatch("*shape", "dout", 0)
+    assert star == "*shape" and star.dim == "shape" and isinstance(star, str)
+    assert repr(star) == "Mismatch('*shape', argument='dout', position=0)"
+    for twin in (copy.copy(star), copy.deepcopy(star), pickle.loads(pickle.dumps(star))):
+        assert (twin, twin.argument, twin.position) == ("*shape", "dout", 0)
 
 
 class Twice(Module):

@@ -45,9 +45,13 @@ class SinusoidalPositionalEncoding(Module):
     r"""out = x + PE[:seq], with PE from :func:`sinusoid_table`.
 
     Vaswani et al. 2017, *Attention Is All You Need*, §3.5.  Each pair of
-    columns is a clock turning at its own speed, from one turn per 2π
-    positions down to one per 10000·2π; for any offset k, PE[pos + k] is a
-    fixed rotation of PE[pos], which lets attention find relative positions.
+    columns is a clock turning at its own speed: pair i turns once every
+    2π·10000^{2i/d_model} positions, from 2π (about 6.3) for pair 0 down to
+    2π·10000^{(d_model-2)/d_model} for the slowest, the last pair of an even
+    d_model, i = d_model/2 - 1 (54,410 positions for d_model 128;
+    10000·2π ≈ 62,832 is only the limit as d_model grows).  For any offset
+    k, PE[pos + k] is a fixed rotation of PE[pos], which lets attention find
+    relative positions.
     The table is computed once, here, and has no parameters, so backward
     passes ``dout`` through unchanged (∂out/∂x = I).
 

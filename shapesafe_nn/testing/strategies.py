@@ -307,6 +307,45 @@ class _Call:
                 if (name, is_variadic) in bound_before]
 
 
+class Mismatch(str):
+    """The dim :func:`mismatched_inputs_for` put off, and the argument it changed.
+
+    It is the dim's label, a ``str``: ``"d_in"``, or ``"*shape"`` when one
+    axis of a ``*shape`` is off, so ``dim == "d_in"`` and ``dim in str(error)``
+    work as on any string.  It also says where the change is:
+
+    - ``.argument``: the name of the one argument whose shape was changed
+      (``"x"``, or ``"dout"`` in a backward);
+    - ``.position``: that argument's index in the arguments drawn;
+    - ``.dim``: the name a :class:`~shapesafe_nn.shapes.ShapeError` puts in
+      its own ``.dim``, without the star: ``"shape"`` for ``"*shape"``.
+
+    Where two arguments share the dim (``batch`` of a cost's ``a`` and
+    ``labels``), the error may blame the other one: the check binds the dim
+    from the first argument that names it, then finds the second disagrees.
+    """
+
+    argument: str
+    position: int
+
+    def __new__(cls, label: str, argument: str, position: int):
+        mismatch = super().__new__(cls, label)
+        mismatch.argument = argument
+        mismatch.position = position
+        return mismatch
+
+    def __getnewargs__(self):  # copy and pickle rebuild it with its argument
+        return str(self), self.argument, self.position
+
+    @property
+    def dim(self) -> str:
+        return self.removeprefix("*")
+
+    def __repr__(self) -> str:
+        return (f"Mismatch({str(self)!r}, argument={self.argument!r}, "
+                f"position={self.position})")
+
+
 @st.composite
 def _other_size(draw, size: int, max_side: int) -> int:
     """A size in [1, size + max_side] other than ``size``: an offset that is never 0."""
@@ -342,7 +381,8 @@ def _mismatched_calls(draw, call: _Call, candidates: list):
         call.draw_array(draw, hint, wrong_single, wrong_variadic, single) if position ==
         wrong_position else call.draw_array(draw, hint, single, variadic, single)
         for position, (_, hint) in enumerate(call.arguments))
-    label = f"*{name}" if is_variadic else name
+    label = Mismatch(f"*{name}" if is_variadic else name, call.arguments[wrong_position][0],
+                     wrong_position)
     return ((forward, arguments) if call.is_backward else arguments), label
 
 
@@ -385,16 +425,29 @@ def mismatched_inputs_for(layer: Module, method: str = "forward", *, max_side: i
     named dim of one argument, off by a nonzero amount (and still >= 1).
 
     ``args`` has the form :func:`inputs_for` gives; for ``"backward"`` the
-    forward arguments are right and one dim of ``dout`` is wrong.  The dim
-    is one the checked call compares with a size bound before it: a dim of
-    the layer's own parameters or shape anchors, a dim two arguments share,
-    or in a backward, a dim its forward bound.  So the call must raise a
-    ShapeError whose ``.dim`` is ``dim``.  A ``*shape`` dim comes with its star, ``"*shape"``,
-    and one of its axes is off: the error names it in its message, as
-    ``'*shape'``, and its ``.dim`` is the name without the star (``"shape"``).
+    forward arguments are right and one dim of a backward argument (``dout``)
+    is wrong.  The dim is one the checked call compares with a size bound
+    before it: a dim of the layer's own parameters or shape anchors, a dim two
+    arguments share, or in a backward, a dim its forward bound.  So the call
+    must raise a ShapeError whose ``.dim`` is ``dim.dim``.
 
-    Raises ValueError where no dim is constrained: ``Sigmoid.forward``
-    accepts any shape at all, so no argument can mismatch.
+    ``dim`` is a :class:`Mismatch`: a ``str``, the dim's name (``"d_model"``),
+    that also names the argument it changed, ``dim.argument`` (``"x"``), at
+    ``dim.position`` in ``args``.  A ``*shape`` dim comes with its star,
+    ``"*shape"``, and one of its axes is off: the error's message names it
+    as ``'*shape'``, and its ``.dim`` is the name without the star
+    (``"shape"``, which ``dim.dim`` gives too)::
+
+        @given(mismatched_inputs_for(Dense(4, 3)))
+        def test_dense_refuses(example):
+            (x,), dim = example        # dim == "d_in", dim.argument == "x"
+            with pytest.raises(ShapeError) as error:
+                Dense(4, 3).forward(x)
+            assert error.value.dim == dim.dim
+
+    Raises ValueError where nothing can mismatch: a method that takes no
+    array argument (a cost's ``backward()``), or one whose every dim is free
+    (``Sigmoid.forward`` accepts any shape at all).
     """
     call = _Call(layer, method, max_side, dtype, dims)
     candidates = call.constrained()
