@@ -18,6 +18,7 @@ from shapesafe_nn.layers import (GELU, Attention, AttentionHead, CrossAttention,
                                  Dense, Dropout, Embedding, EncoderBlock, FeedForward, LayerNorm,
                                  LearnedPositionalEmbedding, MultiHeadAttention, ReLU, Sigmoid,
                                  SinusoidalPositionalEncoding, Softmax, Tanh, TransformerBlock)
+from shapesafe_nn.losses import LabelSmoothedCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig, Network
 
 
@@ -225,6 +226,12 @@ CASES: dict[str, Case] = {
         lambda dtype: SoftmaxCrossEntropy(),
         reference=lambda t, layer, i, p: _F(t).cross_entropy(
             i[0].reshape(-1, i[0].shape[-1]), i[1].reshape(-1))),
+    # no ignore_index here: drawn labels could all be the ignored one, which is
+    # refused; ignoring PAD is checked in tests/test_label_smoothing.py
+    "LabelSmoothedCrossEntropy": Case(
+        lambda dtype: LabelSmoothedCrossEntropy(smoothing=0.1),
+        reference=lambda t, layer, i, p: _F(t).cross_entropy(
+            i[0].reshape(-1, i[0].shape[-1]), i[1].reshape(-1), label_smoothing=0.1)),
     # its first Dense skips dx by default (input_grad=False)
     "Network": Case(lambda dtype: Network([4, 3, 2], dtype=dtype), backward_returns_none=True,
                     no_gradient_for=(0,), reference=reference_network),
