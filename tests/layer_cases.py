@@ -19,7 +19,7 @@ from shapesafe_nn.layers import (GELU, Attention, AttentionHead, CrossAttention,
                                  LearnedPositionalEmbedding, MultiHeadAttention, ReLU, Sigmoid,
                                  SinusoidalPositionalEncoding, Softmax, Tanh, TransformerBlock)
 from shapesafe_nn.losses import LabelSmoothedCrossEntropy
-from shapesafe_nn.models import GPT, GPTConfig, Network
+from shapesafe_nn.models import GPT, GPTConfig, Network, Translator, TranslatorConfig
 
 
 def seeded() -> np.random.Generator:
@@ -131,6 +131,21 @@ def reference_gpt(torch, layer, inputs, p):
         twin, {ours_to_twin[name]: value for name, value in p.items()}, (inputs[0],))
 
 
+# one vocabulary (shared embeddings): the drawn ids of both sides lie in [0, vocab);
+# max_len 8 covers every side drawn (src_seq and tgt_seq are not capped by max_len)
+def tiny_translator_config(dtype: str = "float32", norm: str = "post") -> TranslatorConfig:
+    return TranslatorConfig(src_vocab_size=7, tgt_vocab_size=7, share_embeddings=True,
+                            max_len=8, n_layer=1, n_head=2, d_model=4, d_ff=8, dropout=0.0,
+                            norm=norm, dtype=dtype)
+
+
+def reference_translator(torch, layer, inputs, p):
+    """torch.nn.Transformer, on our parameters, with our embeddings around it."""
+    from shapesafe_nn.testing import torch_translator as twin
+
+    return twin.translator_logits(torch, layer.config, p, *inputs)
+
+
 def reference_network(torch, layer, inputs, p):
     F = torch.nn.functional
     x = inputs[0]
@@ -235,6 +250,10 @@ CASES: dict[str, Case] = {
     # its first Dense skips dx by default (input_grad=False)
     "Network": Case(lambda dtype: Network([4, 3, 2], dtype=dtype), backward_returns_none=True,
                     no_gradient_for=(0,), reference=reference_network),
+    "Translator": Case(
+        lambda dtype: spread(Translator(tiny_translator_config(np.dtype(dtype).name))),
+        backward_returns_none=True,  # token ids get no gradient
+        reference=reference_translator),
     "GPT": Case(lambda dtype: GPT(tiny_gpt_config(np.dtype(dtype).name)),
                 backward_returns_none=True,  # token ids get no gradient
                 reference=reference_gpt),

@@ -2,5 +2,6 @@
 
 from .gpt import GPT, GPTConfig
 from .mlp import Network
+from .translator import Translator, TranslatorConfig
 
-__all__ = ["GPT", "GPTConfig", "Network"]
+__all__ = ["GPT", "GPTConfig", "Network", "Translator", "TranslatorConfig"]

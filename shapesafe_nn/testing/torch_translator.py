@@ -8,6 +8,8 @@ the layout of ``nn.Linear``, so each weight maps over unchanged.  Attention's
 Needs the ``reference`` extra (torch).
 """
 
+import warnings
+
 # our name inside an EncoderBlock -> the name in nn.TransformerEncoderLayer
 ENCODER_LAYER = {
     "attn.qkv.W": "self_attn.in_proj_weight", "attn.qkv.b": "self_attn.in_proj_bias",
@@ -70,3 +72,68 @@ def decoder_layer(torch, block):
 def causal(torch, seq: int):
     """(seq, seq): True where key s lies after query t, torch's boolean attn_mask."""
     return torch.ones(seq, seq, dtype=torch.bool).triu(1)
+
+
+def sinusoids(torch, seq: int, d_model: int):
+    """(seq, d_model): PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), PE[pos, 2i+1] = cos(...)."""
+    position = torch.arange(seq, dtype=torch.float64)[:, None]
+    frequency = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    table = torch.empty(seq, d_model, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+    return table
+
+
+def transformer(torch, config):
+    """``torch.nn.Transformer`` shaped like a translator of ``config`` (float64,
+    eval, ReLU, no dropout, batch first).  It always ends each stack with a
+    LayerNorm; a post-LN translator (the paper's) has none there, so for
+    "post" those two are replaced by the identity."""
+    with warnings.catch_warnings():
+        # pre-LN turns off an inference fast path (nested tensors) that is never taken here
+        warnings.filterwarnings("ignore", "enable_nested_tensor is True")
+        twin = torch.nn.Transformer(
+            config.d_model, config.n_head, config.n_layer, config.n_layer, config.d_ff,
+            dropout=0.0, activation="relu", batch_first=True, norm_first=config.norm == "pre",
+            dtype=torch.float64).eval()
+    if config.norm == "post":
+        twin.encoder.norm = torch.nn.Identity()
+        twin.decoder.norm = torch.nn.Identity()
+    return twin
+
+
+def transformer_parameters(torch, config, ours: dict) -> dict:
+    """``nn.Transformer``'s names -> our tensors (given by our names, as
+    ``Translator.named_parameters`` gives them)."""
+    mapped = {}
+    for i in range(config.n_layer):
+        mapped.update({f"encoder.layers.{i}.{name}": tensor for name, tensor in
+                       torch_parameters(torch, ours, f"encoder.{i}.").items()})
+        mapped.update({f"decoder.layers.{i}.{name}": tensor for name, tensor in
+                       torch_parameters(torch, ours, f"decoder.{i}.", encoder=False).items()})
+    if config.norm == "pre":
+        for stack in ("encoder", "decoder"):
+            mapped[f"{stack}.norm.weight"] = ours[f"{stack}_norm.gamma"]
+            mapped[f"{stack}.norm.bias"] = ours[f"{stack}_norm.beta"]
+    return mapped
+
+
+def translator_logits(torch, config, ours: dict, src_ids, tgt_ids, src_padding_mask=None,
+                      tgt_padding_mask=None):
+    """The translator's logits computed by ``torch.nn.Transformer`` on our weights:
+    embeddings times √d_model plus sinusoids, the Transformer with a causal
+    target mask and both padding masks, and logits = h E_tgtᵀ (tied)."""
+    F = torch.nn.functional
+    E_tgt = ours["tgt_embedding.W"]
+    E_src = E_tgt if config.share_embeddings else ours["src_embedding.W"]
+    src_seq, tgt_seq = src_ids.shape[1], tgt_ids.shape[1]
+    x = F.embedding(src_ids, E_src) * config.d_model ** 0.5 + sinusoids(torch, src_seq,
+                                                                         config.d_model)
+    y = F.embedding(tgt_ids, E_tgt) * config.d_model ** 0.5 + sinusoids(torch, tgt_seq,
+                                                                         config.d_model)
+    h = torch.func.functional_call(
+        transformer(torch, config), transformer_parameters(torch, config, ours), (x, y),
+        {"tgt_mask": causal(torch, tgt_seq), "src_key_padding_mask": src_padding_mask,
+         "tgt_key_padding_mask": tgt_padding_mask,
+         "memory_key_padding_mask": src_padding_mask})
+    return h @ E_tgt.T
