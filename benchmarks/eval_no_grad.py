@@ -14,8 +14,8 @@ weights and the same batches:
 - ``recording``: today's layers, one forward per batch outside ``no_grad()``,
   each leaving a record (dropped between batches, as ``before`` overwrote its
   one slot), to show what inference mode alone changes;
-- ``estimate_loss``: today's ``estimate_loss``: inside ``no_grad()``, with
-  up to 384 windows (32 batches) per forward.
+- ``estimate_loss``: today's ``estimate_loss``: one forward per batch, inside
+  ``no_grad()``: nothing is kept.
 
 Prints the median seconds of each, the ratios, the losses (equal up to
 float32 rounding), and the CPU it ran on.

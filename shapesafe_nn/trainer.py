@@ -176,41 +176,21 @@ class EvalRecord:
     lr: float  # the learning rate the schedule gave at this step
 
 
-# An evaluation reads its batches several at a time: one forward of 384 windows
-# (32 batches of the baby's 12) runs bigger matrix products, and a 32nd of the
-# Python calls, than 32 forwards of 12, and gives the same mean.  Measured on the
-# baby GPT (benchmarks/eval_no_grad.py): 96 windows gave 1.5x, 384 gave 2.4x, 768
-# little more for twice the memory; 384 windows keep an evaluation's largest
-# array, the feed-forward's (384 * 64, 512) floats, at 50 MB
-WINDOWS_PER_FORWARD = 384
-
-
 def estimate_loss(model: Module, ids, *, batch_size: int, block_size: int, iters: int,
                   rng: np.random.Generator) -> float:
-    """Mean cross-entropy over ``iters`` random (batch, block) batches, in eval mode
-    and inference mode: nothing is differentiated, so no forward keeps a record.
-
-    The batches are drawn one by one, as training draws them, then stacked up
-    to ``WINDOWS_PER_FORWARD`` windows per forward.  Every batch has
-    ``batch_size`` windows, so the mean over a stack, weighted by its number
-    of batches, is the mean of the batches' own means.
-    """
+    """Mean cross-entropy over ``iters`` random (batch, block) windows, in eval mode
+    and inference mode: nothing is differentiated, so no forward keeps a record."""
     cost = SoftmaxCrossEntropy()
-    batches = [get_batch(ids, batch_size, block_size, rng) for _ in range(iters)]
-    per_forward = max(1, WINDOWS_PER_FORWARD // batch_size)
-    total = 0.0
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            for start in range(0, iters, per_forward):
-                stack = batches[start:start + per_forward]
-                x = np.concatenate([x for x, _ in stack])  # (len(stack) * batch, block)
-                y = np.concatenate([y for _, y in stack])
-                total += cost.forward(model.forward(x), y) * len(stack)
+            losses = [cost.forward(model.forward(x), y)
+                      for x, y in (get_batch(ids, batch_size, block_size, rng)
+                                   for _ in range(iters))]
     finally:
         model.train(was_training)
-    return total / iters
+    return float(np.mean(losses))
 
 
 def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters: int,
