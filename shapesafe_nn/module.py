@@ -80,6 +80,7 @@ class Module:
         object.__setattr__(self, "_open_record", None)  # the forward running now fills it
         object.__setattr__(self, "_consuming", None)  # the record of the backward running now
         object.__setattr__(self, "_saved", None)  # its arrays
+        object.__setattr__(self, "_spent", None)  # the last backward's, until the next forward
 
     def __setattr__(self, name: str, value) -> None:
         if name.startswith("_") and not isinstance(value, (Parameter, Module)):

@@ -611,6 +611,9 @@ def checked(method: Callable) -> Callable:
             attributes["_open_record"] = None
         if record is not None:  # only a forward that finished leaves a record
             self._push_record(record)
+        # the arrays of this layer's last backward go only now, after this forward
+        # made its own: see backward below
+        attributes["_spent"] = None
         return result
 
     def backward(self, *args, **kwargs):
@@ -634,6 +637,11 @@ def checked(method: Callable) -> Callable:
             return run_checked(self, mode, record, args, kwargs)[0]
         finally:
             attributes["_saved"] = attributes["_consuming"] = None
+            # Keep the arrays alive until this layer's next forward has made its
+            # own.  Freed here, at the end of every step, they let glibc's malloc
+            # hand the memory back to the system, only to fault it in again on
+            # the next step: 25% slower per transformer block (measured).
+            attributes["_spent"] = record.arrays
 
     def other(self, *args, **kwargs):
         mode = _mode.get()
