@@ -23,7 +23,9 @@ from shapesafe_nn.testing import gradcheck, inputs_for
 
 # float64 everywhere: gradcheck's central differences need it, and against
 # PyTorch only the order of the sums may differ
-FEW = settings(max_examples=3, deadline=None)
+# derandomize: the same few examples on every run and machine, so that a failure
+# is reproducible (each example is a gradient check of every entry: only a few fit)
+FEW = settings(max_examples=3, deadline=None, derandomize=True)
 # The finite differences repeat the first call's shapes thousands of times: check
 # them once ("first"), so the gradient checks spend their time on arithmetic
 CHECK_ONCE = "first"
