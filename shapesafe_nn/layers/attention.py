@@ -78,7 +78,8 @@ def squared_dot(q: Array, k: Array) -> tuple[Array, tuple]:
     head cannot push a position away by disagreeing with it: the only way
     to ignore a key is q·k ≈ 0, a much narrower target than q·k < 0.  It is
     the square of the *scaled* score, so that the lost sign, not the width
-    of the scores, is what differs from ``scaled_dot``.
+    of the scores, is what differs from ``scaled_dot``.  Squaring each number
+    before the dot product is the other reading: ``dot_of_squares``.
     """
     u, _ = scaled_dot(q, k)
     return u * u, (q, k, u)
@@ -87,6 +88,77 @@ def squared_dot(q: Array, k: Array) -> tuple[Array, tuple]:
 def squared_dot_backward(dscores: Array, q: Array, k: Array, u: Array) -> tuple[Array, Array]:
     # scores = u², u = q kᵀ / √d_head: du = 2u dscores, then scaled_dot's backward
     return scaled_dot_backward(2 * u * dscores, q, k)
+
+
+def dot_of_squares(q: Array, k: Array) -> tuple[Array, tuple]:
+    """scores = (q ∘ q)(k ∘ k)ᵀ / √d_head: square each number first, then the dot product.
+
+    The other reading of "what if we used a squared dot product?" (compare
+    ``squared_dot``, which squares the dot product itself).  Every entry is
+    squared, so the score ignores every sign: q = (1, -1) likes k = (1, 1)
+    exactly as much as k = (1, -1).  All that is left of direction is how
+    the squared sizes line up.  Scaled by √d_head as ``scaled_dot``.
+    """
+    q_squared, k_squared = q * q, k * k
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    return q_squared @ k_squared.swapaxes(-1, -2) * scale, (q, k, q_squared, k_squared)
+
+
+def dot_of_squares_backward(dscores: Array, q: Array, k: Array, q_squared: Array,
+                            k_squared: Array) -> tuple[Array, Array]:
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    # scores = (q²)(k²)ᵀ · scale, a matrix product of the squares; d(a²)/da = 2a
+    dq_squared = dscores @ k_squared * scale
+    dk_squared = dscores.swapaxes(-1, -2) @ q_squared * scale
+    return 2 * q * dq_squared, 2 * k * dk_squared
+
+
+def negative_dot(q: Array, k: Array) -> tuple[Array, tuple]:
+    """scores = -q kᵀ / √d_head: what if the inverse of the dot product?
+
+    A query now prefers the keys that point *away* from it.  Nothing is lost:
+    -q·k = q·(-k), so a head with this score computes exactly what a
+    ``scaled_dot`` head computes with W_k negated, and training can find that
+    W_k as easily.  It should learn as well: the experiment that says so is
+    the check that the sign of a score is only a convention.
+    """
+    scores, saved = scaled_dot(q, k)
+    return np.negative(scores, out=scores), saved
+
+
+def negative_dot_backward(dscores: Array, q: Array, k: Array) -> tuple[Array, Array]:
+    # scores = -(scaled_dot): the same backward, with the sign of dscores flipped
+    return scaled_dot_backward(-dscores, q, k)
+
+
+def negative_squared_distance(q: Array, k: Array) -> tuple[Array, tuple]:
+    """scores = -‖q - k‖² / √d_head: the nearer the key, the higher the score.
+
+    Another reading of "inverse": a distance instead of a similarity.
+    -‖q - k‖² = 2 q·k - ‖q‖² - ‖k‖²: twice the dot product, minus ‖q‖², which
+    is the same for every key of a row and so changes no softmax weight, minus
+    ‖k‖², which penalizes long keys.  So it is a dot product with a key-length
+    term: a key can no longer win a query just by being long.
+    """
+    q_length = (q * q).sum(axis=-1, keepdims=True)  # (..., q_seq, 1)
+    k_length = (k * k).sum(axis=-1)[..., None, :]  # (..., 1, kv_seq)
+    scores = q @ k.swapaxes(-1, -2)
+    scores *= 2.0
+    scores -= q_length
+    scores -= k_length
+    scores *= 1.0 / math.sqrt(q.shape[-1])
+    return scores, (q, k)
+
+
+def negative_squared_distance_backward(dscores: Array, q: Array,
+                                       k: Array) -> tuple[Array, Array]:
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    # scores = (2 q kᵀ - ‖q‖² - ‖k‖²) · scale: each query's row sums its dscores
+    # into the ‖q‖² term, each key's column into the ‖k‖² term
+    dq = (2 * (dscores @ k) - 2 * q * dscores.sum(axis=-1, keepdims=True)) * scale
+    dk = (2 * (dscores.swapaxes(-1, -2) @ q)
+          - 2 * k * dscores.sum(axis=-2)[..., None]) * scale
+    return dq, dk
 
 
 def _unit(a: Array) -> tuple[Array, Array]:
@@ -139,6 +211,10 @@ SCORES: dict[str, Score] = {
     "dot": Score(dot, dot_backward),
     "squared_dot": Score(squared_dot, squared_dot_backward),
     "cosine": Score(cosine, cosine_backward),
+    "dot_of_squares": Score(dot_of_squares, dot_of_squares_backward),
+    "negative_dot": Score(negative_dot, negative_dot_backward),
+    "negative_squared_distance": Score(negative_squared_distance,
+                                       negative_squared_distance_backward),
 }
 
 

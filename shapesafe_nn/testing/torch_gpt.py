@@ -55,6 +55,12 @@ def attention_scores(q: torch.Tensor, k: torch.Tensor, score: str) -> torch.Tens
         return (q @ k.transpose(-2, -1) / math.sqrt(d_head)) ** 2
     if score == "cosine":
         return F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1) * math.sqrt(d_head)
+    if score == "dot_of_squares":
+        return (q ** 2) @ (k ** 2).transpose(-2, -1) / math.sqrt(d_head)
+    if score == "negative_dot":
+        return -(q @ k.transpose(-2, -1)) / math.sqrt(d_head)
+    if score == "negative_squared_distance":  # every pair's difference, written out
+        return -((q[..., :, None, :] - k[..., None, :, :]) ** 2).sum(-1) / math.sqrt(d_head)
     raise ValueError(f"TorchGPT: no score {score!r}")
 
 

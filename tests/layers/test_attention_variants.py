@@ -208,6 +208,38 @@ def test_squared_dot_cannot_tell_an_opposite_key_from_an_aligned_one():
     np.testing.assert_array_equal(scaled(q, -k)[0], -scaled(q, k)[0])
 
 
+def test_dot_of_squares_ignores_every_sign():
+    q, k = random_qk()
+    flips = np.random.default_rng(1).choice([-1.0, 1.0], size=q.shape)
+    dot_of_squares = SCORES["dot_of_squares"].forward
+    np.testing.assert_allclose(dot_of_squares(q * flips, k)[0], dot_of_squares(q, k)[0],
+                               rtol=1e-14)  # the same squares: only rounding may differ
+    np.testing.assert_allclose(dot_of_squares(q, -k)[0], dot_of_squares(q, k)[0], rtol=1e-14)
+    # while squared_dot still tells (1, -1) from (1, 1): the sign inside the sum counts
+    one, other = np.array([[[1.0, -1.0]]]), np.array([[[1.0, 1.0]]])
+    assert SCORES["squared_dot"].forward(one, other)[0] == 0.0
+    assert dot_of_squares(one, other)[0] == dot_of_squares(one, one)[0] > 0
+
+
+def test_negative_dot_is_scaled_dot_with_the_keys_flipped():
+    q, k = random_qk()
+    negative, _ = SCORES["negative_dot"].forward(q, k)
+    np.testing.assert_array_equal(negative, SCORES["scaled_dot"].forward(q, -k)[0])
+
+
+def test_negative_squared_distance_is_a_dot_product_with_a_key_length_term():
+    q, k = random_qk()
+    scores, _ = SCORES["negative_squared_distance"].forward(q, k)
+    distances = ((q[:, :, None, :] - k[:, None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(scores, -distances / 2.0, rtol=1e-12)  # √d_head = 2
+    # -‖q‖² is the same for every key of a row: the softmax weights do not see it
+    with_lengths = (2 * q @ k.swapaxes(-1, -2) - (k * k).sum(-1)[:, None, :]) / 2.0
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    expected = np.exp(with_lengths - with_lengths.max(-1, keepdims=True))
+    np.testing.assert_allclose(weights / weights.sum(-1, keepdims=True),
+                               expected / expected.sum(-1, keepdims=True), rtol=1e-12)
+
+
 @settings(max_examples=30, deadline=None)
 @given(d_head=st.integers(1, 8), size=st.sampled_from([1e-3, 1.0, 1e3]),
        seed=st.integers(0, 2**32 - 1))
