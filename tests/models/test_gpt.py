@@ -336,7 +336,8 @@ def test_unknown_positions_are_refused_with_the_choices():
 
 
 @pytest.mark.parametrize("field, bad, allowed", [
-    ("score", "additive", "scaled_dot, dot, squared_dot, cosine"),
+    ("score", "additive", "scaled_dot, dot, squared_dot, cosine, dot_of_squares, negative_dot, "
+                          "negative_squared_distance"),
     ("mask", "bidirectional", "causal, none, anti_causal"),
 ])
 def test_unknown_attention_options_are_refused_with_the_choices(field, bad, allowed):
