@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.text import CharTokenizer
+from .shapes import check_ids
 
 MISSING = ("a BPE tokenizer needs the tokenizers package: "
            "pip install 'shapesafe_nn[interop]'")
@@ -93,10 +94,7 @@ class BPETokenizer:
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"BPETokenizer.decode: ids must be one sequence (seq,) of "
                              f"integers, not {ids.dtype} {ids.shape}")
-        outside = (ids < 0) | (ids >= self.vocab_size)
-        if outside.any():
-            raise ValueError(f"BPETokenizer.decode: id {ids[outside][0]} is outside the "
-                             f"tokenizer's vocabulary [0, {self.vocab_size})")
+        check_ids("BPETokenizer.decode", "ids", ids, self.vocab_size)
         return self.tokenizer.decode(ids.tolist())
 
     def to_json(self) -> str:

@@ -33,7 +33,7 @@ import re
 
 import numpy as np
 
-from .shapes import Array
+from .shapes import Array, check_ids
 
 # A Latin letter: ASCII, and the accented letters of Latin-1 and Latin
 # Extended-A/B (é, ü, ß, ...) without the signs × and ÷ that sit among them.
@@ -99,10 +99,7 @@ class WordTokenizer:
         if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
             raise ValueError(f"WordTokenizer.decode: ids must be one sequence (seq,) of "
                              f"integers, not {ids.dtype} {ids.shape}")
-        outside = (ids < 0) | (ids >= self.vocab_size)
-        if outside.any():
-            raise ValueError(f"WordTokenizer.decode: id {ids[outside][0]} is outside the "
-                             f"vocabulary [0, {self.vocab_size})")
+        check_ids("WordTokenizer.decode", "ids", ids, self.vocab_size)
         pieces = []
         for i in ids.tolist():
             if i == EOS_ID:

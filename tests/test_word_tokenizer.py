@@ -69,7 +69,7 @@ def test_the_vocabulary_survives_json_without_pickle():
 
 def test_decode_refuses_ids_outside_the_vocabulary():
     tokenizer = WordTokenizer.from_texts(["one"])
-    with pytest.raises(ValueError, match=r"id 9 is outside the vocabulary \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"WordTokenizer.decode: ids holds 9 at index \(1,\), outside \[0, 4\)"):
         tokenizer.decode([3, 9])
 
 

@@ -25,7 +25,7 @@ def test_a_trained_bpe_has_word_pieces_and_decodes_what_it_encodes():
 
 def test_bpe_decode_refuses_ids_outside_its_vocabulary():
     tokenizer = BPETokenizer.train(TEXT, vocab_size=260)
-    with pytest.raises(ValueError, match=r"id 260 is outside the tokenizer's vocabulary"):
+    with pytest.raises(ValueError, match=r"BPETokenizer.decode: ids holds 260 at index \(1,\), outside \[0, 260\)"):
         tokenizer.decode(np.array([1, 260]))
 
 
