@@ -7,8 +7,10 @@ positions.  ``state_dict()`` returns that state as named numpy arrays, ready
 for a checkpoint, and ``load_state_dict`` puts it back, refusing any array
 whose shape does not fit its parameter.
 
-Also here: the learning-rate schedule a GPT trains with
-(:func:`cosine_with_warmup`) and gradient clipping (:func:`clip_grad_norm`).
+Also here: the learning-rate schedules, warm-up then cosine decay as a GPT
+trains (:func:`cosine_with_warmup`) and the Transformer paper's warm-up then
+1/√step (:func:`inverse_sqrt_warmup`), and gradient clipping
+(:func:`clip_grad_norm`).
 """
 
 import math
@@ -17,7 +19,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from .module import Parameter, start_new_pass
-from .validate import non_negative_int, non_negative_number, positive_number, probability
+from .validate import (non_negative_int, non_negative_number, positive_int, positive_number,
+                       probability)
 
 
 def _named(where: str, parameters: Iterable) -> list[tuple[str, Parameter]]:
@@ -279,6 +282,30 @@ def cosine_with_warmup(step: int, *, max_lr: float, min_lr: float, warmup: int,
         return min_lr
     ratio = (step - warmup) / (total - warmup)
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
+
+
+def inverse_sqrt_warmup(step: int, *, d_model: int, warmup: int, scale: float = 1.0) -> float:
+    r"""The learning rate at ``step`` (counting from 0) of Vaswani et al. 2017, §5.3.
+
+    ::
+
+        s = step + 1                      (the paper counts from 1)
+        η = scale · d_model^-0.5 · min(s^-0.5, s · warmup^-1.5)
+
+    It rises linearly for ``warmup`` steps, peaks at s = warmup with
+    ``scale / √(d_model · warmup)``, then decays as 1/√s.  The paper used
+    ``warmup = 4000`` and Adam with β = (0.9, 0.98).  Wider models get smaller
+    steps (the d_model^-0.5): each weight of a wider layer has more inputs
+    that its change adds up over.  ``scale`` multiplies it all (the paper's
+    is 1; implementations that train for few steps often use 2).
+    """
+    where = "inverse_sqrt_warmup"
+    non_negative_int(where, "step", step)
+    positive_int(where, "d_model", d_model)
+    positive_int(where, "warmup", warmup)
+    scale = positive_number(where, "scale", scale)
+    s = step + 1
+    return scale * d_model ** -0.5 * min(s ** -0.5, s * warmup ** -1.5)
 
 
 def clip_grad_norm(parameters: Iterable, max_norm: float) -> float:

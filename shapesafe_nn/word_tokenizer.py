@@ -23,6 +23,9 @@ vocabulary is as large as the data (20,003 tokens for the 20,000 bundled
 German training numbers, and every test number unknown), so such a language
 must be read character by character.
 
+``WordTokenizer.from_texts(texts, whole_words=False)`` makes every character
+a token: the reading German needs.
+
 Three tokens are added to every vocabulary, at fixed ids: PAD (0) fills a
 short sentence up to the batch's longest, BOS (1) starts the decoder's
 input, EOS (2) ends its output.
@@ -39,16 +42,18 @@ from .shapes import Array, check_ids
 # Extended-A/B (é, ü, ß, ...) without the signs × and ÷ that sit among them.
 LATIN_WORD = "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+"
 TOKEN = re.compile(f"{LATIN_WORD}|.", re.DOTALL)
+CHARACTER = re.compile(".", re.DOTALL)
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)  # ids 0, 1, 2
 PAD_ID, BOS_ID, EOS_ID = range(len(SPECIALS))
 
 
-def split_tokens(text: str) -> list[str]:
+def split_tokens(text: str, whole_words: bool = True) -> list[str]:
     """``text`` as tokens, ``"".join(split_tokens(text)) == text``: each Latin
-    word is one, and each other character (space, digit, hyphen, kanji) one."""
-    return TOKEN.findall(text)
+    word is one, and each other character (space, digit, hyphen, kanji) one;
+    with ``whole_words=False``, every character is one."""
+    return (TOKEN if whole_words else CHARACTER).findall(text)
 
 
 class WordTokenizer:
@@ -57,19 +62,30 @@ class WordTokenizer:
     Build it from the texts it must read, ``WordTokenizer.from_texts(texts)``;
     the vocabulary is the three special tokens, then every token of the texts
     in sorted order, so the same texts always give the same ids.
+    ``whole_words=False`` reads one character per token instead.
     """
 
-    def __init__(self, tokens: list[str]):
+    def __init__(self, tokens: list[str], whole_words: bool = True):
         tokens = list(tokens)
         if len(set(tokens)) != len(tokens) or set(tokens) & set(SPECIALS):
             raise ValueError("WordTokenizer: tokens must be distinct and must not include "
                              f"the special tokens {', '.join(SPECIALS)}")
+        if not whole_words and any(len(token) != 1 for token in tokens):
+            raise ValueError("WordTokenizer: with whole_words=False every token must be one "
+                             "character")
+        self.whole_words = whole_words
         self.tokens = [*SPECIALS, *tokens]  # id -> token
         self.ids = {token: i for i, token in enumerate(self.tokens)}  # token -> id
 
     @classmethod
-    def from_texts(cls, texts) -> "WordTokenizer":
-        return cls(sorted({token for text in texts for token in split_tokens(text)}))
+    def from_texts(cls, texts, whole_words: bool = True) -> "WordTokenizer":
+        return cls(sorted({token for text in texts
+                           for token in split_tokens(text, whole_words)}), whole_words)
+
+    @property
+    def unit(self) -> str:
+        """What one token is: "words" (Latin words whole) or "characters"."""
+        return "words" if self.whole_words else "characters"
 
     @property
     def vocab_size(self) -> int:
@@ -84,7 +100,7 @@ class WordTokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"WordTokenizer.encode takes a str, not {type(text).__name__}")
-        tokens = split_tokens(text)
+        tokens = split_tokens(text, self.whole_words)
         unknown = sorted({token for token in tokens if token not in self.ids})
         if unknown:
             raise ValueError(f"WordTokenizer.encode: {len(unknown)} token(s) of {text!r} are "
@@ -110,18 +126,22 @@ class WordTokenizer:
 
     def to_json(self) -> str:
         """The vocabulary as JSON text, for a checkpoint (never a pickle)."""
-        return json.dumps({"word_tokens": self.tokens[len(SPECIALS):]}, ensure_ascii=False)
+        return json.dumps({"word_tokens": self.tokens[len(SPECIALS):],
+                           "whole_words": self.whole_words}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, source: str = "WordTokenizer.from_json") -> "WordTokenizer":
         """The tokenizer :meth:`to_json` wrote."""
         try:
-            tokens = json.loads(text)["word_tokens"]
-        except (TypeError, KeyError, json.JSONDecodeError) as error:
+            saved = json.loads(text)
+            tokens, whole_words = saved["word_tokens"], saved.get("whole_words", True)
+        except (TypeError, KeyError, AttributeError, json.JSONDecodeError) as error:
             raise ValueError(f"{source}: not a word tokenizer's JSON ({error!r})") from None
         if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
             raise ValueError(f"{source}: word_tokens must be a list of non-empty strings")
-        return cls(tokens)
+        if not isinstance(whole_words, bool):
+            raise ValueError(f"{source}: whole_words must be true or false")
+        return cls(tokens, whole_words)
 
 
 def pad_batch(sequences: list[Array]) -> tuple[Array, Array]:

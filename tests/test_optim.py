@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn import Dense, Parameter
-from shapesafe_nn.optim import SGD, AdamW, Momentum, clip_grad_norm, cosine_with_warmup
+from shapesafe_nn.optim import (SGD, AdamW, Momentum, clip_grad_norm, cosine_with_warmup,
+                                inverse_sqrt_warmup)
 from shapesafe_nn.testing import assert_all_finite, assert_finite_allclose
 
 SHAPES = {"W": (3, 4), "b": (3,), "embedding": (5, 4), "gamma": (4,)}
@@ -434,3 +435,34 @@ def test_clip_grad_norm_names_a_non_finite_gradient():
         clip_grad_norm(named, 1.0)
     with pytest.raises(ValueError, match="max_norm must be a positive number"):
         clip_grad_norm(named, 0.0)
+
+
+# -- inverse_sqrt_warmup ---------------------------------------------------------
+
+def test_inverse_sqrt_warmup_is_the_papers_formula():
+    # Vaswani et al. §5.3: lrate = d_model^-0.5 · min(step^-0.5, step · warmup^-1.5),
+    # their step counting from 1; ours counts from 0
+    d_model, warmup = 512, 4000
+    for step in (0, 1, 999, 3998, 3999, 4000, 99_999):
+        s = step + 1
+        expected = d_model ** -0.5 * min(s ** -0.5, s * warmup ** -1.5)
+        assert inverse_sqrt_warmup(step, d_model=d_model, warmup=warmup) == \
+            pytest.approx(expected, rel=1e-12)
+
+
+def test_inverse_sqrt_warmup_rises_to_its_peak_at_warmup_then_falls():
+    rates = [inverse_sqrt_warmup(step, d_model=128, warmup=100, scale=2.0) for step in range(400)]
+    peak = int(np.argmax(rates))
+    assert peak == 99  # step 99 is the paper's step 100 = warmup
+    assert rates[peak] == pytest.approx(2.0 / np.sqrt(128 * 100), rel=1e-12)
+    assert all(a < b for a, b in zip(rates[:peak], rates[1:peak + 1]))
+    assert all(a > b for a, b in zip(rates[peak:], rates[peak + 1:]))
+
+
+@pytest.mark.parametrize("name, value", [("d_model", 0), ("warmup", 0), ("step", -1),
+                                         ("scale", 0.0)])
+def test_inverse_sqrt_warmup_refuses_a_bad_setting_by_name(name, value):
+    kwargs = dict(step=1, d_model=128, warmup=100, scale=1.0) | {name: value}
+    step = kwargs.pop("step")
+    with pytest.raises(ValueError, match=f"inverse_sqrt_warmup.*{name}"):
+        inverse_sqrt_warmup(step, **kwargs)

@@ -79,3 +79,19 @@ def test_pad_batch_pads_to_the_longest_and_marks_the_padding():
     assert mask.tolist() == [[False, False, False], [False, True, True]]
     with pytest.raises(ValueError, match="no empty one"):
         pad_batch([np.array([5]), np.array([], dtype=np.int64)])
+
+
+def test_characters_mode_reads_german_compounds_letter_by_letter():
+    texts = ["einundzwanzig", "dreihundert"]
+    words = WordTokenizer.from_texts(texts)
+    characters = WordTokenizer.from_texts(texts, whole_words=False)
+    assert words.vocab_size == 3 + 2  # one token per distinct number
+    assert characters.vocab_size == 3 + len(set("".join(texts)))
+    assert characters.unit == "characters" and words.unit == "words"
+    ids = characters.encode("zwanzig", eos=True)
+    assert len(ids) == len("zwanzig") + 1
+    assert characters.decode(ids) == "zwanzig"
+    again = WordTokenizer.from_json(characters.to_json())
+    assert again.whole_words is False and again.tokens == characters.tokens
+    with pytest.raises(ValueError, match="whole_words=False every token must be one character"):
+        WordTokenizer(["ab"], whole_words=False)
