@@ -8,6 +8,7 @@ from ..validate import head_width, option, positive_int, probability
 from .attention import MASKS, SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout
+from .kv_cache import KVCache
 
 
 def split_heads(a: Array, n_heads: int) -> Array:
@@ -71,6 +72,20 @@ class MultiHeadAttention(Module):
     (batch, seq), True at padding, hides those positions as keys (an
     encoder reading sentences of different lengths).
 
+    ``cache``, a :class:`~shapesafe_nn.layers.kv_cache.KVCache`, is for
+    writing one token at a time (inside ``no_grad()``, causal mask only):
+    ``x`` holds only the *new* positions, and their keys and values are
+    appended to the cache's before attending::
+
+        q, k, v = split(qkv) -> per head            (batch, n_heads, seq, d_head) each
+        keys, values = cache.append(k, v)           (batch, n_heads, kv_seq, d_head)
+        heads   = attend(q, keys, values)           (batch, n_heads, seq, d_head)
+
+    where kv_seq = the positions so far, the new ones last.  The causal mask
+    for seq queries over kv_seq keys puts the queries at the last seq
+    positions (``attention.causal_mask``), so each new position sees itself
+    and everything before it, as in the plain forward.
+
     The projections run on ``rows``, x reshaped to (batch*seq, d_model):
     every position is one row of one matrix product, the same numbers as
     a 3-D product.  numpy computes a 3-D @ 2-D product as a loop of
@@ -102,7 +117,8 @@ class MultiHeadAttention(Module):
 
     @property
     def attention_weights(self) -> Array | None:
-        """(batch, n_heads, seq, seq): the weights of the last forward, before dropout."""
+        """(batch, n_heads, seq, kv_seq): the weights of the last forward, before
+        dropout; kv_seq = seq unless a cache held earlier positions."""
         return self.attend.attention_weights
 
     def extra_repr(self) -> str:
@@ -112,7 +128,10 @@ class MultiHeadAttention(Module):
     @checked
     def forward(self, x: Float[Array, "batch seq d_model"],
                 key_padding_mask: Bool[Array, "batch seq"] | None = None,
+                cache: KVCache | None = None,
                 ) -> Float[Array, "batch seq d_model"]:
+        if cache is not None:  # before any work, so a refused call leaves nothing behind
+            self._refuse_what_a_cache_cannot_do(cache, key_padding_mask)
         batch, seq, _ = x.shape
         rows = x.reshape(batch * seq, self.d_model)  # one row per position (a view)
         qkv = expect("qkv", self.qkv.forward(rows).reshape(batch, seq, 3 * self.d_model),
@@ -121,11 +140,30 @@ class MultiHeadAttention(Module):
         expect("q", q, "batch n_heads seq d_head")
         expect("k", k, "batch n_heads seq d_head")
         expect("v", v, "batch n_heads seq d_head")
+        if cache is not None:
+            # the keys and values of every position so far, these new ones last
+            k, v = cache.append(k, v)
+            expect("keys", k, "batch n_heads kv_seq d_head")
+            expect("values", v, "batch n_heads kv_seq d_head")
         heads = expect("heads", self.attend.forward(q, k, v, key_padding_mask=key_padding_mask),
                        "batch n_heads seq d_head")
         merged = expect("merged", merge_heads(heads), "batch seq d_model")
         projected = self.proj.forward(merged.reshape(batch * seq, self.d_model))
         return self.resid_dropout.forward(projected.reshape(batch, seq, self.d_model))
+
+    def _refuse_what_a_cache_cannot_do(self, cache: KVCache,
+                                       key_padding_mask: Array | None) -> None:
+        cache.refuse_while_recording()
+        if self.attend.mask != "causal":
+            # without it, an earlier position reads later ones: its keys and values
+            # change with every new token, and stored ones would be stale
+            raise ValueError(f"MultiHeadAttention.forward: a KVCache needs the causal mask, "
+                             f"not {self.attend.mask!r}: with it a position's keys and values "
+                             f"would change as later tokens arrive")
+        if key_padding_mask is not None:
+            raise ValueError("MultiHeadAttention.forward: a key_padding_mask with a KVCache "
+                             "would cover only the new positions, not the cached ones; pad "
+                             "nothing when writing one token at a time")
 
     @checked
     def backward(self,

@@ -9,6 +9,7 @@ from ..validate import option, positive_int
 from .activations import GELU_FORMS
 from .attention import MASKS, SCORES
 from .feed_forward import FeedForward
+from .kv_cache import KVCache
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
 
@@ -31,6 +32,11 @@ class TransformerBlock(Module):
 
         dh = dout + ln2.backward(ff.backward(dout))
         dx = dh   + ln1.backward(attn.backward(dh))
+
+    ``cache``, a :class:`~shapesafe_nn.layers.kv_cache.KVCache`, goes to the
+    attention: ``x`` then holds only the new positions (writing one token at a
+    time, inside ``no_grad()``).  Nothing else needs one: layer norm and the
+    feed-forward work on each position alone.
 
     Args:
         d_model: width of the residual stream.
@@ -72,8 +78,10 @@ class TransformerBlock(Module):
         return f"d_model={self.d_model}, n_heads={self.attn.n_heads}, d_ff={self.d_ff}"
 
     @checked
-    def forward(self, x: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        h = expect("h", x + self.attn.forward(self.ln1.forward(x)), "batch seq d_model")
+    def forward(self, x: Float[Array, "batch seq d_model"],
+                cache: KVCache | None = None) -> Float[Array, "batch seq d_model"]:
+        h = expect("h", x + self.attn.forward(self.ln1.forward(x), cache=cache),
+                   "batch seq d_model")
         return h + self.ff.forward(self.ln2.forward(h))
 
     @checked

@@ -13,6 +13,17 @@ The whole model, with the shape after each line::
 The last line is the *tied* language-model head (Press & Wolf 2017; GPT-2):
 the matrix that turns a token into a vector also scores every token
 against the final vector, so its gradient gets a share from both ends.
+
+Writing text, :meth:`GPT.generate` keeps each block's keys and values in a
+:class:`~shapesafe_nn.layers.kv_cache.KVCache` (one per block, from
+:meth:`GPT.new_cache`), so each new token costs one position's work::
+
+    ids                                   (batch, seq)          the new tokens only
+    x = token_embedding(ids) + P[start:start+seq]               their positions: after
+                                                                the start cached ones
+    x = block(x, cache)                   (batch, seq, d_model) each block appends the new
+                                                                keys and values, (batch,
+                                                                n_heads, seq_so_far, d_head)
 """
 
 from dataclasses import asdict, dataclass
@@ -23,6 +34,7 @@ from ..layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding,
                       SinusoidalPositionalEncoding, TransformerBlock)
 from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
+from ..layers.kv_cache import KVCache
 from ..module import Module
 from ..records import no_grad
 from ..shapes import Array, Float, Integer, checked
@@ -98,18 +110,42 @@ class GPT(Module):
         return (f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, "
                 f"n_head={c.n_head}, d_model={c.d_model}")
 
+    def new_cache(self) -> list[KVCache]:
+        """An empty key/value cache for each block, each up to block_size positions:
+        pass it to :meth:`forward` to feed a sequence a few tokens at a time."""
+        return [KVCache(self.config.block_size) for _ in self.blocks]
+
     @checked
-    def forward(self, ids: Integer[Array, "batch seq"]) -> Float[Array, "batch seq vocab"]:
+    def forward(self, ids: Integer[Array, "batch seq"],
+                cache: list[KVCache] | None = None) -> Float[Array, "batch seq vocab"]:
+        """The logits at every position of ``ids``.
+
+        With ``cache`` (from :meth:`new_cache`, inside ``no_grad()``), ``ids``
+        holds the tokens that come after the ones the cache has seen: they
+        take the next positions, and their queries read the cached keys too.
+        The logits are those of the plain forward of the whole sequence at
+        the new positions (``tests/test_kv_cache.py``).
+        """
         seq = ids.shape[1]
-        if seq > self.config.block_size:
-            raise ValueError(f"GPT.forward: ids hold seq = {seq} positions, but the model's "
+        start = 0 if cache is None else cache[0].seq_so_far  # positions seen before ids
+        if start + seq > self.config.block_size:
+            seen = f"{start} cached and {seq} new" if cache is not None else f"seq = {seq}"
+            raise ValueError(f"GPT.forward: ids hold {seen} positions, but the model's "
                              f"block_size is {self.config.block_size}; crop the context to "
-                             f"the last {self.config.block_size} tokens")
+                             f"the last {self.config.block_size} tokens"
+                             f"{' and start a new cache' if cache is not None else ''}")
         E = self.token_embedding.W.value  # (vocab, d_model), checked as a shape anchor
         x = self.token_embedding.forward(ids)
-        x = self.positions.forward(x)
-        x = self.dropout.forward(x)
-        x = self.blocks.forward(x)
+        if cache is None:
+            x = self.positions.forward(x)
+            x = self.dropout.forward(x)
+            x = self.blocks.forward(x)
+        else:
+            # the new tokens sit at positions start, start+1, ...: add those rows
+            x = x + self.position_rows(start, start + seq)
+            x = self.dropout.forward(x)
+            for block, block_cache in zip(self.blocks, cache, strict=True):
+                x = block.forward(x, cache=block_cache)
         h = self.ln_f.forward(x)
         # logits = h Eᵀ, as one matrix product over all batch*seq rows: numpy's
         # 3-D @ 2-D product is a slow loop of small ones (see MultiHeadAttention)
@@ -117,6 +153,13 @@ class GPT(Module):
         h_rows = h.reshape(batch * seq, self.config.d_model)
         self.save_for_backward(h_rows=h_rows)
         return (h_rows @ E.T).reshape(batch, seq, self.config.vocab_size)
+
+    def position_rows(self, start: int, stop: int) -> Float[Array, "seq d_model"]:
+        """Rows start..stop-1 of the position table, learned or sinusoidal: what
+        ``positions.forward`` adds to a sequence whose first token is at ``start``."""
+        table = self.positions.P.value if self.config.positions == "learned" \
+            else self.positions.table
+        return table[start:stop]
 
     @checked
     def backward(self, dlogits: Float[Array, "batch seq vocab"]) -> None:
@@ -137,13 +180,21 @@ class GPT(Module):
 
     def generate(self, prompt: Integer[Array, "seq"], max_new_tokens: int, *,
                  temperature: float = 1.0, top_k: int | None = None,
-                 seed: int | None = None) -> Integer[Array, "seq"]:
+                 seed: int | None = None, use_cache: bool = True) -> Integer[Array, "seq"]:
         """Extend ``prompt`` by ``max_new_tokens`` sampled tokens.
 
         Each step reads the last ``block_size`` tokens, takes the logits of the
         last position, divides them by ``temperature`` (below 1: safer, above
         1: wilder), keeps the ``top_k`` largest if given, and samples from the
         softmax.  Runs in eval mode (no dropout) and restores the mode after.
+
+        With ``use_cache`` (the default; a causal model only), each block keeps
+        its keys and values (:meth:`new_cache`), and a step feeds the model the
+        newest token alone, (1, 1), instead of the whole context, (1, seq).
+        Once the text is longer than ``block_size``, the window slides: every
+        token moves one position down, so every key changes, and each step
+        rebuilds the cache from the whole window, as the plain path does.  The
+        tokens are the same either way; ``use_cache=False`` gives the plain path.
         """
         prompt = np.asarray(prompt)
         if prompt.ndim != 1 or not np.issubdtype(prompt.dtype, np.integer):
@@ -160,14 +211,26 @@ class GPT(Module):
             raise ValueError(f"GPT.generate: max_new_tokens must be 0 or more, "
                              f"not {max_new_tokens!r}")
         rng = np.random.default_rng(seed)
+        # only under the causal mask do a position's keys stay fixed as text grows
+        use_cache = use_cache and self.config.mask == "causal"
+        block_size = self.config.block_size
         was_training = self.training
         self.eval()
         try:
             ids = prompt.astype(np.int64)
+            cache = None
             with no_grad():  # nothing here is differentiated: keep no records
                 for _ in range(max_new_tokens):
-                    context = ids[-self.config.block_size:][None, :]  # (1, seq)
-                    logits = self.forward(context)[0, -1].astype(np.float64)
+                    window = ids[-block_size:][None, :]  # (1, seq): what the model reads
+                    slid = len(ids) > block_size  # the window no longer starts at token 0
+                    if not use_cache:
+                        logits = self.forward(window)[0, -1]
+                    elif cache is None or slid:  # the first step, or every position moved
+                        cache = self.new_cache()
+                        logits = self.forward(window, cache=cache)[0, -1]
+                    else:  # the cache holds every token but the newest, where they still are
+                        logits = self.forward(window[:, -1:], cache=cache)[0, -1]
+                    logits = logits.astype(np.float64)
                     # in log space: subtract the largest first, so dividing by a
                     # temperature near 0 sends the others to -inf (probability 0),
                     # never to inf - inf
