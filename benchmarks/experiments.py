@@ -1,7 +1,7 @@
 """What if attention were different?  The same small GPT, trained under each
 attention score and each mask, and what happened to each, in numbers.
 
-Run:  python benchmarks/experiments.py            (about 4 minutes on 2 idle cores)
+Run:  python benchmarks/experiments.py            (about 6 minutes on 2 idle cores)
       python benchmarks/experiments.py --iters 30 --eval-iters 2 --windows 1   (smoke run)
 
 The model is the CLI's ``tiny`` preset (2 blocks, 2 heads of d_head 16,
@@ -9,10 +9,13 @@ d_model 32, block 32) on the bundled Shakespeare tragedies, trained with its
 settings (AdamW, betas (0.9, 0.99), weight decay 0.1, learning rate warmed
 up to 3e-3 and cosine-decayed to 3e-4, gradients clipped to 1.0) but with
 batch 16 and more steps, so that the variants separate.  Variants (see
-``shapesafe_nn/layers/attention_head.py`` for each one's formula):
+``shapesafe_nn/layers/attention.py`` for each one's formula):
 
-- the four scores with the causal mask: ``scaled_dot`` (GPT's), ``dot``,
-  ``squared_dot``, ``cosine``;
+- the seven scores with the causal mask: ``scaled_dot`` (GPT's), ``dot``,
+  ``squared_dot`` (the dot product squared), ``cosine``, and three for the
+  seed's questions: ``dot_of_squares`` (each number squared, then the dot
+  product), ``negative_dot`` (the scaled dot product negated) and
+  ``negative_squared_distance`` (-‖q - k‖², scaled);
 - the two other masks with ``scaled_dot``: ``none``, ``anti_causal``;
 - ``scaled_dot`` once more with another seed: the spread between two seeds
   of one model is the noise any other difference is measured against.
@@ -280,6 +283,29 @@ def explain(result: Result, base: Result, noise: float, d_head: int,
         return (f"Its scores cannot leave ±√{d_head} = ±{bound:.0f}, so a row of {WIDE_ROW} "
                 f"positions can put at most {most:.1%} on one, whatever the weights grow to: "
                 f"{focus}; {val}{cost}.")
+    if result.score == "dot_of_squares":
+        cost = (": squaring away every sign costs" if result.val_loss > base.val_loss + noise else
+                ": at this size the lost signs cost nothing measurable"
+                if result.val_loss >= base.val_loss - noise else "")
+        return (f"Each number is squared before the dot product, (q∘q)·(k∘k)/√d_head: every "
+                f"score is ≥ 0 and every sign of every entry is gone, so q = (1, -1) likes "
+                f"k = (1, 1) as much as k = (1, -1); all a head can match is which entries are "
+                f"large. Its {focus}; {val}{cost}.")
+    if result.score == "negative_dot":
+        same = ("as expected" if abs(result.val_loss - base.val_loss) <= noise else
+                "more than another seed moves it")
+        return (f"-q·k = q·(-k): a scaled_dot head whose W_k is negated, so nothing is lost; "
+                f"from the same seed it starts at W_k's mirror image, a draw as likely as any "
+                f"other, and should differ from scaled_dot by what another seed does. Its "
+                f"{focus}; {val}, {same}.")
+    if result.score == "negative_squared_distance":
+        cost = (": the key-length term costs" if result.val_loss > base.val_loss + noise else
+                ": the key-length term costs nothing measurable"
+                if result.val_loss >= base.val_loss - noise else "")
+        return (f"-‖q - k‖² = 2 q·k - ‖q‖² - ‖k‖²: ‖q‖² is the same for every key of a row and "
+                f"the softmax ignores it, so this is twice the dot product minus a penalty on "
+                f"long keys: a key wins by being near the query, not by being long. Its "
+                f"{focus}; {val}{cost}.")
     raise ValueError(f"no explanation for {result.name}")
 
 
@@ -304,11 +330,13 @@ def main() -> int:
     print(f"tiny GPT: vocab {tokenizer.vocab_size}, block {TINY['block_size']}, batch {BATCH}, "
           f"{TINY['n_layer']} layers, {TINY['n_head']} heads of d_head {d_head}, "
           f"{args.iters} iterations per variant, float32")
+    name_width = max(len(Result(score, mask, seed, *[None] * 9).name)
+                     for score, mask, seed in VARIANTS)
     results = []
     with checks("first"):
         for score, mask, seed in VARIANTS:
             results.append(run(score, mask, seed, data, args))
-            print(f"  {results[-1].name:<26} trained and measured in "
+            print(f"  {results[-1].name:<{name_width}} trained and measured in "
                   f"{results[-1].seconds:5.1f} s", flush=True)
 
     base = results[VARIANTS.index(BASELINE)]
@@ -324,10 +352,10 @@ def main() -> int:
     print(f"\nval: the mean over {windows} validation windows of {TINY['block_size']} "
           f"characters, the same for every variant; future hidden: the same windows read one "
           f"prefix at a time")
-    print(f"{'variant':<26} {'train':>6} {'val':>6} {'future hidden':>13} {'focus':>6} "
+    print(f"{'variant':<{name_width}} {'train':>6} {'val':>6} {'future hidden':>13} {'focus':>6} "
           f"{'saturated':>9} {'words':>6}")
     for r in results:
-        print(f"{r.name:<26} {r.train_loss:6.3f} {r.val_loss:6.3f} {r.hidden_loss:13.3f} "
+        print(f"{r.name:<{name_width}} {r.train_loss:6.3f} {r.val_loss:6.3f} {r.hidden_loss:13.3f} "
               f"{r.focus:6.0%} {r.saturated:9.0%} {r.words:6.0%}")
     print(f"noise: another initialization moved the val loss by {spread:.3f}; the standard "
           f"error of a difference between two models on these windows is {error:.3f}; "
@@ -338,14 +366,15 @@ def main() -> int:
           f"characters; 'words' counts words of 3+ letters found in the training text, over "
           f"all {SAMPLE_LENGTH}; line breaks shown as ' / '):")
     for r in results:
-        print(f"  {r.name:<26} {r.sample[:SAMPLE_SHOWN].replace(chr(10), ' / ')}")
+        print(f"  {r.name:<{name_width}} {r.sample[:SAMPLE_SHOWN].replace(chr(10), ' / ')}")
     widths = sharpness_by_width()
     print("\nthe width table: mean largest softmax weight in a row of 32 keys, queries and keys "
           "with unit-variance entries")
     columns = sorted({d for _, d in widths})
-    print(f"  {'d_head':<12}" + "".join(f"{d:>7}" for d in columns))
+    score_width = max(map(len, SCORES))
+    print(f"  {'d_head':<{score_width}}" + "".join(f"{d:>7}" for d in columns))
     for name in SCORES:
-        print(f"  {name:<12}" + "".join(f"{widths[name, d]:7.0%}" for d in columns))
+        print(f"  {name:<{score_width}}" + "".join(f"{widths[name, d]:7.0%}" for d in columns))
     print("\nwhat happened, and why:")
     for r in results:
         print(f"- {r.name}: {explain(r, base, noise, d_head, widths)}")
