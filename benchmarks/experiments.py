@@ -1,7 +1,7 @@
 """What if attention were different?  The same small GPT, trained under each
 attention score and each mask, and what happened to each, in numbers.
 
-Run:  python benchmarks/experiments.py            (about 6 minutes on 2 idle cores)
+Run:  python benchmarks/experiments.py            (275 s on 2 cores shared with other work)
       python benchmarks/experiments.py --iters 30 --eval-iters 2 --windows 1   (smoke run)
 
 The model is the CLI's ``tiny`` preset (2 blocks, 2 heads of d_head 16,
