@@ -5,7 +5,8 @@ pyplot state: it works on a server and in tests) and returns the saved
 path:
 
 - :func:`plot_attention`: the attention weights of every head of every layer
-  for one prompt (rows: layers; columns: heads);
+  for one prompt (rows: layers; columns: heads); :func:`attention_figure`
+  gives the same figure unsaved;
 - :func:`plot_positions`: the sinusoidal position table of Vaswani et al.;
 - :func:`plot_causal_mask`: which positions each position may attend to;
 - :func:`plot_curves`: loss (and accuracy) during training;
@@ -34,7 +35,11 @@ from .trainer import EvalRecord, History
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
 MISSING = f"plots need matplotlib, which is not installed: {INSTALL_HINT}"
 DPI = 100  # figure sizes below are multiples of 1/4 inch: whole pixels at this DPI
-ATTENTION_CELL = 3.0  # inches per head's picture
+ATTENTION_CELL = 3.0  # inches per head's picture, at least
+CHAR_PITCH = 0.1  # inches per character of the prompt in a picture: room for a TICK_FONT label
+TICK_FONT = 7  # points
+COLORBAR_WIDTH = 0.9  # inches, with its label
+TITLE_CHARS_PER_INCH = 12  # characters of a 12-point title in an inch of figure, about
 DIGIT_CELL = 1.25  # inches per 28×28 image
 MIN_WIDTH = 5.0  # inches: room for a grid's title, however few the images
 
@@ -75,6 +80,11 @@ def _grid(count: int, columns: int) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 # Transformer pictures
 # ---------------------------------------------------------------------------
+def _shortened(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _char_label(char: str) -> str:
     """A tick label that shows a character, also an invisible one."""
     return {" ": "␣", "\n": "\\n", "\t": "\\t"}.get(char, char)
@@ -82,6 +92,14 @@ def _char_label(char: str) -> str:
 
 def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) -> Path:
     """The attention weights of every head of every attention layer, for ``prompt``.
+
+    Saves :func:`attention_figure` as a PNG at ``out`` and returns the path.
+    """
+    return _save(attention_figure(model, tokenizer, prompt), out)
+
+
+def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
+    """The figure :func:`plot_attention` saves (a matplotlib ``Figure``), to look at in Python.
 
     Runs ``model.forward`` on the prompt's ids (1, seq) in eval mode, then
     reads each attention layer's ``attention_weights`` (n_heads, seq, seq)
@@ -91,7 +109,11 @@ def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) ->
     is 0: the future it may not see).
 
     Grid: one row per attention layer (``blocks.0.attn``, ...), one column
-    per head; each picture ``ATTENTION_CELL`` inches square.
+    per head, and a colour bar for the weights (0 to 1) on the right.  Every
+    character of the prompt labels its row and column (a space shows as ␣),
+    so each picture is ``ATTENTION_CELL`` inches square, or ``CHAR_PITCH``
+    per character for a longer prompt: 4.9 inches for 49 characters.  A
+    prompt too long for the title is cut there, with an ellipsis.
     """
     ids = tokenizer.encode(prompt)  # an unknown character: a ValueError naming it
     block_size = getattr(getattr(model, "config", None), "block_size", len(ids))
@@ -114,19 +136,21 @@ def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) ->
     # a single head's weights are (seq, seq): give them a heads axis of 1
     layers = [(name, weights if weights.ndim == 3 else weights[None]) for name, weights in layers]
     heads = max(weights.shape[0] for _, weights in layers)
-    figure = _figure(heads * ATTENTION_CELL, len(layers) * ATTENTION_CELL)
+    # every character gets its own labelled row and column, at least CHAR_PITCH
+    # apart: a long prompt makes the pictures larger, not the labels smaller
+    cell = max(ATTENTION_CELL, len(ids) * CHAR_PITCH)
+    figure = _figure(heads * cell + COLORBAR_WIDTH, len(layers) * cell)
     # shared axes: the characters label the outer pictures only (laying out tick
     # labels is what makes a figure slow, and the inner ones would repeat them)
     axes = figure.subplots(len(layers), heads, squeeze=False, sharex=True, sharey=True)
     labels = [_char_label(char) for char in prompt]
-    ticks = np.arange(0, len(labels), math.ceil(len(labels) / 32))  # 32 labels stay readable
-    font = 8 if len(ticks) <= 24 else 5
-    axes[0, 0].set_xticks(ticks, [labels[i] for i in ticks])
-    axes[0, 0].set_yticks(ticks, [labels[i] for i in ticks])
+    positions = np.arange(len(labels))
+    axes[0, 0].set_xticks(positions, labels, fontfamily="monospace")
+    axes[0, 0].set_yticks(positions, labels, fontfamily="monospace")
     for row, (name, weights) in enumerate(layers):
         for head, ax in enumerate(axes[row]):
             if head < weights.shape[0]:
-                ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
+                image = ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
                 ax.set_title(f"{name}, head {head}", fontsize=9)
             else:  # a layer with fewer heads than the widest
                 ax.set_axis_off()
@@ -134,10 +158,14 @@ def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) ->
     for ax in axes[-1]:
         ax.set_xlabel("key (is read)")
     for ax in axes.flat:
-        ax.tick_params(labelsize=font)
+        ax.tick_params(labelsize=TICK_FONT, length=2)
         ax.label_outer()
-    figure.suptitle(f"attention weights for {prompt[:40]!r}")
-    return _save(figure, out)
+    # one scale for every picture: each image is drawn from 0 to 1, so the last one serves
+    figure.colorbar(image, ax=axes, label="attention weight", aspect=50, pad=0.01)
+    title = "attention weights for "
+    room = int(TITLE_CHARS_PER_INCH * figure.get_figwidth()) - len(title) - 2  # 2 quotes
+    figure.suptitle(title + repr(_shortened(prompt, room)))
+    return figure
 
 
 def plot_positions(max_len: int, d_model: int, out) -> Path:

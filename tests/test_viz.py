@@ -90,11 +90,53 @@ def test_causal_mask(tmp_path):
 def test_attention_grid_is_layers_by_heads(tmp_path):
     model, tokenizer = tiny_gpt()
     out = viz.plot_attention(model, tokenizer, "a bad cafe", tmp_path / "attention.png")
-    assert_png(out, 2 * 300, 3 * 300)  # 2 heads across, 3 layers down, 3 inches each
+    # 2 heads across and 3 layers down, 3 inches each, and the colour bar
+    assert_png(out, 2 * 300 + 90, 3 * 300)
     assert model.training  # the mode it was in comes back
     weights = model.blocks[0].attn.attention_weights  # what was drawn: one prompt
     assert weights.shape == (1, 2, 10, 10)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)  # float32 softmax rows
+
+
+PIZZA = "The pizza came out of the oven and it tasted good"  # page 4's 49 characters
+
+
+@draws
+def test_attention_labels_every_character_of_a_long_prompt_readably(tmp_path):
+    tokenizer = CharTokenizer.from_text(PIZZA)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=2, n_head=3,
+                          d_model=12))
+    figure = viz.attention_figure(model, tokenizer, PIZZA)
+    pictures = [ax for ax in figure.axes if ax.get_images()]
+    corner = pictures[3]  # row 1, column 0: the outer picture that shows both axes' labels
+    for labels in (corner.get_xticklabels(), corner.get_yticklabels()):
+        assert "".join(label.get_text() for label in labels) == PIZZA.replace(" ", "␣")
+        assert all(label.get_fontsize() >= 7 for label in labels)
+    # the pictures grow to 0.1 inch a character instead: 4.9 inches for 49
+    assert_png(viz.plot_attention(model, tokenizer, PIZZA, tmp_path / "pizza.png"),
+               3 * 490 + 90, 2 * 490)
+    assert figure.get_suptitle() == f"attention weights for {PIZZA!r}"  # wide enough: whole
+
+
+@draws
+def test_attention_has_one_colour_bar_for_the_weights():
+    model, tokenizer = tiny_gpt()
+    figure = viz.attention_figure(model, tokenizer, "a bad cafe")
+    bars = [ax for ax in figure.axes if ax.get_ylabel() == "attention weight"]
+    assert len(bars) == 1
+    assert bars[0].get_ylim() == (0.0, 1.0)  # every picture's scale: weights are 0 to 1
+
+
+@draws
+def test_a_title_too_long_for_the_figure_ends_with_an_ellipsis():
+    tokenizer = CharTokenizer.from_text("abcdefgh ")
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=1,
+                          n_head=1, d_model=8))
+    prompt = "abc defgh " * 5
+    title = viz.attention_figure(model, tokenizer, prompt).get_suptitle()
+    shown = title.removeprefix("attention weights for '").removesuffix("'")
+    assert shown.endswith("…") and prompt.startswith(shown[:-1]), title
+    assert len(title) <= 12 * (5.0 + 0.9)  # 12 characters an inch: the figure's width
 
 
 @draws
@@ -193,7 +235,7 @@ def test_plot_commands_write_their_png(files, tmp_path, argv, size):
 def test_train_mlp_plot_draws_the_curves(files, tmp_path):
     out = tmp_path / "curves.png"
     code, stdout, err = run("train", "mlp", "--data", files["digits.npz"], "--holdout", 60,
-                            "--epochs", 2, "--sizes", "784,12,10", "--quiet", "--plot", out)
+                            "--epochs", 2, "--sizes", "784,12,10", "--plot", out)
     assert code == 0, err
     assert f"wrote {out}\n" in stdout
     assert_png(out, 1000, 400)
