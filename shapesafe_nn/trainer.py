@@ -8,7 +8,7 @@ by whole mini-batches: each epoch shuffles the training data, cuts it into
 mini-batches (the last one may be smaller, as in the book), and for each
 one runs::
 
-    optimizer.zero_grad()           # gradients accumulate: clear them
+    optimizer.zero_grad()          # gradients accumulate: clear them
     a = model.forward(x)           # (batch, classes)
     cost.forward(a, labels)        # a float: C averaged over the batch
     model.backward(cost.backward())
@@ -70,6 +70,18 @@ def progress_enabled(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+def write_line(text: str) -> None:
+    """Print one line of a run's log (an evaluation, an epoch's accuracy) on stdout.
+
+    The loops' default ``log``.  A plain ``print`` would land on the line the
+    progress bar is drawn on: the bar's next redraw starts with a carriage
+    return and overwrites the start of the text, and the bar drawn before
+    the text stays on screen.  ``tqdm.write`` clears the bar, prints the line
+    and draws the bar again below it.  Without a bar it is a plain print.
+    """
+    tqdm.write(text, file=sys.stdout)
+
+
 def after_step(progress, save: Callable | None, save_every: int, stop: StopOnSignal) -> None:
     """Once a step is complete: save every ``save_every`` steps, and after
     Ctrl-C (or SIGTERM, SIGHUP) save this whole step and stop."""
@@ -89,13 +101,15 @@ def stop_if_asked(progress, save: Callable | None, stop: StopOnSignal) -> None:
 
 def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test: tuple | None,
                      *, epochs: int, batch_size: int, seed: int, quiet: bool = False,
-                     log: Callable[[str], None] = print,
+                     log: Callable[[str], None] = write_line,
                      progress: ClassifierProgress | None = None, save_every: int = 0,
                      save: Callable[[ClassifierProgress], None] | None = None) -> History:
     """Train ``model`` with mini-batch gradient descent; evaluate after each epoch.
 
     ``train`` and ``test`` are ``(x, labels)`` pairs: x (n, d_in) floats,
     labels (n,) integers.  ``test`` may be None (or empty) to skip evaluation.
+    Each epoch's line goes to ``log`` (by default :func:`write_line`, through
+    the progress bar, which a terminal shows unless ``quiet``).
 
     To resume, pass the ``progress`` a checkpoint saved (with the model and
     optimizer restored from it too): the run continues at the next
@@ -132,8 +146,11 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
                 progress.order = progress.rng.permutation(len(x_train))
             starts = range(progress.batch * batch_size, len(x_train), batch_size)
             model.train()
+            # dynamic_ncols: the bar follows the window's width; one drawn for a wider
+            # window would wrap onto a second line, left behind at every redraw
             for start in tqdm(starts, desc=f"epoch {progress.epoch}", leave=False,
-                              unit="batch", disable=not progress_enabled(quiet)):
+                              unit="batch", dynamic_ncols=True,
+                              disable=not progress_enabled(quiet)):
                 batch = progress.order[start:start + batch_size]
                 optimizer.zero_grad()
                 loss = cost.forward(model.forward(x_train[batch]), y_train[batch])
@@ -197,7 +214,7 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
                          batch_size: int, block_size: int, max_lr: float, min_lr: float,
                          warmup: int, grad_clip: float, eval_interval: int, eval_iters: int,
                          seed: int, quiet: bool = False,
-                         log: Callable[[str], None] = print,
+                         log: Callable[[str], None] = write_line,
                          progress: LanguageModelProgress | None = None, save_every: int = 0,
                          save: Callable[[LanguageModelProgress], None] | None = None,
                          ) -> list[EvalRecord]:
@@ -215,8 +232,8 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         clip_grad_norm(parameters, grad_clip)
         optimizer.step()
 
-    ``progress``, ``save_every`` and ``save`` resume and checkpoint the run
-    as in :func:`train_classifier`.
+    ``quiet`` and ``log``, and ``progress``, ``save_every`` and ``save``
+    (which resume and checkpoint the run), are as in :func:`train_classifier`.
     """
     for name, value in (("iters", iters), ("batch_size", batch_size), ("block_size", block_size),
                         ("eval_interval", eval_interval), ("eval_iters", eval_iters)):
@@ -239,8 +256,8 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
         return cosine_with_warmup(step, max_lr=max_lr, min_lr=min_lr, warmup=warmup, total=iters)
 
     with StopOnSignal() as stop, np.errstate(**QUIET_OVERFLOW):
-        for step in tqdm(range(progress.step, iters), unit="step", leave=False,
-                         initial=progress.step, total=iters,
+        for step in tqdm(range(progress.step, iters), unit="step", leave=False,  # as above
+                         initial=progress.step, total=iters, dynamic_ncols=True,
                          disable=not progress_enabled(quiet)):
             lr = schedule(step)
             if step % eval_interval == 0:

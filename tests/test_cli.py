@@ -115,7 +115,7 @@ def test_every_command_has_help(command, flag):
 def mlp_run(tmp_path_factory):
     """The book's network, one epoch on the bundled 4,000 / 1,000 split."""
     folder = tmp_path_factory.mktemp("mlp")
-    result = run("train", "mlp", "--epochs", 1, "--quiet", "--save", folder / "ck.npz",
+    result = run("train", "mlp", "--epochs", 1, "--save", folder / "ck.npz",
                  "--json", folder / "m.json")
     return folder, result
 
@@ -133,7 +133,7 @@ def test_train_mlp_prints_the_header_epochs_and_a_summary(mlp_run):
     summary = MLP_SUMMARY.match(lines[-1])
     assert summary, lines[-1]
     assert summary.group(1) == epoch.group(1)  # the summary is the last epoch's count
-    assert result.err == ""  # quiet: no progress bar
+    assert result.err == ""  # stderr is not a terminal here: no progress bar
 
 
 def test_train_mlp_writes_final_metrics_and_history(mlp_run):
@@ -148,6 +148,15 @@ def test_train_mlp_writes_final_metrics_and_history(mlp_run):
     assert metrics["settings"]["epochs"] == 1 and metrics["settings"]["lr"] == 3.0
 
 
+def test_quiet_prints_only_the_summary_line(mlp_run, tmp_path):
+    _, loud = mlp_run
+    result = run("train", "mlp", "--epochs", 1, "--quiet", "--checks", "off",
+                 "--save", tmp_path / "ck.npz")
+    assert result.code == 0, result.err
+    assert result.lines == [loud.lines[-1]] and result.err == ""
+    assert (tmp_path / "ck.npz").is_file()  # said nothing, saved all the same
+
+
 def test_eval_mlp_reproduces_the_accuracy_on_the_held_out_digits(mlp_run):
     folder, trained = mlp_run
     result = run("eval", "mlp", "--checkpoint", folder / "ck.npz")
@@ -157,7 +166,7 @@ def test_eval_mlp_reproduces_the_accuracy_on_the_held_out_digits(mlp_run):
 
 
 def test_holdout_zero_trains_on_everything(tmp_path):
-    result = run("train", "mlp", "--epochs", 1, "--holdout", 0, "--quiet",
+    result = run("train", "mlp", "--epochs", 1, "--holdout", 0,
                  "--save", tmp_path / "all.npz")
     assert result.code == 0, result.err
     assert "5,000 train / 0 held out" in result.lines[1]
@@ -170,7 +179,7 @@ def test_holdout_zero_trains_on_everything(tmp_path):
 
 def test_an_idx_directory_trains_and_tests_on_t10k(tmp_path, idx_dir):
     checkpoint = tmp_path / "ck.npz"
-    result = run("train", "mlp", "--data", idx_dir, "--epochs", 1, "--quiet",
+    result = run("train", "mlp", "--data", idx_dir, "--epochs", 1,
                  "--save", checkpoint)
     assert result.code == 0, result.err
     assert result.lines[1] == f"data: {idx_dir}: 600 train / 200 t10k test"
@@ -196,7 +205,7 @@ def test_an_idx_directory_without_t10k_holds_out_from_train(tmp_path, digits):
     (x, y), _ = digits
     write_idx_pair(tmp_path, "train", x, y, compress=False)
     checkpoint = tmp_path / "ck.npz"
-    result = run("train", "mlp", "--data", tmp_path, "--holdout", 100, "--epochs", 1, "--quiet",
+    result = run("train", "mlp", "--data", tmp_path, "--holdout", 100, "--epochs", 1,
                  "--save", checkpoint)
     assert result.code == 0, result.err
     assert result.lines[1] == f"data: {tmp_path}: 500 train / 100 held out"
@@ -216,7 +225,7 @@ def test_half_a_t10k_pair_exits_1_naming_what_is_missing(tmp_path, digits):
 def test_an_npz_of_digits_trains_and_is_evaluated(tmp_path, digits_npz):
     checkpoint = tmp_path / "ck.npz"
     result = run("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1,
-                 "--quiet", "--save", checkpoint)
+                 "--save", checkpoint)
     assert result.code == 0, result.err
     assert result.lines[1] == f"data: {digits_npz}: 500 train / 100 held out"
     assert EPOCH.match(result.lines[2]).group(2) == "100"
@@ -231,7 +240,7 @@ def test_an_npz_of_digits_trains_and_is_evaluated(tmp_path, digits_npz):
 
 def test_cross_entropy_with_scaled_init_learns(tmp_path):
     result = run("train", "mlp", "--cost", "cross-entropy", "--init", "scaled", "--lr", 0.5,
-                 "--epochs", 1, "--quiet", "--json", tmp_path / "m.json")
+                 "--epochs", 1, "--json", tmp_path / "m.json")
     assert result.code == 0, result.err
     assert "cross-entropy cost, init scaled, η = 0.5" in result.lines[0]
     assert MLP_SUMMARY.match(result.lines[-1]), result.lines[-1]
@@ -241,7 +250,7 @@ def test_cross_entropy_with_scaled_init_learns(tmp_path):
 
 @pytest.mark.parametrize("mode", ["first", "off"])
 def test_check_modes_train_the_same_network(digits_npz, mode):
-    args = ("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1, "--quiet")
+    args = ("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1)
     checked = run(*args)
     result = run(*args, "--checks", mode)
     assert result.code == 0, result.err
@@ -309,7 +318,7 @@ def gpt_run(tmp_path_factory):
     """The tiny preset, 20 iterations on the bundled Shakespeare."""
     folder = tmp_path_factory.mktemp("gpt")
     result = run("train", "gpt", "--preset", "tiny", "--iters", 20, "--eval-interval", 10,
-                 "--eval-iters", 2, "--quiet", "--save", folder / "g.npz",
+                 "--eval-iters", 2, "--save", folder / "g.npz",
                  "--json", folder / "g.json")
     return folder, result
 
@@ -328,6 +337,14 @@ def test_train_gpt_prints_steps_a_sample_and_a_summary(gpt_run):
     assert f"saved {folder / 'g.npz'}" in lines
     assert GPT_SUMMARY.match(lines[-1]), lines[-1]
     assert result.err == ""
+
+
+def test_train_gpt_quiet_prints_only_the_summary_line(gpt_run, tmp_path):
+    _, loud = gpt_run
+    result = run("train", "gpt", "--preset", "tiny", "--iters", 20, "--eval-interval", 10,
+                 "--eval-iters", 2, "--quiet", "--checks", "off", "--save", tmp_path / "g.npz")
+    assert result.code == 0, result.err
+    assert result.lines == [loud.lines[-1]] and result.err == ""  # no sample either
 
 
 def test_train_gpt_writes_final_losses_and_history(gpt_run):
@@ -383,7 +400,7 @@ POEM = ("the owl and the pussy-cat went to sea\n"
         "they took some honey, and plenty of money,\n"
         "wrapped up in a five-pound note.\n") * 8
 SMALL = ("--preset", "tiny", "--iters", 12, "--warmup", 2, "--eval-interval", 6,
-         "--eval-iters", 1, "--block-size", 16, "--batch-size", 4, "--quiet")
+         "--eval-iters", 1, "--block-size", 16, "--batch-size", 4)
 
 
 def test_train_gpt_with_another_score_and_mask_saves_them(tmp_path):
@@ -470,7 +487,7 @@ def test_eval_and_trace_read_the_batch_size_a_checkpoint_was_trained_with(meta, 
 # The environment, the pipe, the sampling temperature
 # ---------------------------------------------------------------------------
 def test_shapesafe_checks_applies_when_no_flag_is_given(digits_npz, monkeypatch):
-    args = ("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1, "--quiet")
+    args = ("train", "mlp", "--data", digits_npz, "--holdout", 100, "--epochs", 1)
     monkeypatch.setenv("SHAPESAFE_CHECKS", "off")
     assert "checks off" in run(*args).lines[0]
     assert "checks first" in run(*args, "--checks", "first").lines[0]  # the flag wins
@@ -482,7 +499,7 @@ def test_a_closed_stdout_does_not_stop_the_run_before_it_saves(tmp_path, digits_
     checkpoint = tmp_path / "ck.npz"
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "shapesafe_nn", "train", "mlp", "--data", digits_npz,
-         "--holdout", "100", "--epochs", "3", "--quiet", "--save", checkpoint],
+         "--holdout", "100", "--epochs", "3", "--save", checkpoint],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = process.stdout.readline()
     process.stdout.close()  # as head does after its lines
@@ -497,7 +514,7 @@ def test_a_text_without_a_line_break_samples_from_its_first_character(tmp_path):
     (tmp_path / "line.txt").write_text("abcd efgh ijkl mnop qrst uvwx yz " * 20, encoding="utf-8")
     result = run("train", "gpt", "--data", tmp_path / "line.txt", "--preset", "tiny", "--iters",
                  3, "--warmup", 1, "--eval-interval", 3, "--eval-iters", 1, "--block-size", 8,
-                 "--quiet", "--json", tmp_path / "m.json")
+                 "--json", tmp_path / "m.json")
     assert result.code == 0, result.err
     assert "--- sample ---a" in result.out  # the prompt: the text's first character
     assert json.loads((tmp_path / "m.json").read_text())["final"]["step"] == 3

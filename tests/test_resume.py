@@ -26,9 +26,9 @@ from shapesafe_nn.optim import AdamW
 from shapesafe_nn.resume import StopOnSignal, generator_from_array, generator_to_array
 from shapesafe_nn.trainer import train_language_model
 
-TRAIN_MLP = ["train", "mlp", "--epochs", "2", "--quiet", "--checks", "off"]
+TRAIN_MLP = ["train", "mlp", "--epochs", "2", "--checks", "off"]
 TRAIN_GPT = ["train", "gpt", "--preset", "tiny", "--iters", "30", "--eval-interval", "10",
-       "--eval-iters", "2", "--dropout", "0.1", "--quiet", "--checks", "off"]
+       "--eval-iters", "2", "--dropout", "0.1", "--checks", "off"]
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_mlp_resumed_after_ctrl_c_mid_epoch_matches_the_uninterrupted_run(tmp_pa
     assert "interrupted: saved step 555" in stopped.err and "--resume" in stopped.err
     arrays, meta = saved(tmp_path / "part.npz")
     assert meta["progress"]["step"] == 555 and int(arrays["progress/batch"]) == 155
-    resumed = run("train", "mlp", "--resume", tmp_path / "part.npz", "--quiet",
+    resumed = run("train", "mlp", "--resume", tmp_path / "part.npz",
                   "--save", tmp_path / "resumed.npz", "--json", tmp_path / "resumed.json")
     assert resumed.code == 0, resumed.err
     assert "resuming" in resumed.out and "at step 555 (epoch 1, mini-batch 155)" in resumed.out
@@ -114,7 +114,7 @@ def test_gpt_with_dropout_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp
     arrays, meta = saved(tmp_path / "part.npz")
     assert meta["progress"]["step"] == 13 and int(arrays["optimizer/step"]) == 13
     assert any(name.startswith("rng/dropout/") for name in arrays)  # every Dropout's generator
-    resumed = run("train", "gpt", "--resume", tmp_path / "part.npz", "--quiet",
+    resumed = run("train", "gpt", "--resume", tmp_path / "part.npz",
                   "--save", tmp_path / "resumed.npz", "--json", tmp_path / "resumed.json")
     assert resumed.code == 0, resumed.err
     # the evaluations after the stop, the sample and the summary: the same text
@@ -314,7 +314,7 @@ def test_a_signal_to_a_real_process_saves_the_last_step_and_exits_128_plus_it(tm
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "shapesafe_nn", "train", "gpt", "--preset", "tiny",
          "--iters", "100000", "--eval-interval", "100000", "--eval-iters", "1",
-         "--save", checkpoint, "--quiet"],
+         "--save", checkpoint],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:  # the first evaluation is printed before step 0

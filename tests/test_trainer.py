@@ -17,6 +17,7 @@ from shapesafe_nn.trainer import (
     progress_enabled,
     train_classifier,
     train_language_model,
+    write_line,
 )
 
 # Nielsen's chapter-1 network on the bundled 4,000 / 1,000 split, 3 epochs,
@@ -142,6 +143,11 @@ def test_a_progress_bar_only_for_a_terminal_and_not_when_quiet(monkeypatch):
     assert not progress_enabled(quiet=True)
 
 
+def test_write_line_prints_a_line_on_stdout(capsys):
+    write_line("Epoch 0: 751 / 1000")
+    assert capsys.readouterr() == ("Epoch 0: 751 / 1000\n", "")
+
+
 def test_a_diverging_run_raises_with_a_hint_about_the_learning_rate(few_digits):
     # Two ReLU layers and an absurd step: the logits overflow to inf, and
     # log-softmax of inf - inf is NaN.
@@ -248,6 +254,42 @@ def test_a_diverging_language_model_raises_with_a_hint(token_ids, monkeypatch):
                              iters=3, batch_size=2, block_size=TINY.block_size, grad_clip=1.0,
                              eval_interval=10, eval_iters=1, seed=0, quiet=True,
                              log=lambda line: None, **SCHEDULE)
+
+
+def screen(written: str) -> list[str]:
+    """The lines a terminal shows for ``written``: a carriage return goes back to
+    the start of the line, a newline starts the next, and every other character
+    overwrites the one under the cursor."""
+    lines, column = [[]], 0
+    for character in written:
+        if character == "\n":
+            lines.append([])
+            column = 0
+        elif character == "\r":
+            column = 0
+        else:
+            line = lines[-1]
+            line[column:column + 1] = [character]
+            column += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def test_log_lines_are_written_through_the_progress_bar(token_ids, monkeypatch):
+    """On a terminal the bar (stderr) and the lines (stdout) share the screen: the
+    default log clears the bar before each line, so the line starts at column 0,
+    and no old bar is left above it."""
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr("sys.stdout", terminal)
+    model = GPT(TINY)
+    history = train_language_model(model, AdamW(model.named_parameters(), lr=1e-2),
+                                   *token_ids, iters=6, batch_size=2,
+                                   block_size=TINY.block_size, grad_clip=1.0,
+                                   eval_interval=3, eval_iters=1, seed=0, **SCHEDULE)
+    shown = [line for line in screen(terminal.getvalue()) if line]
+    assert len(shown) == len(history) == 3, shown  # the bar (leave=False) is gone at the end
+    for line, record in zip(shown, history):
+        assert line.startswith(f"step {record.step:5d}: train loss"), line
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -19,8 +19,8 @@ from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
 from .memory import check_fits, gpt_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
-    settings_for, use_checks
+from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
+    run_training, settings_for, use_checks
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -188,12 +188,14 @@ class GptTraining(Training):
                 max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
                 grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
                 eval_iters=settings["eval_iters"], seed=settings["seed"], quiet=args.quiet,
-                progress=progress, save_every=args.save_every or 0, save=save)
+                log=run_log(args.quiet), progress=progress, save_every=args.save_every or 0,
+                save=save)
 
         def finish(history):
-            sample = tokenizer.decode(model.generate(prompt_ids, 300, temperature=1.0,
-                                                     seed=settings["seed"]))
-            print(f"--- sample ---{sample}\n--------------")
+            if not args.quiet:
+                sample = tokenizer.decode(model.generate(prompt_ids, 300, temperature=1.0,
+                                                         seed=settings["seed"]))
+                print(f"--- sample ---{sample}\n--------------")
             final = history[-1]
             return (f"val loss {final.val_loss:.4f} (train loss {final.train_loss:.4f}) "
                     f"after {final.step} iterations",

@@ -18,8 +18,8 @@ from ..resume import ClassifierProgress, fingerprint
 from ..trainer import EpochRecord, train_classifier
 from .arguments import non_negative_int, positive
 from .memory import network_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, run_training, \
-    use_checks
+from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
+    run_training, use_checks
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -130,7 +130,8 @@ class MlpTraining(Training):
         def train_from(progress, save):
             return train_classifier(model, cost, optimizer, (x_train, y_train), test_pair,
                                     epochs=settings["epochs"], batch_size=settings["batch_size"],
-                                    seed=settings["seed"], quiet=args.quiet, progress=progress,
+                                    seed=settings["seed"], quiet=args.quiet,
+                                    log=run_log(args.quiet), progress=progress,
                                     save_every=args.save_every or 0, save=save)
 
         def finish(history):

@@ -11,6 +11,8 @@ fail runs before the first step, so that a mistake costs seconds, not a run.
 ``--save CKPT`` writes a checkpoint at the end, ``--save-every N`` also every
 N steps (mini-batches for the MLP, iterations for the GPT), and Ctrl-C (or
 SIGTERM, SIGHUP) writes one of the last completed step before stopping.
+``--quiet`` prints the summary line alone: no progress bar, no header, no
+evaluations (for scripts, and for runs whose summary is all one needs).
 Each is a whole run's state (parameters, optimizer state, progress, every
 random generator), so ``--resume CKPT`` continues with the losses the run
 would have had if it had never stopped.  A resumed run keeps its saved
@@ -33,6 +35,7 @@ from ..checkpoint import (CheckpointError, load_checkpoint, load_parameters, par
 from ..module import Module
 from ..resume import dropout_arrays, load_dropout_arrays
 from ..shapes import CHECK_MODES, checks_from_environment, set_checks
+from ..trainer import write_line
 from .arguments import check_outputs, non_negative_int, positive
 from .memory import check_fits
 
@@ -53,7 +56,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, metavar="CURVES.png",
                         help="draw the loss curves (needs matplotlib)")
     add_checks_argument(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the summary line: no progress bar, header, "
+                             "evaluations or sample")
 
 
 def add_checks_argument(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +73,16 @@ def use_checks(args) -> str:
     mode = args.checks or checks_from_environment()
     set_checks(mode)
     return mode
+
+
+def run_log(quiet: bool) -> Callable[[str], None]:
+    """Where a run's lines go before its summary: through the progress bar
+    (:func:`~shapesafe_nn.trainer.write_line`), or, with ``--quiet``, nowhere."""
+    return ignore_line if quiet else write_line
+
+
+def ignore_line(text: str) -> None:
+    """``--quiet``'s log: the line is dropped."""
 
 
 def check_plot_extra(wanted) -> None:
@@ -87,7 +102,8 @@ class Built:
     header: list[str]  # printed before training: the model, then the data
     # trains from a progress, calling save(progress) as the trainers do; the history
     train: Callable
-    finish: Callable  # history -> (the last line, the JSON document); may print first
+    # history -> (the last line, the JSON document); may print first, unless --quiet
+    finish: Callable
     meta: dict = dataclasses.field(default_factory=dict)  # more for the description
 
 
@@ -151,10 +167,11 @@ def run_training(args, training: Training) -> int:
                                meta["data"] or training.bundled)
     else:
         progress = training.progress_type.start(settings["seed"])
+    log = run_log(args.quiet)
     for line in built.header:
-        print(line)
+        log(line)
     if args.resume:
-        print(f"resuming {args.resume} at {progress.where()}")
+        log(f"resuming {args.resume} at {progress.where()}")
     writer = None if args.save is None else CheckpointWriter(
         args.save, built.model, built.optimizer,
         {"model": training.kind, "config": built.config.to_json(), "settings": settings,
@@ -167,9 +184,9 @@ def run_training(args, training: Training) -> int:
             writer(progress)
     last_line, document = built.finish(history)
     if writer is not None:
-        print(f"saved {args.save}")
+        log(f"saved {args.save}")
     if args.plot:
-        print(f"wrote {viz.plot_curves(history, args.plot)}")
+        log(f"wrote {viz.plot_curves(history, args.plot)}")
     if args.json:
         args.json.write_text(json.dumps(document | {"settings": settings,
                                                     "config": built.config.to_json()},
