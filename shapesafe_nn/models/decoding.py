@@ -10,15 +10,21 @@ own output back::
             out = out + [argmax logits]      (batch, length + 1)
     until every sentence has written EOS, or max_new_tokens steps.
 
+That is :func:`greedy_decode`, which takes the most likely token at each
+step.  :func:`beam_search` keeps the ``beam_size`` most likely prefixes
+instead, so that a token that looks worse now can win later.
+
 Every step here recomputes the decoder over the whole prefix: no key/value
 cache, so the cost of step t grows with t.
 """
+
+import contextlib
 
 import numpy as np
 
 from ..records import no_grad
 from ..shapes import Array
-from ..validate import positive_int
+from ..validate import non_negative_number, positive_int
 from ..word_tokenizer import BOS_ID, EOS_ID, PAD_ID
 from .translator import Translator
 
@@ -39,29 +45,122 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
     after the EOS of a sentence that finished before the longest one.  A
     sentence that never writes EOS stops after ``max_new_tokens``.
     """
+    max_new_tokens = checked_max_new_tokens("greedy_decode", model, max_new_tokens)
+    with inference(model):
+        memory = model.encode(src_ids, src_padding_mask)  # once, for every step
+        out = np.full((len(src_ids), 1), BOS_ID, dtype=np.int64)
+        finished = np.zeros(len(src_ids), dtype=bool)
+        for _ in range(max_new_tokens):
+            next_ids = next_token_logits(model, out, memory, src_padding_mask).argmax(axis=-1)
+            next_ids[finished] = PAD_ID  # a finished sentence only pads
+            out = np.concatenate([out, next_ids[:, None]], axis=1)
+            finished |= next_ids == EOS_ID
+            if finished.all():
+                break
+    return out
+
+
+def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | None = None,
+                beam_size: int = 4, length_penalty: float = 0.6,
+                max_new_tokens: int | None = None) -> Array:
+    """The best of ``beam_size`` prefixes kept at each step, for a whole batch at once.
+
+    Each sentence keeps ``beam_size`` hypotheses, prefixes with the sum of
+    their tokens' log-probabilities.  At each step every hypothesis is
+    extended by every token of the vocabulary, and the ``beam_size`` best of
+    those beam_size · vocab candidates are kept::
+
+        memory                        (batch · beam, src_seq, d_model)  each sentence's, repeated
+        prefixes                      (batch · beam, length)
+        log p(next token)             (batch · beam, vocab)
+        candidates = score + log p    (batch, beam · vocab)   -> keep the beam best
+
+    A hypothesis that wrote EOS is finished: it stays in the beam with its
+    score, extended by PAD at no cost, and competes with the others.  The
+    search stops when every hypothesis is finished, or after
+    ``max_new_tokens``.  Then each sentence's answer is the hypothesis of the
+    best score divided by the length penalty of Wu et al. 2016 (GNMT, eq. 14),
+    ``lp = ((5 + length) / 6) ** length_penalty``: log-probabilities only
+    fall as a sentence grows, so without it (``length_penalty`` 0) the
+    search prefers short answers.  ``beam_size`` 1 is :func:`greedy_decode`.
+
+    Args and result as :func:`greedy_decode`; ``beam_size`` is at least 1,
+    ``length_penalty`` (α) at least 0.
+    """
+    beam = positive_int("beam_search", "beam_size", beam_size)
+    alpha = non_negative_number("beam_search", "length_penalty", length_penalty)
+    max_new_tokens = checked_max_new_tokens("beam_search", model, max_new_tokens)
+    batch = len(src_ids)
+    with inference(model):
+        memory = np.repeat(model.encode(src_ids, src_padding_mask), beam, axis=0)
+        mask = None if src_padding_mask is None else np.repeat(src_padding_mask, beam, axis=0)
+        out = np.full((batch * beam, 1), BOS_ID, dtype=np.int64)
+        # every hypothesis starts as the same BOS: only the first may grow, or
+        # the beam would fill with beam copies of one prefix
+        score = np.full((batch, beam), -np.inf)
+        score[:, 0] = 0.0
+        finished = np.zeros((batch, beam), dtype=bool)
+        length = np.zeros((batch, beam), dtype=np.int64)  # tokens written, EOS included
+        for _ in range(max_new_tokens):
+            log_p = log_softmax(next_token_logits(model, out, memory, mask).astype(np.float64))
+            vocab = log_p.shape[-1]
+            log_p = log_p.reshape(batch, beam, vocab)
+            # a finished hypothesis has one continuation, PAD, which costs nothing
+            log_p[finished] = -np.inf
+            log_p[finished, PAD_ID] = 0.0
+            candidates = (score[:, :, None] + log_p).reshape(batch, beam * vocab)
+            # stable: of equal candidates the first wins, as argmax picks in greedy_decode
+            best = np.argsort(-candidates, axis=-1, kind="stable")[:, :beam]  # (batch, beam)
+            parent, token = np.divmod(best, vocab)
+            rows = (np.arange(batch)[:, None] * beam + parent).ravel()
+            score = np.take_along_axis(candidates, best, axis=-1)
+            was_finished = np.take_along_axis(finished, parent, axis=-1)
+            length = np.take_along_axis(length, parent, axis=-1) + ~was_finished
+            finished = was_finished | (token == EOS_ID)
+            out = np.concatenate([out[rows], token.reshape(-1, 1)], axis=1)
+            if finished.all():
+                break
+        penalty = ((5.0 + length) / 6.0) ** alpha
+        chosen = np.argmax(score / penalty, axis=-1)  # (batch,)
+    return out.reshape(batch, beam, -1)[np.arange(batch), chosen]
+
+
+def checked_max_new_tokens(where: str, model: Translator, max_new_tokens: int | None) -> int:
+    """``max_new_tokens``, or the default ``max_len - 1`` (BOS and the answer
+    fill the model's position table); more is a ValueError."""
     longest = model.config.max_len - 1
-    max_new_tokens = longest if max_new_tokens is None else positive_int(
-        "greedy_decode", "max_new_tokens", max_new_tokens)
+    if max_new_tokens is None:
+        return longest
+    positive_int(where, "max_new_tokens", max_new_tokens)
     if max_new_tokens > longest:
-        raise ValueError(f"greedy_decode: max_new_tokens is {max_new_tokens}, but BOS and "
+        raise ValueError(f"{where}: max_new_tokens is {max_new_tokens}, but BOS and "
                          f"{max_new_tokens} tokens exceed the model's max_len "
                          f"{model.config.max_len}; at most {longest}")
+    return max_new_tokens
+
+
+@contextlib.contextmanager
+def inference(model: Translator):
+    """Eval mode (no dropout) and ``no_grad()`` (no records kept: nothing here
+    is differentiated); the model's mode is put back after."""
     was_training = model.training
     model.eval()
     try:
-        with no_grad():  # nothing here is differentiated: keep no records
-            memory = model.encode(src_ids, src_padding_mask)  # once, for every step
-            out = np.full((len(src_ids), 1), BOS_ID, dtype=np.int64)
-            finished = np.zeros(len(src_ids), dtype=bool)
-            E = model.tgt_embedding.W.value  # the tied output projection
-            for _ in range(max_new_tokens):
-                h = model.decode(out, memory, src_padding_mask)  # (batch, length, d_model)
-                next_ids = (h[:, -1] @ E.T).argmax(axis=-1)  # (batch,)
-                next_ids[finished] = PAD_ID  # a finished sentence only pads
-                out = np.concatenate([out, next_ids[:, None]], axis=1)
-                finished |= next_ids == EOS_ID
-                if finished.all():
-                    break
+        with no_grad():
+            yield
     finally:
         model.train(was_training)
-    return out
+
+
+def next_token_logits(model: Translator, prefixes: Array, memory: Array,
+                      src_padding_mask: Array | None) -> Array:
+    """(batch, vocab): the scores of each prefix's next token, h[:, -1] Eᵀ with the
+    tied output projection E."""
+    h = model.decode(prefixes, memory, src_padding_mask)  # (batch, length, d_model)
+    return h[:, -1] @ model.tgt_embedding.W.value.T
+
+
+def log_softmax(logits: Array) -> Array:
+    """log p = logits - log Σ exp(logits), over the last axis, by log-sum-exp."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

@@ -1,11 +1,14 @@
-"""Greedy decoding: batched, stops at EOS or a maximum length, records nothing."""
+"""Greedy decoding and beam search: batched, stop at EOS or a maximum length,
+record nothing; beam size 1 is greedy, and a wide enough beam is exhaustive."""
+
+import itertools
 
 import numpy as np
 import pytest
 
 from shapesafe_nn import no_grad
 from shapesafe_nn.models import Translator, TranslatorConfig
-from shapesafe_nn.models.decoding import greedy_decode
+from shapesafe_nn.models.decoding import beam_search, greedy_decode, log_softmax
 from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 SRC = np.array([[3, 4, 5, 6, 7], [8, 3, 4, PAD_ID, PAD_ID], [5, PAD_ID, PAD_ID, PAD_ID, PAD_ID]])
@@ -80,4 +83,63 @@ def test_it_keeps_no_records_and_restores_training_mode():
     model.train()
     greedy_decode(model, SRC, SRC_PADDING)
     assert model.training and all(m.training for _, m in model.named_modules())
+    assert all(m.pending_records() == 0 for _, m in model.named_modules())
+
+
+def test_beam_size_1_is_greedy():
+    model = make()
+    greedy = greedy_decode(model, SRC, SRC_PADDING)
+    assert beam_search(model, SRC, SRC_PADDING, beam_size=1).tolist() == greedy.tolist()
+
+
+def test_a_padded_batch_gives_each_sentence_its_own_beam():
+    model = make()
+    batch = beam_search(model, SRC, SRC_PADDING, beam_size=3)
+    for row, src in enumerate(SRC):
+        alone = beam_search(model, src[~SRC_PADDING[row]][None], beam_size=3)[0]
+        assert batch[row, :len(alone)].tolist() == alone.tolist()
+        assert (batch[row, len(alone):] == PAD_ID).all()
+
+
+def sequence_log_p(model, src, tokens):
+    """Σ log p(token | source, the tokens before it), read from one forward."""
+    with no_grad():
+        logits = model.forward(src[None], np.array([[BOS_ID, *tokens[:-1]]]))
+    log_p = log_softmax(logits[0].astype(np.float64))
+    return float(log_p[np.arange(len(tokens)), tokens].sum())
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 2.0])
+def test_a_beam_as_wide_as_every_prefix_finds_the_best_sentence(alpha):
+    # every sentence of at most 3 tokens: ends at its first EOS, or has 3 tokens
+    model = make()
+    model.eval()
+    src, vocab, steps = SRC[1, :3], 7, 3
+    sentences = [list(tokens) for length in range(1, steps + 1)
+                 for tokens in itertools.product(range(vocab), repeat=length)
+                 if (EOS_ID not in tokens[:-1]) and (tokens[-1] == EOS_ID or length == steps)]
+
+    def penalized(tokens):  # GNMT's length penalty, as beam_search applies it
+        return sequence_log_p(model, src, tokens) / ((5 + len(tokens)) / 6) ** alpha
+
+    best = max(sentences, key=penalized)
+    found = beam_search(model, src[None], beam_size=vocab ** steps, length_penalty=alpha,
+                        max_new_tokens=steps)[0].tolist()
+    found = found[1:]  # after BOS; PAD after an EOS that came early
+    if EOS_ID in found:
+        found = found[:found.index(EOS_ID) + 1]
+    assert found == best
+
+
+def test_beam_search_refuses_bad_settings_and_keeps_no_records():
+    model = make()
+    with pytest.raises(ValueError, match="beam_search.*beam_size"):
+        beam_search(model, SRC, SRC_PADDING, beam_size=0)
+    with pytest.raises(ValueError, match="beam_search.*length_penalty"):
+        beam_search(model, SRC, SRC_PADDING, length_penalty=-1.0)
+    with pytest.raises(ValueError, match="beam_search: max_new_tokens is 8"):
+        beam_search(model, SRC, SRC_PADDING, max_new_tokens=8)
+    model.train()
+    beam_search(model, SRC, SRC_PADDING, beam_size=2)
+    assert model.training
     assert all(m.pending_records() == 0 for _, m in model.named_modules())
