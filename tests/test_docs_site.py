@@ -67,7 +67,8 @@ def test_args_sections_render_as_a_table_of_parameters(site):
 def test_literal_blocks_roles_and_exponents_render(site):
     training = reference(site, "training")
     # the trainer's loop, from a "runs::" literal block: code, and no "::" left
-    assert re.search(r"<pre><span></span><code>optimizer\.zero_grad\(\)", training)
+    assert re.search(r'<pre><span></span><code><span id="[^"]*__span-0-1">optimizer\.zero_grad\(\)',
+                     training)
     assert "runs:</p>" in training
     # a :func: role became a link to the function's entry
     assert re.search(r'<a class="autorefs autorefs-internal"[^>]*'
@@ -79,6 +80,18 @@ def test_literal_blocks_roles_and_exponents_render(site):
         assert not re.search(r"::</p>|:(class|func|meth|mod|data):`", html), page
         assert not re.search(r"[\^_]\{", re.sub(r"<pre.*?</pre>|<code>.*?</code>", "", html,
                                                 flags=re.DOTALL)), page
+
+
+def test_code_blocks_wrap_long_lines_with_an_indented_rest(site):
+    """docs/stylesheets/wrap.css: at 1280 px an 80-column block held less than
+    page 7's key lines and page 6's trace; now a long line wraps instead."""
+    page = (site / "07-shape-errors" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../stylesheets/wrap.css"' in page
+    # one element per line, which the stylesheet gives a hanging indent
+    assert '<code><span id="__span-0-1">' in page
+    css = (site / "stylesheets" / "wrap.css").read_text(encoding="utf-8")
+    assert "white-space: pre-wrap" in css and "text-indent: -4ch" in css
+    assert 'span[id*="__span-"]' in css  # the reference prefixes the ids with the object's
 
 
 # ---------------------------------------------------------------------------
