@@ -50,7 +50,7 @@ class SoftmaxCrossEntropy(Module):
     ``log p`` is computed as ``z - max z - log Σ e^{z - max z}`` (log-sum-exp),
     which never takes the log of an underflowed 0.
 
-    Shapes: ``logits`` (*shape, classes), ``labels`` (*shape,): one row of
+    Shapes: ``logits`` ``(*shape, classes)``, ``labels`` ``(*shape,)``: one row of
     logits per example (MNIST) or per position (a language model's
     (batch, seq, vocab) with labels (batch, seq)).
     """
@@ -99,7 +99,7 @@ class LabelSmoothedCrossEntropy(Module):
     The gradient of the softmax and the cross-entropy together is again
     simple: ``∂C/∂logits = (p - q) / n`` on a kept row, 0 on an ignored one.
 
-    Shapes: ``logits`` (*shape, classes), ``labels`` (*shape,): a translator's
+    Shapes: ``logits`` ``(*shape, classes)``, ``labels`` ``(*shape,)``: a translator's
     (batch, tgt_seq, vocab) and (batch, tgt_seq).  The same as
     ``torch.nn.functional.cross_entropy(..., ignore_index=..., label_smoothing=ε)``.
 
