@@ -219,7 +219,7 @@ def test_mnist_weights_one_image_per_neuron(tmp_path):
     (["plot", "mnist-errors", "--checkpoint", "mlp.npz", "--data", "digits.npz"],
      (750, 6 * 125 + 50)),
     (["plot", "mnist-weights", "--checkpoint", "mlp.npz"], (500, 3 * 125 + 50)),
-    (["attention", "--checkpoint", "gpt.npz", "--prompt", "To be"], (2 * 300, 2 * 300)),
+    (["attention", "--checkpoint", "gpt.npz", "--prompt", "To be"], (2 * 300 + 90, 2 * 300)),
 ])
 def test_plot_commands_write_their_png(files, tmp_path, argv, size):
     argv = [files.get(arg, arg) if isinstance(arg, str) else arg for arg in argv]
