@@ -51,6 +51,12 @@ class KVCache:
     ``keys`` is a view of its first seq_so_far positions: a step copies in
     only the new positions, never all of the old ones again.
 
+    In the annotations, seq_so_far is ``kv_seq``, the keys' sequence of the
+    attention core.  The cache is not a layer, so nothing checks them on its
+    own calls; the attention layer that calls :meth:`append` checks what it
+    gets back (its ``expect`` lines), and ``append`` refuses, on every call and
+    in every check mode, keys that do not fit those it holds.
+
     Args:
         max_len: the most positions the cache may hold (a GPT's block_size).
     """
