@@ -1,4 +1,4 @@
-"""Open a saved GPT in one line, from Python as from the command line::
+"""Open a saved GPT (or translator) in one line, from Python as from the command line::
 
     from shapesafe_nn.load import load_gpt
     model, tokenizer = load_gpt("baby.npz")
@@ -16,7 +16,9 @@ from .checkpoint import (CheckpointError, config_from, load_checkpoint, load_par
                          parameter_arrays, save_checkpoint)
 from .data.text import CharTokenizer
 from .models.gpt import GPT, GPTConfig
+from .models.translator import Translator, TranslatorConfig
 from .tokenizers import tokenizer_from_json
+from .word_tokenizer import WordTokenizer
 
 
 def load_gpt(path):
@@ -64,3 +66,37 @@ def save_gpt(path, model: GPT, tokenizer, **meta) -> Path:
     return save_checkpoint(path, parameter_arrays(model),
                            {"model": "gpt", "config": model.config.to_json(),
                             "tokenizer": tokenizer.to_json(), **meta})
+
+
+def load_translator(path):
+    """``(model, source_tokenizer, target_tokenizer)`` from a checkpoint that
+    ``train translate --save`` wrote; a CheckpointError naming the file if it
+    is not one::
+
+        model, source, target = load_translator("en-fr.npz")
+        translate(model, source, target, ["twenty-one"])   # ['vingt et un']
+    """
+    model, source, target, _ = load_translator_checkpoint(path)
+    return model, source, target
+
+
+def load_translator_checkpoint(path) -> tuple[Translator, WordTokenizer, WordTokenizer, dict]:
+    """:func:`load_translator`, and the checkpoint's description."""
+    arrays, meta = load_checkpoint(path)
+    if meta.get("model") != "translator":
+        raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a translator")
+    config = config_from(TranslatorConfig, meta, path)
+    tokenizers = []
+    for side, size in (("src_tokenizer", config.src_vocab_size),
+                       ("tgt_tokenizer", config.tgt_vocab_size)):
+        try:
+            tokenizer = WordTokenizer.from_json(meta.get(side), source=f"{path}: {side}")
+        except ValueError as error:
+            raise CheckpointError(str(error)) from error
+        if tokenizer.vocab_size != size:
+            raise CheckpointError(f"{path}: its {side} has {tokenizer.vocab_size} tokens but "
+                                  f"the config says {size}")
+        tokenizers.append(tokenizer)
+    model = Translator(config)
+    load_parameters(model, arrays, source=str(path))
+    return model, *tokenizers, meta

@@ -8,7 +8,7 @@ SIGHUP (129) stopped it.  See ``process.py``.
 
 import argparse
 
-from . import gpt, inspect, interop, mlp, process
+from . import gpt, inspect, interop, mlp, process, translate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,12 +16,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="shapesafe-nn",
         description="Train and inspect small neural networks whose every shape is checked.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = commands.add_parser("train", help="train a model (mlp or gpt)")
+    train = commands.add_parser("train", help="train a model (mlp, gpt or translate)")
     train_models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
-    evaluate = commands.add_parser("eval", help="evaluate a saved model (mlp or gpt)")
+    evaluate = commands.add_parser("eval", help="evaluate a saved model (mlp, gpt or translate)")
     eval_models = evaluate.add_subparsers(dest="model", required=True, metavar="MODEL")
     mlp.add_commands(train_models, eval_models)
     gpt.add_commands(train_models, eval_models, commands)
+    translate.add_commands(train_models, eval_models, commands)
     inspect.add_commands(commands)
     interop.add_commands(commands)
     return parser

@@ -1,8 +1,9 @@
 """``shapesafe-nn trace``, ``attention`` and ``plot``: look inside a model.
 
-``trace mlp`` and ``trace gpt`` print every layer's input, output and
-gradient shapes for one real batch (bundled MNIST digits, or windows of the
-bundled Shakespeare); ``attention`` and ``plot ...`` draw PNG files with
+``trace mlp``, ``trace gpt`` and ``trace translate`` print every layer's
+input, output and gradient shapes for one real batch (bundled MNIST digits,
+windows of the bundled Shakespeare, or bundled number-word pairs);
+``attention`` and ``plot ...`` draw PNG files with
 matplotlib, the ``plot`` extra.
 """
 
@@ -14,7 +15,10 @@ import numpy as np
 
 from .. import viz
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
-from ..models import GPT, GPTConfig, Network
+from ..checkpoint import load_checkpoint
+from ..data.pair_batches import EncodedPairs
+from ..data.pairs import load_numbers
+from ..models import GPT, GPTConfig, Network, Translator, TranslatorConfig
 from ..models.mlp import NetworkConfig
 from ..trace import trace
 from .arguments import check_outputs, non_empty_prompt, positive
@@ -22,6 +26,9 @@ from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
 from .memory import FLOAT64, check_fits
 from .mlp import held_out, load_network, sizes_argument
 from .runs import check_plot_extra
+from .translate import DEFAULT_SETTINGS as TRANSLATE_SETTINGS
+from .translate import PAIRS as TRANSLATION_PAIRS
+from .translate import held_out_of, load_translator_checkpoint, read_pairs_data
 
 BATCH_SEED = 0  # which digits and windows a trace reads: the same every run
 ATTENTION_PROMPT = "To be, or not to be"
@@ -43,7 +50,7 @@ def add_out(parser, default: str) -> None:
 
 def add_commands(commands) -> None:
     trace_parser = commands.add_parser(
-        "trace", help="every layer's shapes for one forward and backward (mlp or gpt)",
+        "trace", help="every layer's shapes for one forward and backward (mlp, gpt, translate)",
         description="Run one batch forward and backward and print each layer's input, "
                     "output and gradient: symbolic dims from its annotations, concrete "
                     "shapes from the arrays.")
@@ -67,13 +74,30 @@ def add_commands(commands) -> None:
     gpt.add_argument("--seq", type=positive(int), default=None,
                      help="tokens in each window (default: the block size)")
     gpt.set_defaults(run=run_trace_gpt)
+    translator = models.add_parser(
+        "translate", help="the translator on bundled number-word pairs",
+        description="One batch of bundled number-word pairs through a translator: the "
+                    "encoder reads src_seq tokens, the decoder tgt_seq, and cross-attention "
+                    "joins them.")
+    translator.add_argument("--pair", choices=TRANSLATION_PAIRS, default="en-fr",
+                            help="default en-fr")
+    translator.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    translator.add_argument("--batch", type=positive(int), default=4,
+                            help="pairs in the batch (default 4)")
+    translator.add_argument("--markdown", action="store_true", help="a Markdown table")
+    translator.set_defaults(run=run_trace_translate)
 
     attention = commands.add_parser(
-        "attention", help="plot a GPT's attention weights for a prompt",
+        "attention", help="plot a GPT's or a translator's attention weights",
         description="Draw the attention weights of every head of every layer of a saved "
-                    "GPT, for one prompt (rows: layers, columns: heads).")
+                    "GPT for one prompt, or of a saved translator for one source sentence "
+                    "(rows: layers, columns: heads).")
     attention.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
-    attention.add_argument("--prompt", type=non_empty_prompt, default=ATTENTION_PROMPT)
+    attention.add_argument("--prompt", type=non_empty_prompt, default=None,
+                           help=f"a GPT's prompt (default {ATTENTION_PROMPT!r})")
+    attention.add_argument("--source", type=non_empty_prompt, default=None,
+                           help="a translator's source sentence (default: its first "
+                                "held-out one)")
     add_out(attention, "attention.png")
     attention.set_defaults(run=needs_matplotlib(run_attention))
 
@@ -173,14 +197,59 @@ def run_trace_gpt(args) -> int:
     return 0
 
 
+def run_trace_translate(args) -> int:
+    if args.checkpoint is not None:
+        model, source, target, _ = load_translator_checkpoint(args.checkpoint)
+        origin = str(args.checkpoint)
+    else:
+        settings = TRANSLATE_SETTINGS | {"pair": args.pair}
+        pairs = read_pairs_data(None, settings)
+        source, target = pairs.source, pairs.target
+        model = Translator(TranslatorConfig(
+            src_vocab_size=source.vocab_size, tgt_vocab_size=target.vocab_size,
+            max_len=pairs.longest(), n_layer=settings["n_layer"],
+            n_head=settings["n_head"], d_model=settings["d_model"], d_ff=settings["d_ff"],
+            dropout=settings["dropout"]))
+        origin = "numbers preset, untrained"
+    test = load_numbers(args.pair, "test")
+    if args.batch > len(test):
+        raise ValueError(f"--batch {args.batch} is more than the {len(test):,} test pairs")
+    chosen = np.random.default_rng(BATCH_SEED).choice(len(test), size=args.batch, replace=False)
+    # a checkpoint's own tokenizers: a word it never saw is a ValueError naming it
+    batch = EncodedPairs.encode([test[i] for i in chosen], source, target,
+                                model.config.max_len, f"the {args.pair} test pairs")
+    src_ids, src_mask, tgt_in, _, tgt_mask = batch.batch(range(args.batch))
+    print(f"Translator ({origin}) on {args.batch} {args.pair} test pairs: src_seq "
+          f"{src_ids.shape[1]} {source.unit}, tgt_seq {tgt_in.shape[1]} {target.unit} "
+          f"(BOS and the target)")
+    print(trace(model, src_ids, tgt_in, src_mask, tgt_mask, markdown=args.markdown))
+    print(LEGEND)
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # pictures
 # ---------------------------------------------------------------------------
 def run_attention(args) -> int:
     check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
+    _, meta = load_checkpoint(args.checkpoint)
+    if meta.get("model") == "translator":
+        if args.prompt is not None:
+            raise argparse.ArgumentTypeError("--prompt is a GPT's; a translator reads --source")
+        model, source, target, meta = load_translator_checkpoint(args.checkpoint)
+        sentence = args.source or held_out_of(meta, args.checkpoint)[1][0][0]
+        try:
+            source.encode(sentence)
+        except ValueError as error:
+            raise ValueError(f"--source {sentence!r}: {error}") from error
+        print(f"wrote {viz.plot_translation_attention(model, source, target, sentence, args.out)}")
+        return 0
+    if args.source is not None:
+        raise argparse.ArgumentTypeError("--source is a translator's; a GPT reads --prompt")
+    prompt = ATTENTION_PROMPT if args.prompt is None else args.prompt
     model, tokenizer, _ = load_gpt(args.checkpoint)
-    encode_prompt(tokenizer, args.prompt)  # an unknown character: an error naming --prompt
-    print(f"wrote {viz.plot_attention(model, tokenizer, args.prompt, args.out)}")
+    encode_prompt(tokenizer, prompt)  # an unknown character: an error naming --prompt
+    print(f"wrote {viz.plot_attention(model, tokenizer, prompt, args.out)}")
     return 0
 
 

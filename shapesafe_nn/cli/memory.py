@@ -75,3 +75,14 @@ def gpt_needs(*, vocab: int, block_size: int, n_layer: int, d_model: int, d_ff: 
             "--batch-size": (n_layer * tokens * (12 * d_model + 2 * d_ff)
                              + 3 * tokens * vocab) * itemsize,
             "--block-size": 3 * n_layer * batch_size * n_head * block_size ** 2 * itemsize}
+
+
+def translator_needs(*, vocab: int, max_len: int, n_layer: int, d_model: int, d_ff: int,
+                     n_head: int, batch_size: int, itemsize: int) -> dict:
+    """A translator's training step, counted as a GPT's (:func:`gpt_needs`) of
+    3 · n_layer blocks over max_len tokens (an encoder block is one; a decoder
+    block, with its cross-attention, about two), with both vocabularies."""
+    needs = gpt_needs(vocab=vocab, block_size=max_len, n_layer=3 * n_layer, d_model=d_model,
+                      d_ff=d_ff, n_head=n_head, batch_size=batch_size, itemsize=itemsize)
+    return {"--d-model": needs["--d-model"], "--batch-size": needs["--batch-size"],
+            "--max-len": needs["--block-size"]}

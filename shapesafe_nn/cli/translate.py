@@ -1,0 +1,377 @@
+"""``shapesafe-nn train translate``, ``translate`` and ``eval translate``: an encoder-decoder.
+
+With no flags, ``train translate`` trains the ``numbers`` preset on the
+bundled number words, English to French: 20,000 pairs to train on, the
+1,000 test numbers (none of them among the training ones) held out.  It
+prints the val loss and a few translations as it goes, then the exact-match
+accuracy on the held-out numbers.
+"""
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import CheckpointError
+from ..data.make_numbers import LANGUAGES
+from ..data.pair_batches import EncodedPairs
+from ..data.pairs import PairsError, load_numbers, read_pairs
+from ..load import load_translator_checkpoint
+from ..models import Translator, TranslatorConfig
+from ..layers.encoder_block import NORMS
+from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
+from ..resume import LanguageModelProgress, fingerprint
+from ..trainer import EvalRecord
+from ..translation import Example, exact_match, train_translator, translate
+from ..word_tokenizer import WordTokenizer
+from .arguments import non_negative, non_negative_int, positive
+from .gpt import probability
+from .memory import check_fits, translator_needs
+from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
+    run_training, settings_for, use_checks
+
+# The task's configuration (d_model 128, 2 + 2 layers, 4 heads, d_ff 512, batch 64,
+# 2,000 AdamW steps warmed up then cosine-decayed, label smoothing 0.1), and a
+# seconds-long smoke run.
+PRESETS = {
+    "numbers": dict(n_layer=2, n_head=4, d_model=128, d_ff=512, dropout=0.1, batch_size=64,
+                    steps=2000, lr=1e-3, min_lr=1e-4, warmup=200, smoothing=0.1,
+                    weight_decay=0.01, grad_clip=1.0, eval_interval=250),
+    "tiny": dict(n_layer=1, n_head=2, d_model=32, d_ff=64, dropout=0.0, batch_size=32,
+                 steps=60, lr=3e-3, min_lr=3e-4, warmup=10, smoothing=0.1,
+                 weight_decay=0.01, grad_clip=1.0, eval_interval=30),
+}
+# What the model and run are, whatever the preset; each flag given replaces one.
+# max_len 0: the longest sentence of the data, in tokens (a target with BOS and EOS)
+MODEL_DEFAULTS = dict(pair="en-fr", val="", tokens="auto", schedule="cosine", max_len=0,
+                      norm="post", activation="relu", dtype="float32", seed=0)
+DEFAULT_SETTINGS = {"preset": "numbers"} | PRESETS["numbers"] | MODEL_DEFAULTS
+PAIRS = [f"{a}-{b}" for a in LANGUAGES for b in LANGUAGES if a != b]
+BETAS = (0.9, 0.98)  # the paper's (§5.3): a shorter memory of g² than Adam's 0.999
+TOKENS = ("auto", "words", "characters")
+# "auto" keeps words whole unless a side's words are too many to learn: German
+# writes each number as one word (20,003 of them for 20,000 numbers)
+MOST_WORDS = 1000
+SCHEDULES = ("cosine", "paper")
+HELD_OUT_AT_MOST = 1000  # pairs held out from a --data file without --val (and at most 10%)
+SHOWN_EXAMPLES = 3  # held-out sentences translated at each evaluation
+
+
+def add_commands(train_models, eval_models, commands) -> None:
+    train = train_models.add_parser(
+        "translate", help="an encoder-decoder translator on sentence pairs",
+        description="Train an encoder-decoder Transformer (default: the numbers preset on "
+                    "the bundled number words, English to French). Flags override the preset.")
+    data = train.add_mutually_exclusive_group()
+    data.add_argument("--pair", choices=PAIRS, default=None,
+                      help="a bundled pair of languages (default en-fr)")
+    data.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
+                      help="a UTF-8 file of source<TAB>target lines (more columns are ignored)")
+    train.add_argument("--val", type=str, default=None, metavar="PAIRS.tsv",
+                       help="held-out pairs (default: the bundled test numbers, or 10%% of "
+                            "--data, at most 1,000 pairs)")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="default numbers")
+    for name, kind in (("steps", positive(int)), ("batch-size", positive(int)),
+                       ("n-layer", positive(int)), ("n-head", positive(int)),
+                       ("d-model", positive(int)), ("d-ff", positive(int)),
+                       ("dropout", probability), ("lr", positive(float)),
+                       ("min-lr", positive(float)), ("warmup", positive(int)),
+                       ("smoothing", probability), ("weight-decay", non_negative(float)),
+                       ("grad-clip", non_negative(float)), ("eval-interval", positive(int))):
+        train.add_argument(f"--{name}", type=kind, default=None, help="default: from the preset")
+    train.add_argument("--max-len", type=positive(int), default=None,
+                       help="the longest sentence the model reads, in tokens (default: the "
+                            "longest of the data; decoding writes at most max_len - 1)")
+    train.add_argument("--tokens", choices=TOKENS,
+                       help="words (Latin words whole, other characters one by one), "
+                            "characters, or auto (default: words, unless a side has more "
+                            f"than {MOST_WORDS:,} distinct words)")
+    train.add_argument("--schedule", choices=SCHEDULES,
+                       help="cosine (warm-up, then cosine decay to --min-lr; the default) or "
+                            "paper (warm-up, then 1/√step; --lr is its peak)")
+    train.add_argument("--norm", choices=NORMS, help="post (the paper, default) or pre (GPT)")
+    train.add_argument("--activation", choices=["relu", "gelu"], help="default relu")
+    train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    add_run_arguments(train)
+    train.set_defaults(run=lambda args: run_training(args, TranslateTraining()))
+
+    use = commands.add_parser(
+        "translate", help="translate sentences with a saved translator",
+        description="Translate each TEXT (or, with none, each line of standard input) with "
+                    "a translator that train translate saved.")
+    use.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    use.add_argument("text", nargs="*", help="sentences to translate")
+    add_decoding_arguments(use)
+    use.set_defaults(run=run_translate)
+
+    evaluate = eval_models.add_parser(
+        "translate", help="exact match, chrF and BLEU of a saved translator",
+        description="Translate held-out pairs and score the translations: exact match, "
+                    "and chrF and BLEU with sacrebleu (the translate extra).")
+    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    evaluate.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
+                          help="pairs to score (default: the run's held-out pairs)")
+    add_decoding_arguments(evaluate)
+    add_checks_argument(evaluate)
+    evaluate.set_defaults(run=run_eval)
+
+
+def add_decoding_arguments(parser) -> None:
+    parser.add_argument("--beam", type=positive(int), default=1, metavar="N",
+                        help="beam size (default 1: greedy decoding)")
+    parser.add_argument("--length-penalty", type=non_negative(float), default=0.6,
+                        metavar="ALPHA", help="beam search's α (default 0.6)")
+
+
+def settings_from(args, saved: dict | None) -> dict:
+    """The preset, with every flag the user gave laid over it; or, resuming,
+    the ``saved`` settings (a flag that would change them is refused)."""
+    preset = args.preset or (saved or {}).get("preset") or "numbers"
+    settings = settings_for(args, {"preset": preset} | PRESETS[preset] | MODEL_DEFAULTS, saved,
+                            args.resume)
+    if settings["min_lr"] > settings["lr"]:
+        raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
+                                         f"--lr {settings['lr']}")
+    if settings["steps"] <= settings["warmup"]:
+        raise argparse.ArgumentTypeError(f"--steps {settings['steps']} must be larger than "
+                                         f"--warmup {settings['warmup']}")
+    if settings["d_model"] % settings["n_head"]:
+        raise argparse.ArgumentTypeError(f"--d-model {settings['d_model']} is not divisible "
+                                         f"by --n-head {settings['n_head']}")
+    return settings
+
+
+def schedule_for(settings: dict):
+    """step -> learning rate, as ``--schedule`` says; both peak at ``--lr``."""
+    if settings["schedule"] == "paper":
+        # the paper's d_model^-0.5 · min(s^-0.5, s · warmup^-1.5) peaks at
+        # (d_model · warmup)^-0.5: scale it so that the peak is --lr
+        scale = settings["lr"] * (settings["d_model"] * settings["warmup"]) ** 0.5
+        return lambda step: inverse_sqrt_warmup(step, d_model=settings["d_model"],
+                                                warmup=settings["warmup"], scale=scale)
+    return lambda step: cosine_with_warmup(step, max_lr=settings["lr"],
+                                           min_lr=settings["min_lr"],
+                                           warmup=settings["warmup"], total=settings["steps"])
+
+
+def tokenizer_for(texts: list[str], tokens: str) -> WordTokenizer:
+    """``--tokens``: words, characters, or auto (words unless there are more
+    than MOST_WORDS distinct ones)."""
+    if tokens == "characters":
+        return WordTokenizer.from_texts(texts, whole_words=False)
+    words = WordTokenizer.from_texts(texts)
+    if tokens == "auto" and words.vocab_size > MOST_WORDS:
+        return WordTokenizer.from_texts(texts, whole_words=False)
+    return words
+
+
+def held_out_split(pairs: list[tuple[str, str]], seed: int, source) -> tuple[list, list]:
+    """``(train, held_out)`` from one file: 10% of its pairs, at most 1,000,
+    chosen at random (seeded), so that a file sorted by length or topic
+    still gives a held-out set like the rest."""
+    count = min(HELD_OUT_AT_MOST, len(pairs) // 10)
+    if count == 0:
+        raise PairsError(f"{source}: {len(pairs)} pairs are too few to hold 10% out; give "
+                         f"at least 10, or the held-out pairs with --val")
+    held = set(np.random.default_rng([seed, 2]).choice(len(pairs), size=count,
+                                                       replace=False).tolist())
+    return ([pair for i, pair in enumerate(pairs) if i not in held],
+            [pair for i, pair in enumerate(pairs) if i in held])
+
+
+@dataclass
+class PairsData:
+    """What ``train translate`` reads: pairs, their tokenizers, and a name for them."""
+
+    name: str
+    train: list[tuple[str, str]]
+    held_out: list[tuple[str, str]]
+    source: WordTokenizer
+    target: WordTokenizer
+
+    def longest(self) -> int:
+        """The longest sentence, in tokens: a source, or a target with BOS and EOS.
+        The default max_len: a position no sentence reaches is never trained."""
+        return max(max(len(self.source.encode(s)), len(self.target.encode(t)) + 2)
+                   for s, t in self.train + self.held_out)
+
+
+def read_pairs_data(data: Path | None, settings: dict,
+                    tokenizers: tuple[WordTokenizer, WordTokenizer] | None = None) -> PairsData:
+    """The run's training and held-out pairs; its tokenizers, from the
+    training pairs unless given (a resumed or evaluated run's own)."""
+    if data is None:
+        name = f"bundled number words, {settings['pair']}"
+        train = load_numbers(settings["pair"])
+        held_out = load_numbers(settings["pair"], "test")
+    else:
+        name = str(data)
+        train = read_pairs(data)
+        held_out = None
+    if settings["val"]:
+        held_out = read_pairs(settings["val"])
+    elif held_out is None:
+        train, held_out = held_out_split(train, settings["seed"], data)
+    if tokenizers is None:
+        tokenizers = (tokenizer_for([s for s, _ in train], settings["tokens"]),
+                      tokenizer_for([t for _, t in train], settings["tokens"]))
+    return PairsData(name, train, held_out, *tokenizers)
+
+
+class TranslateTraining(Training):
+    """``train translate``: an encoder-decoder Transformer, step by step."""
+
+    kind = "translator"
+    defaults = DEFAULT_SETTINGS
+    record_type = EvalRecord
+    described = {"config": (dict,), "src_tokenizer": (str,), "tgt_tokenizer": (str,)}
+    progress_type = LanguageModelProgress
+    total, unit = "steps", "steps"
+    bundled = "the bundled number words"
+
+    def settings(self, args, saved):
+        return settings_from(args, saved)
+
+    def read(self, data, settings, meta):
+        tokenizers = None
+        if meta is not None:
+            tokenizers = (WordTokenizer.from_json(meta["src_tokenizer"]),
+                          WordTokenizer.from_json(meta["tgt_tokenizer"]))
+        pairs = read_pairs_data(data, settings, tokenizers)
+        if meta is not None:  # the saved run's, whatever the data holds now
+            max_len = meta["config"].get("max_len")
+            if not isinstance(max_len, int) or max_len < 1:
+                raise CheckpointError(f"the checkpoint's config has no valid max_len "
+                                      f"({max_len!r})")
+        else:
+            max_len = settings["max_len"] or pairs.longest()
+        train = EncodedPairs.encode(pairs.train, pairs.source, pairs.target, max_len,
+                                    f"the training pairs ({pairs.name})")
+        held_out = EncodedPairs.encode(pairs.held_out, pairs.source, pairs.target, max_len,
+                                       "the held-out pairs")
+        return pairs, train, held_out, max_len
+
+    def needs(self, settings, dataset):
+        pairs, _, _, max_len = dataset
+        return translator_needs(vocab=pairs.source.vocab_size + pairs.target.vocab_size,
+                                max_len=max_len, n_layer=settings["n_layer"],
+                                d_model=settings["d_model"], d_ff=settings["d_ff"],
+                                n_head=settings["n_head"], batch_size=settings["batch_size"],
+                                itemsize=4 if settings["dtype"] == "float32" else 8)
+
+    def build(self, args, settings, dataset, meta, checks) -> Built:
+        pairs, train, held_out, max_len = dataset
+        config = TranslatorConfig(
+            src_vocab_size=pairs.source.vocab_size, tgt_vocab_size=pairs.target.vocab_size,
+            max_len=max_len, n_layer=settings["n_layer"], n_head=settings["n_head"],
+            d_model=settings["d_model"], d_ff=settings["d_ff"], dropout=settings["dropout"],
+            norm=settings["norm"], activation=settings["activation"], dtype=settings["dtype"],
+            seed=settings["seed"])
+        model = Translator(config)
+        optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
+                          weight_decay=settings["weight_decay"])
+        examples = [Example(*pair) for pair in pairs.held_out[:SHOWN_EXAMPLES]]
+
+        def train_from(progress, save):
+            return train_translator(
+                model, optimizer, train, held_out, steps=settings["steps"],
+                batch_size=settings["batch_size"], schedule=schedule_for(settings),
+                smoothing=settings["smoothing"], grad_clip=settings["grad_clip"],
+                eval_interval=settings["eval_interval"], examples=examples,
+                source=pairs.source, target=pairs.target, seed=settings["seed"],
+                quiet=args.quiet, log=run_log(args.quiet), progress=progress,
+                save_every=args.save_every or 0, save=save)
+
+        def finish(history):
+            sources = [source for source, _ in pairs.held_out]
+            references = [target for _, target in pairs.held_out]
+            predictions = translate(model, pairs.source, pairs.target, sources)
+            accuracy = exact_match(predictions, references)
+            right = round(accuracy * len(references))
+            final = history[-1]
+            return (f"exact match {accuracy:.4f} ({right:,}/{len(references):,} held-out "
+                    f"pairs, greedy), val loss {final.val_loss:.4f} after {final.step} steps",
+                    {"final": {"step": final.step, "train_loss": final.train_loss,
+                               "val_loss": final.val_loss, "exact_match": accuracy},
+                     "history": [vars(record) for record in history]})
+
+        header = [f"Translator ({settings['preset']}): {model.num_parameters():,} parameters, "
+                  f"{config.n_layer} + {config.n_layer} layers ({config.norm}-LN), n_head "
+                  f"{config.n_head}, d_model {config.d_model}, d_ff {config.d_ff}, max_len "
+                  f"{config.max_len}, batch {settings['batch_size']}, {settings['steps']} "
+                  f"steps, checks {checks}",
+                  f"data: {pairs.name}: {len(train):,} train / {len(held_out):,} held-out "
+                  f"pairs; source {pairs.source.unit}, vocab {pairs.source.vocab_size}; "
+                  f"target {pairs.target.unit}, vocab {pairs.target.vocab_size}"]
+        arrays = [ids for side in (train.sources, train.targets) for ids in side]
+        return Built(model, optimizer, config, fingerprint(*arrays), header, train_from,
+                     finish, meta={"src_tokenizer": pairs.source.to_json(),
+                                   "tgt_tokenizer": pairs.target.to_json()})
+
+
+def input_lines(texts: list[str]) -> list[str]:
+    """The sentences given, or standard input's lines (blank ones skipped)."""
+    if texts:
+        return texts
+    lines = [line.strip() for line in sys.stdin.read().splitlines()]
+    sentences = [line for line in lines if line]
+    if not sentences:
+        raise ValueError("translate: no text given, and standard input holds no line")
+    return sentences
+
+
+def run_translate(args) -> int:
+    model, source, target, _ = load_translator_checkpoint(args.checkpoint)
+    for answer in translate(model, source, target, input_lines(args.text), args.beam,
+                            args.length_penalty):
+        print(answer)
+    return 0
+
+
+def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]]]:
+    """The held-out pairs of the run a checkpoint saved, found again as it found them."""
+    settings = meta.get("settings")
+    if not isinstance(settings, dict) or set(settings) != set(DEFAULT_SETTINGS):
+        raise ValueError(f"{path}: says nothing of the pairs it trained on; give --data")
+    data = meta.get("data")
+    pairs = read_pairs_data(None if data is None else Path(data), settings)
+    return f"the held-out pairs of {pairs.name}", pairs.held_out
+
+
+def run_eval(args) -> int:
+    use_checks(args)
+    model, source, target, meta = load_translator_checkpoint(args.checkpoint)
+    if args.data is not None:
+        name, pairs = f"{args.data}", read_pairs(args.data)
+    else:
+        name, pairs = held_out_of(meta, args.checkpoint)
+    references = [target_text for _, target_text in pairs]
+    predictions = translate(model, source, target, [source_text for source_text, _ in pairs],
+                            args.beam, args.length_penalty)
+    accuracy = exact_match(predictions, references)
+    right = round(accuracy * len(references))
+    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}, α {args.length_penalty}"
+    print(f"evaluating {args.checkpoint} on {len(pairs):,} pairs: {name} ({decoding})")
+    wrong = [(s, p, r) for (s, _), p, r in zip(pairs, predictions, references) if p != r]
+    for source_text, prediction, reference in wrong[:SHOWN_EXAMPLES]:
+        print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")
+    scores = corpus_scores(predictions, references)
+    print(f"exact match {accuracy:.4f} ({right:,}/{len(references):,})"
+          + "".join(f", {metric} {value:.1f}" for metric, value in scores.items())
+          + f", {decoding}")
+    return 0
+
+
+def corpus_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """chrF and BLEU by sacrebleu, the library that made BLEU comparable
+    (Post 2018): its defaults, one reference per sentence.  Empty, with a
+    note, if the ``translate`` extra is not installed."""
+    try:
+        import sacrebleu
+    except ImportError:
+        print("chrF and BLEU need sacrebleu: pip install 'shapesafe_nn[translate]'")
+        return {}
+    return {"chrF": sacrebleu.corpus_chrf(predictions, [references]).score,
+            "BLEU": sacrebleu.corpus_bleu(predictions, [references]).score}
