@@ -7,6 +7,8 @@ path:
 - :func:`plot_attention`: the attention weights of every head of every layer
   for one prompt (rows: layers; columns: heads); :func:`attention_figure`
   gives the same figure unsaved;
+- :func:`plot_translation_attention`: a translator's encoder, decoder and
+  cross-attention for one sentence;
 - :func:`plot_positions`: the sinusoidal position table of Vaswani et al.;
 - :func:`plot_causal_mask`: which positions each position may attend to;
 - :func:`plot_curves`: loss (and accuracy) during training;
@@ -165,6 +167,74 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
     title = "attention weights for "
     room = int(TITLE_CHARS_PER_INCH * figure.get_figwidth()) - len(title) - 2  # 2 quotes
     figure.suptitle(title + repr(_shortened(prompt, room)))
+    return figure
+
+
+def plot_translation_attention(model, source, target, sentence: str, out) -> Path:
+    """A translator's attention for one sentence, every layer and head.
+
+    Saves :func:`translation_attention_figure` as a PNG at ``out`` and
+    returns the path.
+    """
+    return _save(translation_attention_figure(model, source, target, sentence), out)
+
+
+def translation_attention_figure(model, source, target, sentence: str):
+    """The figure :func:`plot_translation_attention` saves: the encoder's
+    self-attention (src_seq × src_seq), the decoder's (tgt_seq × tgt_seq) and
+    its cross-attention (tgt_seq × src_seq), one row per attention layer and
+    one column per head.
+
+    The model first translates ``sentence`` greedily; then one forward on
+    the sentence and its translation (teacher forcing, eval mode) keeps each
+    layer's weights.  A decoder row is labelled with the token it writes:
+    row ``t`` reads BOS and the first t tokens and predicts token t + 1, so a
+    cross-attention row shows which source words the decoder read to write
+    that token: the alignment.
+    """
+    from .models.decoding import greedy_decode
+    from .word_tokenizer import EOS_ID, PAD_ID, split_tokens
+
+    src_ids = source.encode(sentence)[None]  # unknown words: a ValueError naming them
+    if not 1 <= src_ids.shape[1] <= model.config.max_len:
+        raise ValueError(f"plot_translation_attention: the sentence has {src_ids.shape[1]} "
+                         f"tokens; give 1 to {model.config.max_len} (the model's max_len)")
+    written = greedy_decode(model, src_ids)[0]  # BOS, the translation, EOS (or the maximum)
+    written = written[written != PAD_ID]
+    tgt_in = written[:-1] if written[-1] == EOS_ID or len(written) > 1 else written
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            model.forward(src_ids, tgt_in[None])
+    finally:
+        model.train(was_training)
+    src_labels = [_char_label(token) for token in split_tokens(sentence, source.whole_words)]
+    tgt_labels = [_char_label(target.tokens[i]) for i in written[1:len(tgt_in) + 1]]
+    layers = [(name.removesuffix(".attend"), module.attention_weights[0])
+              for name, module in model.named_modules()
+              if isinstance(module, Attention) and module.attention_weights is not None]
+    heads = max(weights.shape[0] for _, weights in layers)
+    longest = max(len(src_labels), len(tgt_labels))
+    cell = max(ATTENTION_CELL, longest * 2 * CHAR_PITCH)  # words are wider than characters
+    figure = _figure(heads * cell + COLORBAR_WIDTH, len(layers) * cell)
+    axes = figure.subplots(len(layers), heads, squeeze=False)
+    for row, (name, weights) in enumerate(layers):
+        queries = src_labels if name.startswith("encoder") else tgt_labels
+        keys = tgt_labels if name.endswith("self_attn") else src_labels
+        for head, ax in enumerate(axes[row]):
+            image = ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
+            ax.set_title(f"{name}, head {head}", fontsize=9)
+            ax.set_xticks(np.arange(len(keys)), keys, rotation=90)
+            ax.set_yticks(np.arange(len(queries)), queries if head == 0 else [])
+            ax.tick_params(labelsize=TICK_FONT, length=2)
+        axes[row, 0].set_ylabel("writes (query)" if name.startswith("decoder") else
+                                "reads (query)")
+    figure.colorbar(image, ax=axes, label="attention weight", aspect=50, pad=0.01)
+    translation = target.decode(written)
+    title = "attention for "
+    room = int(TITLE_CHARS_PER_INCH * figure.get_figwidth()) - len(title) - 8
+    figure.suptitle(title + _shortened(f"{sentence!r} -> {translation!r}", room))
     return figure
 
 

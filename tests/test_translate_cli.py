@@ -8,7 +8,7 @@ import signal
 import numpy as np
 import pytest
 
-from shapesafe_nn import optim
+from shapesafe_nn import optim, viz
 from shapesafe_nn.checkpoint import load_checkpoint
 from shapesafe_nn.data.pair_batches import EncodedPairs, LengthBuckets
 from shapesafe_nn.load import load_translator
@@ -234,3 +234,45 @@ def test_a_translator_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_pat
     resumed_arrays, _ = load_checkpoint(tmp_path / "resumed.npz")
     for name in full_arrays:
         assert np.array_equal(full_arrays[name], resumed_arrays[name]), name
+
+
+# ---------------------------------------------------------------------------
+# The attention picture
+# ---------------------------------------------------------------------------
+needs_matplotlib = pytest.mark.skipif(not viz.matplotlib_available(),
+                                      reason="the plot extra (matplotlib)")
+
+
+@needs_matplotlib
+def test_the_attention_figure_has_the_encoder_the_decoder_and_the_alignment(tokenizers):
+    source, target = tokenizers
+    model = tiny_translator(source, target)
+    model.train()
+    figure = viz.translation_attention_figure(model, source, target, "twenty-one")
+    assert model.training  # the mode it was in comes back
+    written = translate(model, source, target, ["twenty-one"])[0]
+    pictures = [ax for ax in figure.axes if ax.get_images()]
+    # 1 encoder + 1 decoder block: encoder self, decoder self, decoder cross; 2 heads each
+    titles = [ax.get_title() for ax in pictures]
+    assert titles == [f"{name}, head {head}" for name in
+                      ("encoder.0.attn", "decoder.0.self_attn", "decoder.0.cross_attn")
+                      for head in (0, 1)]
+    cross = pictures[4]
+    src_tokens = ["twenty", "-", "one"]
+    assert [label.get_text() for label in cross.get_xticklabels()] == src_tokens
+    tgt_seq, src_seq = cross.get_images()[0].get_array().shape
+    assert src_seq == 3 and tgt_seq >= 1  # (tgt_seq, src_seq): one row per token written
+    assert written[:10] in figure.get_suptitle()
+
+
+@needs_matplotlib
+def test_the_attention_command_draws_a_translator_and_refuses_a_prompt(tiny_run, tmp_path):
+    folder, _ = tiny_run
+    out = tmp_path / "alignment.png"
+    result = run("attention", "--checkpoint", folder / "tiny.npz", "--source", "twenty-one",
+                 "--out", out)
+    assert result.code == 0, result.err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run("attention", "--checkpoint", folder / "tiny.npz", "--prompt", "x").code == 2
+    assert_fails(run("attention", "--checkpoint", folder / "tiny.npz", "--source", "zillion",
+                     "--out", out), 1, "--source 'zillion'", "not in the vocabulary")
