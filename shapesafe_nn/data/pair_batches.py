@@ -65,8 +65,10 @@ class EncodedPairs:
         """``(src_ids, src_padding_mask, tgt_in, tgt_out, tgt_padding_mask)`` of
         the pairs at ``indices``, each padded to its longest (see the module)."""
         src_ids, src_padding_mask = pad_batch([self.sources[i] for i in indices])
-        tgt_ids, tgt_padding = pad_batch([self.targets[i] for i in indices])
-        return src_ids, src_padding_mask, tgt_ids[:, :-1], tgt_ids[:, 1:], tgt_padding[:, :-1]
+        # each target without its EOS, and without its BOS: one token apart
+        tgt_in, tgt_padding_mask = pad_batch([self.targets[i][:-1] for i in indices])
+        tgt_out, _ = pad_batch([self.targets[i][1:] for i in indices])
+        return src_ids, src_padding_mask, tgt_in, tgt_out, tgt_padding_mask
 
 
 class LengthBuckets:
