@@ -30,9 +30,11 @@ INLINE_CODE = re.compile(r"(``?)(?!`).+?(?<!`)\1(?!`)")
 ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc|obj):`(?P<target>[^`]+)`")
 # innermost braces first, so that x^{a_{i}} becomes x<sup>a<sub>i</sub></sup>
 SCRIPT = re.compile(r"(?P<mark>[_^])\{(?P<body>[^{}]*)\}")
+SCRIPT_TAGS = {"^": "sup", "_": "sub"}
 
 
 def indent_of(line: str) -> int:
+    """How many spaces (or tabs) the line starts with."""
     return len(line) - len(line.lstrip())
 
 
@@ -91,10 +93,12 @@ def role_as_code(match: re.Match, obj: griffe.Object) -> str:
 
 def scripts_as_html(text: str) -> str:
     """``^{...}`` and ``_{...}`` as <sup> and <sub>, innermost first."""
+    def tagged(match: re.Match) -> str:
+        tag = SCRIPT_TAGS[match["mark"]]
+        return f"<{tag}>{match['body']}</{tag}>"
+
     while True:
-        text, count = SCRIPT.subn(lambda m: f"<{'sup' if m['mark'] == '^' else 'sub'}>"
-                                            f"{m['body']}"
-                                            f"</{'sup' if m['mark'] == '^' else 'sub'}>", text)
+        text, count = SCRIPT.subn(tagged, text)
         if not count:
             return text
 
