@@ -14,6 +14,7 @@ from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention import MASKS, SCORES
 from ..load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..models import GPT, GPTConfig
+from ..models.gpt import RUNGS
 from ..optim import AdamW
 from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord, estimate_loss, train_language_model
@@ -33,7 +34,7 @@ PRESETS = {
 }
 # What the model is, whatever the preset; each flag given replaces one.
 MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", dtype="float32",
-                      seed=0)
+                      seed=0, rung="full")
 # Every setting of a run, with the types a saved one must have (values: baby's).
 DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
@@ -70,6 +71,11 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--mask", choices=list(MASKS),
                        help="which positions attention may see (default causal: the past only)")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    train.add_argument("--rung", choices=list(RUNGS),
+                       help="a step of the build-up ladder of Let's build GPT, each the one "
+                            "before plus one idea: bigram, average (of the past), head, heads, "
+                            "feed_forward, residual (+ layer norm), full (+ dropout; the "
+                            "default); see benchmarks/ladder.py")
     train.add_argument("--prompt", type=non_empty_prompt, default=None,
                        help="what the sample after training continues (default: a line break, "
                             "or the text's first character if it has none)")
@@ -110,6 +116,10 @@ def settings_from(args, saved: dict | None) -> dict:
     if settings["min_lr"] > settings["lr"]:
         raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
                                          f"--lr {settings['lr']}")
+    if settings["dropout"] > 0 and settings["rung"] != "full":
+        raise argparse.ArgumentTypeError(f"--dropout {settings['dropout']} is what --rung full "
+                                         f"adds; --rung {settings['rung']} has none: leave "
+                                         f"--dropout at 0 or use --rung full")
     if settings["iters"] <= settings["warmup"]:  # the cosine decay starts after the warm-up
         raise argparse.ArgumentTypeError(f"--iters {settings['iters']} must be larger than "
                                          f"--warmup {settings['warmup']}")
@@ -176,7 +186,8 @@ class GptTraining(Training):
                            n_layer=settings["n_layer"], n_head=settings["n_head"],
                            d_model=settings["d_model"], dropout=settings["dropout"],
                            positions=settings["positions"], score=settings["score"],
-                           mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"])
+                           mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"],
+                           rung=settings["rung"])
         model = GPT(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])
@@ -203,9 +214,10 @@ class GptTraining(Training):
                                "val_loss": final.val_loss},
                      "history": [vars(record) for record in history]})
 
-        header = [f"GPT ({settings['preset']}): {model.num_parameters():,} parameters, n_layer "
-                  f"{config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, block "
-                  f"{config.block_size}, batch {settings['batch_size']}, attention "
+        rung = "" if config.rung == "full" else f", rung {config.rung}"
+        header = [f"GPT ({settings['preset']}{rung}): {model.num_parameters():,} parameters, "
+                  f"n_layer {config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, "
+                  f"block {config.block_size}, batch {settings['batch_size']}, attention "
                   f"{config.score} {config.mask}, {settings['iters']} iterations, "
                   f"checks {checks}",
                   f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, "
