@@ -8,6 +8,7 @@ SIGHUP (129) stopped it.  See ``process.py``.
 
 import argparse
 
+from . import draw
 from . import gpt, inspect, interop, mlp, process, translate
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_commands(train_models, eval_models, commands)
     inspect.add_commands(commands)
     interop.add_commands(commands)
+    draw.add_commands(commands)
     return parser
 
 
