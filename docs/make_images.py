@@ -4,7 +4,8 @@ Run from the repository's root (needs the ``plot`` extra)::
 
     python docs/make_images.py
 
-It writes ``docs/images/*.png``.  The MLP pictures come from a fresh run of
+It writes ``docs/images/*.png``, and ``*.svg`` for the pictures of
+shapes (``shapesafe-nn draw``).  The MLP pictures come from a fresh run of
 the book's network (about 20 seconds); the GPT pictures from the trained
 baby GPT in ``docs/assets/``, which ``python docs/make_images.py
 --train-gpt`` first trains again (several minutes), with
@@ -46,6 +47,15 @@ def train_baby_gpt() -> None:
 
 def draw() -> None:
     IMAGES.mkdir(exist_ok=True)
+    # the sizes of the pages that show them: page 1, page 4's head, page 6
+    shapesafe_nn("draw", "dense", "--d-in", 784, "--d-out", 30, "--batch", 10,
+                 "--out", IMAGES / "dense.svg")
+    shapesafe_nn("draw", "head", "--d-model", 6, "--d-head", 3, "--seq", 4, "--batch", 2,
+                 "--out", IMAGES / "attention_head.svg")
+    shapesafe_nn("draw", "multi-head", "--d-model", 12, "--n-heads", 3, "--seq", 5,
+                 "--batch", 2, "--out", IMAGES / "multi_head.svg")
+    shapesafe_nn("draw", "block", "--d-model", 12, "--n-heads", 3, "--d-ff", 48, "--seq", 5,
+                 "--batch", 2, "--out", IMAGES / "transformer_block.svg")
     shapesafe_nn("plot", "positions", "--max-len", 64, "--d-model", 128,
                  "--out", IMAGES / "positions.png")
     shapesafe_nn("plot", "mask", "--seq", 16, "--out", IMAGES / "causal_mask.png")

@@ -6,7 +6,8 @@ the box's size in px; the dim labels are ``<text>`` elements of class
 ``rows`` (beside a box) or ``cols`` (under it).  The tests check the labels,
 that every side is its size times one scale, that the names are the layer's
 own annotations (a subclass that renames its dims is drawn with the new
-names), and the CLI.
+names), the CLI, and that each picture on the pages is what the command
+shown beside it draws now.
 """
 
 import math
@@ -14,6 +15,7 @@ import re
 import typing
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cli_runner import assert_fails, run
@@ -26,6 +28,7 @@ from shapesafe_nn.layers import (AttentionHead, Dense, FeedForward, MultiHeadAtt
 from shapesafe_nn.shapes import Array, Float
 
 SVG = "{http://www.w3.org/2000/svg}"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 TITLE = re.compile(r"(.+): \(([^)]*)\) = \(([^)]*)\)")  # "x: (batch, d_in) = (10, 784)"
 
 
@@ -240,3 +243,21 @@ def test_the_command_refuses_bad_flags(tmp_path):
                  "the folder", "does not exist")
     assert not list(tmp_path.iterdir())
 
+
+def test_each_picture_on_the_pages_is_what_its_command_draws_now(tmp_path):
+    """A page shows ``$ shapesafe-nn draw ... --out NAME.svg`` beside
+    ``images/NAME.svg``: the command, run again, writes the same file."""
+    commands = [line[len("$ shapesafe-nn "):].split()
+                for page in sorted(DOCS.glob("*.md"))
+                for line in page.read_text(encoding="utf-8").splitlines()
+                if line.startswith("$ shapesafe-nn draw ")]
+    assert len(commands) >= 4
+    for words in commands:
+        name = words[words.index("--out") + 1]
+        assert f"](images/{name})" in "".join(page.read_text(encoding="utf-8")
+                                              for page in DOCS.glob("*.md")), name
+        words[words.index("--out") + 1] = str(tmp_path / name)
+        code, _, err = run(*words)
+        assert code == 0, err
+        assert (tmp_path / name).read_bytes() == (DOCS / "images" / name).read_bytes(), (
+            f"docs/images/{name} is stale: python docs/make_images.py draws it again")
