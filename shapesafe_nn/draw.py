@@ -36,7 +36,8 @@ goes through the same products.  ``shapesafe-nn draw`` writes the pictures to
 files.  The SVG is plain text built here, with no drawing library: each box
 is a ``<g class="box">`` holding a ``<title>`` (``x: (batch, d_in) = (10,
 784)``, which a browser shows when the pointer rests on the box), its
-``<rect>`` and its labels.
+``<rect>`` and its name; the dim labels are ``<text>`` elements of class
+``rows`` (beside a box) and ``cols`` (under it).
 """
 
 import re
@@ -140,6 +141,9 @@ class Line:
 
 @dataclass
 class Figure:
+    """A whole picture: a title, its equations top to bottom, and a footer that
+    says where its dims came from."""
+
     title: str
     lines: list[Line]
     source: str  # where the dims came from, for the footer
