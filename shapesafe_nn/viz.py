@@ -44,6 +44,10 @@ COLORBAR_WIDTH = 0.9  # inches, with its label
 TITLE_CHARS_PER_INCH = 12  # characters of a 12-point title in an inch of figure, about
 DIGIT_CELL = 1.25  # inches per 28×28 image
 MIN_WIDTH = 5.0  # inches: room for a grid's title, however few the images
+# Fonts with kanji, tried after matplotlib's own DejaVu Sans, which has none: a
+# Japanese token is drawn in the first one installed (Debian: fonts-ipafont-gothic
+# or fonts-noto-cjk), else as an empty box, with matplotlib's warning.
+KANJI_FONTS = ("IPAGothic", "IPAPGothic", "Noto Sans CJK JP", "Noto Sans CJK SC")
 
 
 def matplotlib_available() -> bool:
@@ -179,6 +183,16 @@ def plot_translation_attention(model, source, target, sentence: str, out) -> Pat
     return _save(translation_attention_figure(model, source, target, sentence), out)
 
 
+def _label_fonts() -> list[str]:
+    """Font families for text that may hold kanji: DejaVu Sans, then the
+    installed ones of KANJI_FONTS (naming a missing one would make
+    matplotlib warn on every label)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in KANJI_FONTS if name in installed)]
+
+
 def translation_attention_figure(model, source, target, sentence: str):
     """The figure :func:`plot_translation_attention` saves: the encoder's
     self-attention (src_seq × src_seq), the decoder's (tgt_seq × tgt_seq) and
@@ -219,14 +233,16 @@ def translation_attention_figure(model, source, target, sentence: str):
     cell = max(ATTENTION_CELL, longest * 2 * CHAR_PITCH)  # words are wider than characters
     figure = _figure(heads * cell + COLORBAR_WIDTH, len(layers) * cell)
     axes = figure.subplots(len(layers), heads, squeeze=False)
+    fonts = _label_fonts()
     for row, (name, weights) in enumerate(layers):
         queries = src_labels if name.startswith("encoder") else tgt_labels
         keys = tgt_labels if name.endswith("self_attn") else src_labels
         for head, ax in enumerate(axes[row]):
             image = ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
             ax.set_title(f"{name}, head {head}", fontsize=9)
-            ax.set_xticks(np.arange(len(keys)), keys, rotation=90)
-            ax.set_yticks(np.arange(len(queries)), queries if head == 0 else [])
+            ax.set_xticks(np.arange(len(keys)), keys, rotation=90, fontfamily=fonts)
+            ax.set_yticks(np.arange(len(queries)), queries if head == 0 else [],
+                          fontfamily=fonts)
             ax.tick_params(labelsize=TICK_FONT, length=2)
         axes[row, 0].set_ylabel("writes (query)" if name.startswith("decoder") else
                                 "reads (query)")
@@ -234,7 +250,8 @@ def translation_attention_figure(model, source, target, sentence: str):
     translation = target.decode(written)
     title = "attention for "
     room = int(TITLE_CHARS_PER_INCH * figure.get_figwidth()) - len(title) - 8
-    figure.suptitle(title + _shortened(f"{sentence!r} -> {translation!r}", room))
+    figure.suptitle(title + _shortened(f"{sentence!r} -> {translation!r}", room),
+                    fontfamily=fonts)
     return figure
 
 

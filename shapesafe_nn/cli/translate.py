@@ -359,7 +359,7 @@ def run_eval(args) -> int:
         print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")
     scores = corpus_scores(predictions, references)
     print(f"exact match {accuracy:.4f} ({right:,}/{len(references):,})"
-          + "".join(f", {metric} {value:.1f}" for metric, value in scores.items())
+          + "".join(f", {metric} {value:.2f}" for metric, value in scores.items())
           + f", {decoding}")
     return 0
 
