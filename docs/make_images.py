@@ -10,8 +10,10 @@ the book's network (about 20 seconds); the GPT pictures from the trained
 baby GPT in ``docs/assets/``, which ``python docs/make_images.py
 --train-gpt`` first trains again (several minutes), with
 ``shapesafe-nn train gpt --checks first --weights-only --save ...``: the
-README's run (checks change the speed, never the numbers).  Each command is
-printed as it runs.
+README's run (checks change the speed, never the numbers).  The
+translator's picture comes from the English to Japanese translator in
+``docs/assets/``, which ``--train-translator`` trains again the same way.
+Each command is printed as it runs.
 """
 
 import argparse
@@ -27,6 +29,10 @@ ASSETS = DOCS / "assets"
 BABY_GPT = ASSETS / "baby_gpt.npz"  # parameters, config and tokenizer: see 09-training.md
 BABY_GPT_METRICS = ASSETS / "baby_gpt.json"
 PIZZA = "The pizza came out of the oven and it tasted good"
+# the default preset on English to Japanese: page 12
+TRANSLATOR = ASSETS / "numbers_en_ja.npz"
+TRANSLATOR_METRICS = ASSETS / "numbers_en_ja.json"
+ALIGNED = "three hundred and twenty-one thousand"
 
 
 def shapesafe_nn(*argv) -> None:
@@ -43,6 +49,12 @@ def train_baby_gpt() -> None:
     kept as a checkpoint the pages load."""
     shapesafe_nn("train", "gpt", "--checks", "first", "--quiet", "--weights-only",
                  "--save", BABY_GPT, "--json", BABY_GPT_METRICS)
+
+
+def train_translator() -> None:
+    """``train translate --pair en-ja``, kept as a checkpoint page 12 loads."""
+    shapesafe_nn("train", "translate", "--pair", "en-ja", "--checks", "first", "--quiet",
+                 "--weights-only", "--save", TRANSLATOR, "--json", TRANSLATOR_METRICS)
 
 
 def draw() -> None:
@@ -62,6 +74,8 @@ def draw() -> None:
     shapesafe_nn("attention", "--checkpoint", BABY_GPT, "--prompt", PIZZA,
                  "--out", IMAGES / "attention_pizza.png")
     shapesafe_nn("plot", "curves", "--json", BABY_GPT_METRICS, "--out", IMAGES / "gpt_curves.png")
+    shapesafe_nn("attention", "--checkpoint", TRANSLATOR, "--source", ALIGNED,
+                 "--out", IMAGES / "translation_attention.png")
     with tempfile.TemporaryDirectory() as scratch:
         mlp = Path(scratch) / "mlp.npz"
         shapesafe_nn("train", "mlp", "--checks", "first", "--quiet", "--save", mlp,
@@ -76,6 +90,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-gpt", action="store_true",
                         help=f"train the baby GPT into {BABY_GPT.relative_to(DOCS.parent)} first")
-    if parser.parse_args().train_gpt:
+    parser.add_argument("--train-translator", action="store_true",
+                        help=f"train the translator into {TRANSLATOR.relative_to(DOCS.parent)} "
+                             f"first")
+    args = parser.parse_args()
+    if args.train_gpt:
         train_baby_gpt()
+    if args.train_translator:
+        train_translator()
     draw()
