@@ -10,6 +10,7 @@ from .activations import GELU_FORMS
 from .cross_attention import CrossAttention
 from .encoder_block import NORMS
 from .feed_forward import ACTIVATIONS, FeedForward
+from .kv_cache import KVCache
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
 
@@ -38,6 +39,12 @@ class DecoderBlock(Module):
     ``padding_mask`` (batch, tgt_seq) the target's (with padding at the end,
     causality already hides it from every real position; it matters to the
     padded positions only, whose outputs nothing should read).
+
+    ``cache``, a :class:`~shapesafe_nn.layers.kv_cache.KVCache`, goes to the
+    causal self-attention, for decoding one token at a time inside
+    ``no_grad()``: ``x`` then holds the new positions only, and their queries
+    read the keys and values the cache kept of the earlier ones.  The
+    cross-attention needs none: its keys and values come from ``memory``.
 
     Backward returns ``(dx, dmemory)``: ``dmemory`` goes back to the encoder,
     which adds it up over every decoder block that read its output.
@@ -82,14 +89,15 @@ class DecoderBlock(Module):
                 memory: Float[Array, "batch src_seq d_model"],
                 memory_padding_mask: Bool[Array, "batch src_seq"] | None = None,
                 padding_mask: Bool[Array, "batch tgt_seq"] | None = None,
-                ) -> Float[Array, "batch tgt_seq d_model"]:
+                cache: KVCache | None = None) -> Float[Array, "batch tgt_seq d_model"]:
         if self.norm == "post":
-            h1 = self.ln1.forward(x + self.self_attn.forward(x, padding_mask))
+            h1 = self.ln1.forward(x + self.self_attn.forward(x, padding_mask, cache=cache))
             expect("h1", h1, "batch tgt_seq d_model")
             h2 = self.ln2.forward(h1 + self.cross_attn.forward(h1, memory, memory_padding_mask))
             expect("h2", h2, "batch tgt_seq d_model")
             return self.ln3.forward(h2 + self.ff.forward(h2))
-        h1 = expect("h1", x + self.self_attn.forward(self.ln1.forward(x), padding_mask),
+        h1 = expect("h1", x + self.self_attn.forward(self.ln1.forward(x), padding_mask,
+                                                     cache=cache),
                     "batch tgt_seq d_model")
         h2 = expect("h2", h1 + self.cross_attn.forward(self.ln2.forward(h1), memory,
                                                         memory_padding_mask),

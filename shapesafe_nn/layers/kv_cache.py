@@ -94,6 +94,13 @@ class KVCache:
                 "positions alone, never the keys and values kept from earlier calls; run "
                 "the forward inside shapesafe_nn.no_grad()")
 
+    def select(self, rows: Array) -> None:
+        """Keep the cached sequences ``rows`` (an integer array, (new_batch,)), in
+        that order: a beam search's surviving hypotheses, each the continuation
+        of the prefix in row ``rows[i]``, which may be kept twice or dropped."""
+        if self._keys is not None:
+            self._keys, self._values = self._keys[rows], self._values[rows]
+
     def append(self, k: Float[Array, "batch n_heads seq d_head"],
                v: Float[Array, "batch n_heads seq d_head"],
                ) -> tuple[Float[Array, "batch n_heads kv_seq d_head"],

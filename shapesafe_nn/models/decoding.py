@@ -14,8 +14,16 @@ That is :func:`greedy_decode`, which takes the most likely token at each
 step.  :func:`beam_search` keeps the ``beam_size`` most likely prefixes
 instead, so that a token that looks worse now can win later.
 
-Every step here recomputes the decoder over the whole prefix: no key/value
-cache, so the cost of step t grows with t.
+Each decoder block keeps the keys and values of its self-attention in a
+:class:`~shapesafe_nn.layers.kv_cache.KVCache` (``Translator.new_cache``),
+so a step feeds the decoder the newest token alone and costs one position's
+work::
+
+    step 1: decode([BOS], memory, cache)        keys, values (batch, n_heads, 1, d_head)
+    step t: decode([token t-1], memory, cache)   keys, values (batch, n_heads, t, d_head)
+
+``use_cache=False`` recomputes the whole prefix each step instead; both give
+the same tokens (``tests/models/test_decoding.py``).
 """
 
 import contextlib
@@ -30,7 +38,7 @@ from .translator import Translator
 
 
 def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | None = None,
-                  max_new_tokens: int | None = None) -> Array:
+                  max_new_tokens: int | None = None, use_cache: bool = True) -> Array:
     """The most likely next token at each step, for a whole batch at once.
 
     Args:
@@ -40,6 +48,8 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
         src_padding_mask: (batch, src_seq), True at the padding.
         max_new_tokens: the most tokens written after BOS; the default,
             ``max_len - 1``, fills the model's position table.
+        use_cache: keep each decoder block's keys and values (the default),
+            or recompute the whole prefix at every step.
 
     Returns (batch, 1 + steps) token ids: BOS, the translation, EOS, and PAD
     after the EOS of a sentence that finished before the longest one.  A
@@ -50,8 +60,10 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
         memory = model.encode(src_ids, src_padding_mask)  # once, for every step
         out = np.full((len(src_ids), 1), BOS_ID, dtype=np.int64)
         finished = np.zeros(len(src_ids), dtype=bool)
+        cache = model.new_cache() if use_cache else None
         for _ in range(max_new_tokens):
-            next_ids = next_token_logits(model, out, memory, src_padding_mask).argmax(axis=-1)
+            logits = next_token_logits(model, out, memory, src_padding_mask, cache)
+            next_ids = logits.argmax(axis=-1)
             next_ids[finished] = PAD_ID  # a finished sentence only pads
             out = np.concatenate([out, next_ids[:, None]], axis=1)
             finished |= next_ids == EOS_ID
@@ -62,7 +74,7 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
 
 def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | None = None,
                 beam_size: int = 4, length_penalty: float = 0.6,
-                max_new_tokens: int | None = None) -> Array:
+                max_new_tokens: int | None = None, use_cache: bool = True) -> Array:
     """The best of ``beam_size`` prefixes kept at each step, for a whole batch at once.
 
     Each sentence keeps ``beam_size`` hypotheses, prefixes with the sum of
@@ -101,8 +113,10 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
         score[:, 0] = 0.0
         finished = np.zeros((batch, beam), dtype=bool)
         length = np.zeros((batch, beam), dtype=np.int64)  # tokens written, EOS included
+        cache = model.new_cache() if use_cache else None
         for _ in range(max_new_tokens):
-            log_p = log_softmax(next_token_logits(model, out, memory, mask).astype(np.float64))
+            logits = next_token_logits(model, out, memory, mask, cache)
+            log_p = log_softmax(logits.astype(np.float64))
             vocab = log_p.shape[-1]
             log_p = log_p.reshape(batch, beam, vocab)
             # a finished hypothesis has one continuation, PAD, which costs nothing
@@ -118,6 +132,8 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
             length = np.take_along_axis(length, parent, axis=-1) + ~was_finished
             finished = was_finished | (token == EOS_ID)
             out = np.concatenate([out[rows], token.reshape(-1, 1)], axis=1)
+            for block_cache in cache or []:  # each kept prefix, with its keys and values
+                block_cache.select(rows)
             if finished.all():
                 break
         penalty = ((5.0 + length) / 6.0) ** alpha
@@ -153,10 +169,12 @@ def inference(model: Translator):
 
 
 def next_token_logits(model: Translator, prefixes: Array, memory: Array,
-                      src_padding_mask: Array | None) -> Array:
+                      src_padding_mask: Array | None, cache) -> Array:
     """(batch, vocab): the scores of each prefix's next token, h[:, -1] Eᵀ with the
-    tied output projection E."""
-    h = model.decode(prefixes, memory, src_padding_mask)  # (batch, length, d_model)
+    tied output projection E.  With a cache, only the newest token is fed: the
+    cache holds the keys and values of the ones before it."""
+    new = prefixes if cache is None else prefixes[:, -1:]
+    h = model.decode(new, memory, src_padding_mask, cache=cache)  # (batch, new, d_model)
     return h[:, -1] @ model.tgt_embedding.W.value.T
 
 

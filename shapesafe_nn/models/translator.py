@@ -33,6 +33,7 @@ from ..layers import (DecoderBlock, Dropout, Embedding, EncoderBlock, LayerNorm,
 from ..layers.activations import GELU_FORMS
 from ..layers.encoder_block import NORMS
 from ..layers.feed_forward import ACTIVATIONS
+from ..layers.kv_cache import KVCache
 from ..module import Module
 from ..shapes import Array, Bool, Float, Integer, checked, expect
 from ..validate import float_dtype, option, positive_int, probability
@@ -138,13 +139,36 @@ class Translator(Module):
             x = block.forward(x, src_padding_mask)
         return self.encoder_norm.forward(x) if self.config.norm == "pre" else x
 
+    def new_cache(self) -> list[KVCache]:
+        """An empty key/value cache for each decoder block's self-attention, each
+        up to max_len positions: pass it to :meth:`decode` to write a target
+        one token at a time (inside ``no_grad()``)."""
+        return [KVCache(self.config.max_len) for _ in self.decoder]
+
     def decode(self, tgt_ids: Array, memory: Array, src_padding_mask: Array | None = None,
-               tgt_padding_mask: Array | None = None) -> Array:
-        """h (batch, tgt_seq, d_model): the decoder's last hidden states."""
+               tgt_padding_mask: Array | None = None,
+               cache: list[KVCache] | None = None) -> Array:
+        """h (batch, tgt_seq, d_model): the decoder's last hidden states.
+
+        With ``cache`` (from :meth:`new_cache`), ``tgt_ids`` holds the tokens
+        after those the cache has seen: they take the next positions, and h
+        is the plain decode's at those positions (``tests/models/test_decoding.py``)::
+
+            y = E[new ids]·√d_model + PE[seen : seen + new]   (batch, new, d_model)
+            each block's self-attention: keys, values         (batch, n_heads, seen + new, d_head)
+        """
         y = self.tgt_embedding.forward(tgt_ids) * self.scale
-        y = self.tgt_dropout.forward(self.positions.forward(y))
-        for block in self.decoder:
-            y = block.forward(y, memory, src_padding_mask, tgt_padding_mask)
+        if cache is None:
+            y = self.positions.forward(y)
+        else:
+            seen, new = cache[0].seq_so_far, tgt_ids.shape[1]
+            if seen + new > self.config.max_len:
+                raise ValueError(f"Translator.decode: {seen} cached and {new} new positions "
+                                 f"exceed max_len {self.config.max_len}")
+            y = y + self.positions.table[seen:seen + new]
+        y = self.tgt_dropout.forward(y)
+        for block, block_cache in zip(self.decoder, cache or [None] * len(self.decoder)):
+            y = block.forward(y, memory, src_padding_mask, tgt_padding_mask, cache=block_cache)
         return self.decoder_norm.forward(y) if self.config.norm == "pre" else y
 
     @checked

@@ -143,3 +143,31 @@ def test_beam_search_refuses_bad_settings_and_keeps_no_records():
     beam_search(model, SRC, SRC_PADDING, beam_size=2)
     assert model.training
     assert all(m.pending_records() == 0 for _, m in model.named_modules())
+
+
+def test_the_cached_decoder_gives_the_plain_decoders_hidden_states():
+    model = make()
+    model.eval()
+    tgt = np.array([[BOS_ID, 3, 4, 5], [BOS_ID, 6, 3, 3], [BOS_ID, 5, 5, 4]])
+    with no_grad():
+        memory = model.encode(SRC, SRC_PADDING)
+        plain = model.decode(tgt, memory, SRC_PADDING)
+        cache = model.new_cache()
+        first = model.decode(tgt[:, :2], memory, SRC_PADDING, cache=cache)  # two at once
+        steps = [model.decode(tgt[:, t:t + 1], memory, SRC_PADDING, cache=cache)
+                 for t in range(2, 4)]  # then one at a time
+    assert [c.keys.shape for c in cache] == [(3, 2, 4, 4)] * 2  # (batch, n_heads, seen, d_head)
+    cached = np.concatenate([first, *steps], axis=1)
+    # float64, the same sums in another grouping: equal to rounding
+    np.testing.assert_allclose(cached, plain, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="4 cached and 5 new positions exceed max_len 8"), \
+            no_grad():
+        model.decode(tgt[:, :1].repeat(5, axis=1), memory, SRC_PADDING, cache=cache)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_decoding_with_and_without_the_cache_writes_the_same_tokens(beam_size):
+    model = make()
+    for decode in (lambda **kw: beam_search(model, SRC, SRC_PADDING, beam_size, **kw),
+                   lambda **kw: greedy_decode(model, SRC, SRC_PADDING, **kw)):
+        assert decode(use_cache=True).tolist() == decode(use_cache=False).tolist()
