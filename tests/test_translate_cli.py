@@ -284,3 +284,15 @@ def test_the_attention_command_draws_a_translator_and_refuses_a_prompt(tiny_run,
     assert run("attention", "--checkpoint", folder / "tiny.npz", "--prompt", "x").code == 2
     assert_fails(run("attention", "--checkpoint", folder / "tiny.npz", "--source", "zillion",
                      "--out", out), 1, "--source 'zillion'", "not in the vocabulary")
+
+
+def test_both_schedules_peak_at_lr_after_the_warm_up():
+    from shapesafe_nn.cli.translate import DEFAULT_SETTINGS, schedule_for
+
+    for schedule in ("cosine", "paper"):
+        settings = DEFAULT_SETTINGS | {"schedule": schedule, "lr": 2e-3, "warmup": 100}
+        rates = [schedule_for(settings)(step) for step in range(settings["steps"])]
+        assert max(rates) == pytest.approx(2e-3, rel=1e-12), schedule
+        assert int(np.argmax(rates)) in (99, 100), schedule  # the end of the warm-up
+    paper = schedule_for(DEFAULT_SETTINGS | {"schedule": "paper", "lr": 2e-3, "warmup": 100})
+    assert paper(399) == pytest.approx(2e-3 * (100 / 400) ** 0.5, rel=1e-12)  # then 1/√step

@@ -69,7 +69,9 @@ def add_commands(train_models, eval_models, commands) -> None:
                       help="a bundled pair of languages (default en-fr)")
     data.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
                       help="a UTF-8 file of source<TAB>target lines (more columns are ignored)")
-    train.add_argument("--val", type=str, default=None, metavar="PAIRS.tsv",
+    # resolved: a resumed or evaluated run finds the file from any folder
+    train.add_argument("--val", type=lambda path: str(Path(path).resolve()), default=None,
+                       metavar="PAIRS.tsv",
                        help="held-out pairs (default: the bundled test numbers, or 10%% of "
                             "--data, at most 1,000 pairs)")
     train.add_argument("--preset", choices=sorted(PRESETS), help="default numbers")
