@@ -193,6 +193,26 @@ class EvalRecord:
     lr: float  # the learning rate the schedule gave at this step
 
 
+def backward_and_update(model: Module, cost: Module, optimizer, loss: float, grad_clip: float,
+                        progress, step: int) -> None:
+    """The rest of step ``step`` once its ``loss`` is known, as both
+    iteration-based loops take it: refuse a NaN or inf loss before anything
+    changes, backward, clip the gradients to ``grad_clip`` (0: no clipping),
+    update, and note the step and its loss in ``progress``."""
+    if not np.isfinite(loss):
+        last = progress.last_loss
+        raise FloatingPointError(
+            f"step {step}: the loss became {loss}"
+            + ("" if last is None else f"; the last finite loss was {last:.4f}")
+            + "; try a smaller --lr")
+    model.backward(cost.backward())
+    if grad_clip > 0:
+        clip_grad_norm(optimizer.parameters, grad_clip)
+    optimizer.step()
+    progress.last_loss = float(loss)
+    progress.step = step + 1
+
+
 def estimate_loss(model: Module, ids, *, batch_size: int, block_size: int, iters: int,
                   rng: np.random.Generator) -> float:
     """Mean cross-entropy over ``iters`` random (batch, block) windows, in eval mode
@@ -266,18 +286,7 @@ def train_language_model(model: Module, optimizer, train_ids, val_ids, *, iters:
             x, y = get_batch(train_ids, batch_size, block_size, progress.batch_rng)
             optimizer.zero_grad()
             loss = cost.forward(model.forward(x), y)
-            if not np.isfinite(loss):
-                last = progress.last_loss
-                raise FloatingPointError(
-                    f"step {step}: the loss became {loss}"
-                    + ("" if last is None else f"; the last finite loss was {last:.4f}")
-                    + "; try a smaller --lr")
-            model.backward(cost.backward())
-            if grad_clip > 0:
-                clip_grad_norm(optimizer.parameters, grad_clip)
-            optimizer.step()
-            progress.last_loss = float(loss)
-            progress.step = step + 1
+            backward_and_update(model, cost, optimizer, loss, grad_clip, progress, step)
             after_step(progress, save, save_every, stop)
         evaluate(iters, schedule(iters))
         stop_if_asked(progress, save, stop)  # a Ctrl-C during the last evaluation

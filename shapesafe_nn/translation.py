@@ -32,10 +32,9 @@ from .data.pair_batches import EncodedPairs, LengthBuckets
 from .losses import LabelSmoothedCrossEntropy
 from .models.decoding import beam_search, greedy_decode, inference
 from .models.translator import Translator
-from .optim import clip_grad_norm
 from .resume import LanguageModelProgress, StopOnSignal
-from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, progress_enabled, stop_if_asked,
-                      write_line)
+from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, backward_and_update,
+                      progress_enabled, stop_if_asked, write_line)
 from .validate import positive_int
 from .word_tokenizer import PAD_ID, WordTokenizer, pad_batch
 
@@ -162,18 +161,7 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
                 buckets.draw(progress.batch_rng))
             optimizer.zero_grad()
             loss = cost.forward(model.forward(src, tgt_in, src_mask, tgt_mask), tgt_out)
-            if not np.isfinite(loss):
-                last = progress.last_loss
-                raise FloatingPointError(
-                    f"step {step}: the loss became {loss}"
-                    + ("" if last is None else f"; the last finite loss was {last:.4f}")
-                    + "; try a smaller --lr")
-            model.backward(cost.backward())
-            if grad_clip > 0:
-                clip_grad_norm(optimizer.parameters, grad_clip)
-            optimizer.step()
-            progress.last_loss = float(loss)
-            progress.step = step + 1
+            backward_and_update(model, cost, optimizer, loss, grad_clip, progress, step)
             after_step(progress, save, save_every, stop)
         evaluate(steps, schedule(steps))
         stop_if_asked(progress, save, stop)  # a Ctrl-C during the last evaluation
