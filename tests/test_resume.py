@@ -376,3 +376,19 @@ def test_resuming_a_checkpoint_with_nan_parameters_names_it_and_does_not_blame_t
     result = run("train", "gpt", "--resume", tmp_path / "nan.npz", "--quiet")
     assert_fails(result, 1, "nan.npz", f"parameter {name.removeprefix('param/')} holds NaN or inf")
     assert "--lr" not in result.err
+
+
+def test_a_gpt_run_saved_before_the_rung_setting_existed_resumes_as_the_full_gpt(
+        tmp_path, ctrl_c_at_step):
+    full = run(*TRAIN_GPT, "--save", tmp_path / "full.npz")
+    assert full.code == 0, full.err
+    ctrl_c_at_step(optim.AdamW, 13)
+    assert run(*TRAIN_GPT, "--save", tmp_path / "part.npz").code == 130
+    arrays, meta = load_checkpoint(tmp_path / "part.npz")
+    del meta["settings"]["rung"], meta["config"]["rung"]  # as an older version wrote it
+    save_checkpoint(tmp_path / "old.npz", arrays, meta)
+    resumed = run("train", "gpt", "--resume", tmp_path / "old.npz",
+                  "--save", tmp_path / "resumed.npz")
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[-1] == full.lines[-1]
+    assert load_checkpoint(tmp_path / "resumed.npz")[1]["settings"]["rung"] == "full"

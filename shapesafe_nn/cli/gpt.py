@@ -151,6 +151,7 @@ class GptTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "tokenizer": (str,)}
+    later_settings = {"rung": "full"}  # runs saved before the ladder were all the full GPT
     progress_type = LanguageModelProgress
     total, unit = "iters", "iterations"
     bundled = "the bundled corpus"

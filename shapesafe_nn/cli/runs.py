@@ -115,13 +115,16 @@ class Training:
     evaluation's record, as the history holds it); ``described`` (entries a
     resumable checkpoint's description must have, with their types);
     ``progress_type``; ``total`` (the setting that says how long the run is)
-    and ``unit`` (what it counts); ``bundled`` (the data read without --data).
+    and ``unit`` (what it counts); ``bundled`` (the data read without --data);
+    ``later_settings`` (settings added after runs were saved without them,
+    each with the value those runs had, so that they can still be resumed).
     """
 
     kind: str
     defaults: dict
     record_type: type
     described: dict[str, tuple[type, ...]] = {}
+    later_settings: dict = {}
     progress_type: type
     total: str
     unit: str
@@ -149,7 +152,7 @@ def run_training(args, training: Training) -> int:
     """The whole of ``train mlp`` or ``train gpt``; see the module's docstring."""
     check_plot_extra(args.plot)
     arrays, meta = run_to_resume(args, training.kind, training.defaults, training.record_type,
-                                 training.described)
+                                 training.described, training.later_settings)
     settings = training.settings(args, None if meta is None else meta["settings"])
     data = args.data
     if data is None and meta is not None and meta["data"] is not None:
@@ -196,7 +199,8 @@ def run_training(args, training: Training) -> int:
 
 
 def run_to_resume(args, kind: str, defaults: dict, record_type,
-                  described: dict[str, tuple[type, ...]]) -> tuple[dict | None, dict | None]:
+                  described: dict[str, tuple[type, ...]],
+                  later_settings: dict | None = None) -> tuple[dict | None, dict | None]:
     """Before any data is read: refuse save flags without --save, and load the
     run ``--resume`` names (``(arrays, meta)``, or ``(None, None)`` for a new run)."""
     for flag, value in (("--save-every", args.save_every), ("--weights-only", args.weights_only)):
@@ -204,7 +208,7 @@ def run_to_resume(args, kind: str, defaults: dict, record_type,
             raise argparse.ArgumentTypeError(f"{flag} needs --save: the file to write")
     if args.resume is None:
         return None, None
-    return load_resumable(args.resume, kind, defaults, record_type, described)
+    return load_resumable(args.resume, kind, defaults, record_type, described, later_settings)
 
 
 def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None) -> dict:
@@ -223,7 +227,8 @@ def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None)
 
 
 def load_resumable(path: Path, kind: str, defaults: dict, record_type,
-                   described: dict[str, tuple[type, ...]]) -> tuple[dict[str, np.ndarray], dict]:
+                   described: dict[str, tuple[type, ...]],
+                   later_settings: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """The arrays and description of a checkpoint a ``kind`` run can resume from.
 
     Everything the command will read from the description is checked here,
@@ -231,6 +236,8 @@ def load_resumable(path: Path, kind: str, defaults: dict, record_type,
     traceback from deep inside the run: the ``described`` entries (name ->
     the types allowed), settings with the keys and types of ``defaults``, and
     a progress whose history records have the fields of ``record_type``.
+    A setting of ``later_settings`` that the file lacks takes the value given
+    there: the one the run had before the setting existed.
     """
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != kind:
@@ -245,6 +252,7 @@ def load_resumable(path: Path, kind: str, defaults: dict, record_type,
     for name, types in described.items():
         if not isinstance(meta[name], types):
             raise CheckpointError(f"{path}: its {name} is damaged ({type(meta[name]).__name__})")
+    meta["settings"] = (later_settings or {}) | meta["settings"]
     settings, progress = meta["settings"], meta["progress"]
     if set(settings) != set(defaults):
         raise CheckpointError(f"{path}: its settings are not those of a {kind} run")

@@ -1,5 +1,7 @@
 """What the GPT-2 formats cannot hold, and the error that says so."""
 
+from ..models.gpt import TRANSFORMER_RUNGS
+
 
 class FormatError(ValueError):
     """Files of another format that cannot be read, or a model a format cannot hold.
@@ -9,8 +11,13 @@ class FormatError(ValueError):
 
 
 def refuse_unless_gpt2_attention(config, fmt: str) -> None:
-    """GPT-2's attention is softmax(q kᵀ / √d_head) with a causal mask; a format
-    built on it has no field for another score or mask."""
+    """GPT-2's attention is softmax(q kᵀ / √d_head) with a causal mask, in
+    blocks with residuals and layer norms; a format built on it has no field
+    for another score or mask, nor a place for a lower rung of the ladder."""
+    if config.rung not in TRANSFORMER_RUNGS:
+        raise FormatError(f"the {fmt} format cannot hold rung={config.rung!r}: it holds "
+                          f"GPT-2's blocks, with residuals and layer norms (rung "
+                          f"{' or '.join(map(repr, TRANSFORMER_RUNGS))})")
     for setting, gpt2 in (("score", "scaled_dot"), ("mask", "causal")):
         value = getattr(config, setting)
         if value != gpt2:

@@ -179,7 +179,8 @@ def test_a_config_our_gpt_cannot_follow_is_refused_naming_the_field(tmp_path, fi
         import_hf(tmp_path)
 
 
-@pytest.mark.parametrize("setting, value", [("score", "dot"), ("mask", "none")])
+@pytest.mark.parametrize("setting, value", [("score", "dot"), ("mask", "none"),
+                                            ("rung", "bigram"), ("rung", "feed_forward")])
 def test_what_gpt2_cannot_hold_is_refused_naming_the_setting(tmp_path, setting, value):
     model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, d_model=8,
                           **{setting: value}))

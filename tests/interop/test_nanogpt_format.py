@@ -159,7 +159,9 @@ def test_the_tanh_gelu_is_refused_unless_the_change_is_accepted(tmp_path):
 @pytest.mark.parametrize("changes, words", [
     ({"d_ff": 24}, "cannot hold d_ff=24: its MLP is 4 \\* n_embd = 64 wide"),
     ({"score": "cosine"}, "cannot hold score='cosine'"),
-    ({"mask": "anti_causal"}, "cannot hold mask='anti_causal'")])
+    ({"mask": "anti_causal"}, "cannot hold mask='anti_causal'"),
+    ({"rung": "bigram"}, "cannot hold rung='bigram'"),
+    ({"rung": "heads"}, "cannot hold rung='heads'")])
 def test_what_nanogpt_cannot_hold_is_refused_naming_the_setting(tmp_path, changes, words):
     with pytest.raises(FormatError, match=words):
         export_nanogpt(our_gpt(**changes), TOKENIZER, tmp_path)
