@@ -26,9 +26,9 @@ from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord
 from ..translation import Example, exact_match, train_translator, translate
 from ..word_tokenizer import WordTokenizer
-from .arguments import non_negative, non_negative_int, positive
+from .arguments import non_negative, positive
 from .gpt import probability
-from .memory import check_fits, translator_needs
+from .memory import translator_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
     run_training, settings_for, use_checks
 
