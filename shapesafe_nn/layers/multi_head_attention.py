@@ -13,7 +13,7 @@ from .kv_cache import KVCache
 
 def split_heads(a: Array, n_heads: int) -> Array:
     """(batch, seq, d_model) -> (batch, n_heads, seq, d_head): head h is columns
-    h*d_head to (h+1)*d_head."""
+    ``h * d_head`` to ``(h + 1) * d_head``."""
     batch, seq, d_model = a.shape
     return a.reshape(batch, seq, n_heads, d_model // n_heads).transpose(0, 2, 1, 3)
 

@@ -65,8 +65,9 @@ class Network(Module):
 
     ``Network([784, 30, 10])`` as in the book, or ``Network.from_config(config)``
     with a :class:`NetworkConfig`; the keyword arguments are its fields
-    (see there), and:
+    (see there), and one more.
 
+    Args:
         input_grad: whether ``backward`` returns ∂C/∂x.  Training never needs
             it (x is data), so by default the first layer skips computing it.
     """
