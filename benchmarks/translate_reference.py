@@ -25,6 +25,7 @@ the CPU it ran on.
 
 import argparse
 import platform
+import warnings
 import subprocess
 import time
 from pathlib import Path
@@ -94,7 +95,10 @@ class TorchTranslator(torch.nn.Module):
 
     @torch.no_grad()
     def greedy(self, src, src_mask, max_new_tokens: int):
-        """Our greedy_decode, in torch: the whole prefix each step, PAD after EOS."""
+        """Our greedy_decode, in torch: the whole prefix each step, PAD after EOS.
+        (In eval mode torch's encoder skips the padding through its nested
+        tensors: the padded rows of memory differ, and every read of them is
+        masked.)"""
         self.eval()
         memory = self.transformer.encoder(self.embed(self.src_embedding, src),
                                           src_key_padding_mask=src_mask)
@@ -171,6 +175,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="PyTorch's threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", "The PyTorch API of nested tensors is in prototype")
     flags = {name: None for name in ("val", "tokens", "schedule", "max_len", "norm",
                                      "activation", "dtype", "seed") + tuple(PRESETS["numbers"])}
     flags |= dict(preset=args.preset, pair=args.pair, steps=args.steps, resume=None)
