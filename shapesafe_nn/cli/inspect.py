@@ -207,7 +207,7 @@ def run_trace_translate(args) -> int:
         source, target = pairs.source, pairs.target
         model = Translator(TranslatorConfig(
             src_vocab_size=source.vocab_size, tgt_vocab_size=target.vocab_size,
-            max_len=pairs.longest(), n_layer=settings["n_layer"],
+            max_len=pairs.encode(0)[2], n_layer=settings["n_layer"],
             n_head=settings["n_head"], d_model=settings["d_model"], d_ff=settings["d_ff"],
             dropout=settings["dropout"]))
         origin = "numbers preset, untrained"

@@ -193,11 +193,16 @@ class PairsData:
     source: WordTokenizer
     target: WordTokenizer
 
-    def longest(self) -> int:
-        """The longest sentence, in tokens: a source, or a target with BOS and EOS.
-        The default max_len: a position no sentence reaches is never trained."""
-        return max(max(len(self.source.encode(s)), len(self.target.encode(t)) + 2)
-                   for s, t in self.train + self.held_out)
+    def encode(self, max_len: int) -> tuple[EncodedPairs, EncodedPairs, int]:
+        """``(train, held_out, max_len)`` as ids.  ``max_len`` 0 becomes the
+        longest sentence of either set, in tokens (a target with BOS and EOS):
+        a position no sentence reaches would never be trained."""
+        limit = max_len or sys.maxsize
+        train = EncodedPairs.encode(self.train, self.source, self.target, limit,
+                                    f"the training pairs ({self.name})")
+        held_out = EncodedPairs.encode(self.held_out, self.source, self.target, limit,
+                                       "the held-out pairs")
+        return train, held_out, max_len or max(train.longest(), held_out.longest())
 
 
 def read_pairs_data(data: Path | None, settings: dict,
@@ -242,17 +247,13 @@ class TranslateTraining(Training):
             tokenizers = (WordTokenizer.from_json(meta["src_tokenizer"]),
                           WordTokenizer.from_json(meta["tgt_tokenizer"]))
         pairs = read_pairs_data(data, settings, tokenizers)
+        max_len = settings["max_len"]
         if meta is not None:  # the saved run's, whatever the data holds now
             max_len = meta["config"].get("max_len")
             if not isinstance(max_len, int) or max_len < 1:
                 raise CheckpointError(f"the checkpoint's config has no valid max_len "
                                       f"({max_len!r})")
-        else:
-            max_len = settings["max_len"] or pairs.longest()
-        train = EncodedPairs.encode(pairs.train, pairs.source, pairs.target, max_len,
-                                    f"the training pairs ({pairs.name})")
-        held_out = EncodedPairs.encode(pairs.held_out, pairs.source, pairs.target, max_len,
-                                       "the held-out pairs")
+        train, held_out, max_len = pairs.encode(max_len)
         return pairs, train, held_out, max_len
 
     def needs(self, settings, dataset):

@@ -61,6 +61,10 @@ class EncodedPairs:
             targets.append(tgt_ids)
         return cls(sources, targets)
 
+    def longest(self) -> int:
+        """The most tokens of any source or target (BOS and EOS included)."""
+        return max(len(ids) for ids in self.sources + self.targets)
+
     def batch(self, indices) -> tuple[Array, Array, Array, Array, Array]:
         """``(src_ids, src_padding_mask, tgt_in, tgt_out, tgt_padding_mask)`` of
         the pairs at ``indices``, each padded to its longest (see the module)."""
