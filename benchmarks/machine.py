@@ -39,11 +39,24 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def threads() -> str:
+    """The thread settings numpy's BLAS (OpenBLAS) and PyTorch read at import.
+
+    Unset, each uses every core.  On a machine shared with other work,
+    OMP_NUM_THREADS=1 keeps a small matrix product from waiting for a
+    thread that another process holds (both libraries read it)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    given = [f"{name}={os.environ[name]}" for name in names if name in os.environ]
+    return ", ".join(given) if given else "OMP_NUM_THREADS and OPENBLAS_NUM_THREADS unset"
+
+
 def describe() -> str:
-    """Two lines: the CPU, its cores and vector units; the load average now."""
+    """Three lines: the CPU, its cores and vector units; the thread settings;
+    the load average now."""
     flags = cpu_flags()
     units = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in FLAGS)
-    return f"CPU: {cpu_model()}, {os.cpu_count()} cores ({units})\n{load_now()}"
+    return (f"CPU: {cpu_model()}, {os.cpu_count()} cores ({units})\n"
+            f"threads: {threads()}\n{load_now()}")
 
 
 def load_now() -> str:
