@@ -7,7 +7,10 @@ decorator enforces them with beartype on every call, together with the
 declared shapes of the layer's parameters (``W: "d_out d_in"``), inside one
 jaxtyping memo.  A dim bound by ``W`` therefore constrains ``x``: give
 ``Dense(784, 30)`` an ``x`` of shape ``(32, 785)`` and the error blames ``x``
-and names ``d_in``, 784 and 785.
+and names ``d_in``, 784 and 785.  Most hints are plain dim names, and for
+those the decorator applies jaxtyping's rule itself, a dict lookup per axis
+(see "The quick check" below); beartype and jaxtyping decide every other
+hint and explain every failure.
 
 Check modes (see :func:`set_checks`):
 
@@ -38,6 +41,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from beartype.door import die_if_unbearable, is_bearable
 from jaxtyping import Bool, Float, Integer, TypeCheckError, jaxtyped  # noqa: F401 (re-exported)
+from jaxtyping._array_types import _NamedDim, _NamedVariadicDim  # for the quick check below
 from jaxtyping._storage import get_shape_memo  # the memo's bindings: pinned jaxtyping <0.4
 
 from .records import Record, _recording
@@ -247,13 +251,17 @@ _REFUSED_ARRAYS = (np.matrix, np.ma.MaskedArray)
 class _Call:
     """What one checked call has checked so far, to say where a dim was bound."""
 
-    __slots__ = ("where", "checked_items", "prebound", "layer")
+    __slots__ = ("where", "checked_items", "prebound", "layer", "memo")
 
     def __init__(self, where: str, prebound: tuple[dict, dict] | None, layer):
         self.where = where
         self.layer = layer
         self.checked_items: list[tuple[str, str, object]] = []  # (label, dims, value)
         self.prebound = prebound
+        # jaxtyping's (named dims, *variadic parts) of this call, read once the
+        # call's context is open; read again after each check jaxtyping makes,
+        # since a failed attempt inside it (a member of a union) replaces them
+        self.memo: tuple[dict, dict] | None = None
 
     def binder_of(self, dim: str) -> tuple[str, str]:
         """Who bound ``dim`` first in this call: ``("parameter", "parameter W ...")``."""
@@ -389,8 +397,11 @@ class _Call:
     def check(self, label: str, argument: str, hint, value) -> None:
         if isinstance(value, _REFUSED_ARRAYS) and hasattr(hint, "dim_str"):
             raise self.refused_subclass(argument, hint, value)
-        if not is_bearable(value, hint):
-            raise self.fail(label, argument, hint, value)
+        if not _passes_quickly(hint, value, *self.memo):
+            passed = is_bearable(value, hint)
+            self.memo = get_shape_memo()[:2]
+            if not passed:
+                raise self.fail(label, argument, hint, value)
         if hasattr(hint, "dim_str"):
             self.checked_items.append((label, hint.dim_str, value))
             if label.startswith("argument"):
@@ -403,6 +414,126 @@ class _Call:
                     raise self.empty(argument, hint, value)
                 if not value.ndim:
                     raise self.single_number(argument, hint, value)
+
+
+# ---------------------------------------------------------------------------
+# The quick check.  beartype and jaxtyping together take about 6 µs per array,
+# most of it generic machinery; a layer's hints are nearly all plain names
+# ("batch seq d_model") or one named variadic part ("*shape"), and for those
+# the rule is short: the dtype is one the hint allows, the number of axes
+# matches, and each name is bound to one size in the call's memo.  This
+# applies that rule, in jaxtyping's own memo, as a dict lookup per axis.  A
+# pass is a pass for jaxtyping too; anything else (another kind of hint, a
+# failure) goes to beartype and jaxtyping, which stay the authority and write
+# the error's reason.
+# ---------------------------------------------------------------------------
+class _ArrayPlan(typing.NamedTuple):
+    """What the quick check needs of one array hint."""
+
+    before: tuple[str, ...]  # the axis names before the variadic part (all, if none)
+    variadic: str | None  # the name of the variadic part ("heads" of *heads), if any
+    after: tuple[str, ...]  # the axis names after it
+    dtypes: frozenset[str]  # the dtype names the hint allows
+    none_passes: bool  # `ArrayHint | None`: a backward that may return nothing
+
+
+_QUICK_PLANS: dict = {}  # hint -> _ArrayPlan, a tuple of them (for tuple[...]), or None
+
+
+def _plain(dim, kind) -> bool:
+    return type(dim) is kind and not dim.broadcastable and not dim.treepath
+
+
+def _quick_plan(hint):
+    """What the quick check needs of ``hint``: an :class:`_ArrayPlan`, a tuple of
+    them for a ``tuple[ArrayHint, ...]`` of fixed length, or None if the hint
+    must go to jaxtyping (a fixed size, a symbolic or broadcastable dim, a
+    Python type)."""
+    if typing.get_origin(hint) is tuple:
+        members = typing.get_args(hint)
+        plans = tuple(_quick_plan(member) for member in members)
+        usable = members and Ellipsis not in members and all(
+            type(plan) is _ArrayPlan for plan in plans)
+        return plans if usable else None
+    optional = _optional_array(hint)
+    if optional is not None:
+        plan = _quick_plan(optional)
+        return plan and plan._replace(none_passes=True)
+    dtypes = getattr(hint, "dtypes", None)
+    if (getattr(hint, "array_type", None) is not np.ndarray
+            or not isinstance(dtypes, (list, tuple))
+            or not all(type(dtype) is str for dtype in dtypes)):
+        return None
+    dims, at = hint.dims, hint.index_variadic
+    if at is not None and not _plain(dims[at], _NamedVariadicDim):
+        return None
+    named = [dim for axis, dim in enumerate(dims) if axis != at]
+    if not all(_plain(dim, _NamedDim) for dim in named):
+        return None
+    names = tuple(dim.name for dim in named)
+    if at is None:
+        return _ArrayPlan(names, None, (), frozenset(dtypes), False)
+    return _ArrayPlan(names[:at], dims[at].name, names[at:], frozenset(dtypes), False)
+
+
+def _passes_quickly(hint, value, single: dict, variadic: dict) -> bool:
+    """True if ``value`` satisfies ``hint`` by jaxtyping's rule, binding its dims
+    in jaxtyping's memo (``single`` for named dims, ``variadic`` for *name
+    parts) as jaxtyping would; False means "ask jaxtyping" (which may still
+    pass it), and leaves the memo as it was."""
+    try:
+        plan = _QUICK_PLANS[hint]
+    except KeyError:
+        plan = _QUICK_PLANS[hint] = _quick_plan(hint)
+    except TypeError:  # an unhashable hint: jaxtyping knows what to do with it
+        return False
+    if plan is None:
+        return False
+    if type(plan) is _ArrayPlan:
+        return _array_passes(plan, value, single, variadic)
+    # tuple[A, B, ...]: each member in turn, in one memo, as beartype checks them
+    if type(value) is not tuple or len(value) != len(plan):
+        return False
+    kept = dict(single), dict(variadic)
+    if all(_array_passes(member, item, single, variadic) for member, item in zip(plan, value)):
+        return True
+    single.clear(), single.update(kept[0])  # undo the members that did pass
+    variadic.clear(), variadic.update(kept[1])
+    return False
+
+
+def _array_passes(plan: _ArrayPlan, value, single: dict, variadic: dict) -> bool:
+    """One array against one plan, in the memo ``single`` (named dims) and
+    ``variadic`` (*name parts)."""
+    if not isinstance(value, np.ndarray):
+        return value is None and plan.none_passes
+    if value.dtype.type.__name__ not in plan.dtypes:  # the dtype name jaxtyping compares
+        return False
+    shape, before, after = value.shape, plan.before, plan.after
+    named = len(before) + len(after)
+    if len(shape) != named if plan.variadic is None else len(shape) < named:
+        return False
+    added = []  # names bound by this check, unbound again if it fails
+    for name, size in zip(before + after, shape[:len(before)] + shape[len(shape) - len(after):]):
+        known = single.get(name)
+        if known is None:
+            single[name] = size
+            added.append(name)
+        elif known != size:
+            break
+    else:
+        if plan.variadic is None:
+            return True
+        middle = shape[len(before):len(shape) - len(after)]
+        known = variadic.get(plan.variadic)
+        if known is None:
+            variadic[plan.variadic] = (False, middle)
+            return True
+        if known == (False, middle):
+            return True
+    for name in added:
+        del single[name]
+    return False
 
 
 # The innermost call being checked; `None` inside a call whose check was skipped.
@@ -418,8 +549,8 @@ def expect(name: str, value: Array, dims: str) -> Array:
     Costs nothing when the enclosing call is not being checked.
     """
     if _call_stack and _call_stack[-1] is not None:
-        hint = floats(dims) if np.issubdtype(getattr(value, "dtype", None) or object, np.floating) \
-            else integers(dims)
+        kind = getattr(getattr(value, "dtype", None), "kind", None)
+        hint = floats(dims) if kind == "f" else integers(dims)
         _call_stack[-1].check(f"intermediate {name}", name, hint, value)
     return value
 
@@ -553,10 +684,10 @@ def checked(method: Callable) -> Callable:
         prebound = differentiated.dims if differentiated is not None else None
         call = _Call(type(self).__name__ + where_suffix, prebound, self)
         with jaxtyped("context"):
+            call.memo = get_shape_memo()[:2]
             if prebound:
-                single, variadic = get_shape_memo()[:2]
-                single.update(prebound[0])
-                variadic.update(prebound[1])
+                call.memo[0].update(prebound[0])
+                call.memo[1].update(prebound[1])
             for name, parameter in self._parameters.items():
                 call.check(f"parameter {name}", name, parameter.hint, parameter.value)
             for path, dims in self.shape_anchors:
@@ -576,7 +707,7 @@ def checked(method: Callable) -> Callable:
                 _call_stack.pop()
             if return_hint is not None:
                 call.check("return value", "return", return_hint, result)
-            single, variadic = get_shape_memo()[:2]
+            single, variadic = call.memo
             bound = (dict(single), dict(variadic))  # named dims, and *variadic ones
         if mode == "first":
             seen[key] = bound

@@ -230,13 +230,13 @@ def test_checks_from_environment_names_an_invalid_value_in_one_line(monkeypatch)
 def count_checks(monkeypatch):
     """Count the shape checks actually run: a list that grows by one per check."""
     runs = []
-    real = shapes.is_bearable
+    real = shapes._Call.check
 
-    def counting(value, hint):
+    def counting(call, label, argument, hint, value):
         runs.append(hint)
-        return real(value, hint)
+        return real(call, label, argument, hint, value)
 
-    monkeypatch.setattr(shapes, "is_bearable", counting)
+    monkeypatch.setattr(shapes._Call, "check", counting)
     return runs
 
 
