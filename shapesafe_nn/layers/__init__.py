@@ -10,6 +10,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .encoder_block import EncoderBlock
 from .feed_forward import FeedForward
+from .kv_cache import KVCache
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
 from .positional_encoding import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
@@ -18,7 +19,7 @@ from .transformer_block import TransformerBlock
 
 __all__ = [
     "GELU", "Attention", "AttentionHead", "CrossAttention", "DecoderBlock", "Dense", "Dropout",
-    "Embedding", "EncoderBlock", "FeedForward", "LayerNorm",
+    "Embedding", "EncoderBlock", "FeedForward", "KVCache", "LayerNorm",
     "LearnedPositionalEmbedding", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid",
     "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
 ]
