@@ -258,10 +258,23 @@ class _Call:
         self.layer = layer
         self.checked_items: list[tuple[str, str, object]] = []  # (label, dims, value)
         self.prebound = prebound
-        # jaxtyping's (named dims, *variadic parts) of this call, read once the
-        # call's context is open; read again after each check jaxtyping makes,
-        # since a failed attempt inside it (a member of a union) replaces them
-        self.memo: tuple[dict, dict] | None = None
+        # what this call has bound: {dim: size} and {variadic name: (False, shape)},
+        # in jaxtyping's format, handed to jaxtyping whenever it checks a value
+        self.memo: tuple[dict, dict] = ({}, {})
+
+    @contextlib.contextmanager
+    def in_jaxtyping(self) -> Iterator[None]:
+        """A jaxtyping memo holding this call's bindings, for beartype and
+        jaxtyping to check one value in (and explain a failure); what they
+        bind is kept."""
+        with jaxtyped("context"):
+            single, variadic = get_shape_memo()[:2]
+            single.update(self.memo[0])
+            variadic.update(self.memo[1])
+            try:
+                yield
+            finally:  # read again: a failed attempt inside replaces the dicts
+                self.memo = tuple(dict(memo) for memo in get_shape_memo()[:2])
 
     def binder_of(self, dim: str) -> tuple[str, str]:
         """Who bound ``dim`` first in this call: ``("parameter", "parameter W ...")``."""
@@ -279,7 +292,7 @@ class _Call:
         return next(iter(parameters.values())).value.dtype.name if parameters else "float32"
 
     def fail(self, label: str, argument: str, hint, value) -> ShapeError:
-        """Build the short error for ``value`` failing ``hint``."""
+        """Build the short error for ``value`` failing ``hint`` (inside :meth:`in_jaxtyping`)."""
         bound = dict(get_shape_memo()[0])
         try:
             die_if_unbearable(value, hint)
@@ -379,7 +392,7 @@ class _Call:
                    f"  hint: {hint_line}")
         return ShapeError(message, where=self.where, argument=argument, expected=expected,
                           actual=_describe(value), dim=dim,
-                          bindings=dict(get_shape_memo()[0]) if bound is None else bound,
+                          bindings=dict(self.memo[0]) if bound is None else bound,
                           original=original)
 
     def refused_subclass(self, argument: str, hint, value) -> ShapeError:
@@ -398,10 +411,9 @@ class _Call:
         if isinstance(value, _REFUSED_ARRAYS) and hasattr(hint, "dim_str"):
             raise self.refused_subclass(argument, hint, value)
         if not _passes_quickly(hint, value, *self.memo):
-            passed = is_bearable(value, hint)
-            self.memo = get_shape_memo()[:2]
-            if not passed:
-                raise self.fail(label, argument, hint, value)
+            with self.in_jaxtyping():
+                if not is_bearable(value, hint):
+                    raise self.fail(label, argument, hint, value)
         if hasattr(hint, "dim_str"):
             self.checked_items.append((label, hint.dim_str, value))
             if label.startswith("argument"):
@@ -683,32 +695,29 @@ def checked(method: Callable) -> Callable:
             checks_from_environment()
         prebound = differentiated.dims if differentiated is not None else None
         call = _Call(type(self).__name__ + where_suffix, prebound, self)
-        with jaxtyped("context"):
-            call.memo = get_shape_memo()[:2]
-            if prebound:
-                call.memo[0].update(prebound[0])
-                call.memo[1].update(prebound[1])
-            for name, parameter in self._parameters.items():
-                call.check(f"parameter {name}", name, parameter.hint, parameter.value)
-            for path, dims in self.shape_anchors:
-                call.check(f"parameter {path}", path, floats(dims), anchor_value(self, path))
-            for name, value in zip(argument_names, args):
-                if name in hints and not (value is None and name in optional):
-                    call.check(f"argument {name}", name, hints[name], value)
-            for name, value in kwargs.items():
-                if name in hints and not (value is None and name in optional):
-                    call.check(f"argument {name}", name, hints[name], value)
-            if differentiated is not None and pop:  # its arguments passed: consume it
-                self._records.pop()
-            _call_stack.append(call)
-            try:
-                result = method(self, *args, **kwargs)
-            finally:
-                _call_stack.pop()
-            if return_hint is not None:
-                call.check("return value", "return", return_hint, result)
-            single, variadic = call.memo
-            bound = (dict(single), dict(variadic))  # named dims, and *variadic ones
+        if prebound:
+            call.memo[0].update(prebound[0])
+            call.memo[1].update(prebound[1])
+        for name, parameter in self._parameters.items():
+            call.check(f"parameter {name}", name, parameter.hint, parameter.value)
+        for path, dims in self.shape_anchors:
+            call.check(f"parameter {path}", path, floats(dims), anchor_value(self, path))
+        for name, value in zip(argument_names, args):
+            if name in hints and not (value is None and name in optional):
+                call.check(f"argument {name}", name, hints[name], value)
+        for name, value in kwargs.items():
+            if name in hints and not (value is None and name in optional):
+                call.check(f"argument {name}", name, hints[name], value)
+        if differentiated is not None and pop:  # its arguments passed: consume it
+            self._records.pop()
+        _call_stack.append(call)
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            _call_stack.pop()
+        if return_hint is not None:
+            call.check("return value", "return", return_hint, result)
+        bound = call.memo  # named dims, and *variadic ones; this call's own dicts, kept as they are
         if mode == "first":
             seen[key] = bound
         return result, bound
