@@ -41,7 +41,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from beartype.door import die_if_unbearable, is_bearable
 from jaxtyping import Bool, Float, Integer, TypeCheckError, jaxtyped  # noqa: F401 (re-exported)
-from jaxtyping._array_types import _NamedDim, _NamedVariadicDim  # for the quick check below
+from jaxtyping._array_types import (  # what the quick check reads of a hint
+    _anonymous_dim, _NamedDim, _NamedVariadicDim, _SymbolicDim)
 from jaxtyping._storage import get_shape_memo  # the memo's bindings: pinned jaxtyping <0.4
 
 from .records import Record, _recording
@@ -429,48 +430,76 @@ class _Call:
 
 
 # ---------------------------------------------------------------------------
-# The quick check.  beartype and jaxtyping together take about 6 µs per array,
-# most of it generic machinery; a layer's hints are nearly all plain names
-# ("batch seq d_model") or one named variadic part ("*shape"), and for those
-# the rule is short: the dtype is one the hint allows, the number of axes
-# matches, and each name is bound to one size in the call's memo.  This
-# applies that rule, in jaxtyping's own memo, as a dict lookup per axis.  A
-# pass is a pass for jaxtyping too; anything else (another kind of hint, a
-# failure) goes to beartype and jaxtyping, which stay the authority and write
-# the error's reason.
+# The quick check.  beartype and jaxtyping together take 6 µs or more per
+# array, most of it generic machinery, and 25 to 80 µs for an optional class
+# or a dim such as "3*d_model".  A layer's hints are nearly all plain names
+# ("batch seq d_model"), one named variadic part ("*heads"), a dim computed
+# from names, or a class of the package, and for those the rule is short:
+# the dtype is one the hint allows, the number of axes matches, each name is
+# bound to one size in the call's memo, each computed dim equals its value;
+# an object is an instance of its class.  This applies that rule, in the
+# memo's own format.  A pass is a pass for beartype and jaxtyping too;
+# anything else (another kind of hint, a failure) goes to them, which stay
+# the authority and write the error's reason.
 # ---------------------------------------------------------------------------
 class _ArrayPlan(typing.NamedTuple):
     """What the quick check needs of one array hint."""
 
-    before: tuple[str, ...]  # the axis names before the variadic part (all, if none)
+    before: tuple  # the axes before the variadic part (all, if none): a name, the
+    #                compiled expression of a computed dim such as "3*d_model", or
+    #                ... for "_", an axis of any size
     variadic: str | None  # the name of the variadic part ("heads" of *heads), if any
-    after: tuple[str, ...]  # the axis names after it
+    after: tuple  # the axes after it
     dtypes: frozenset[str]  # the dtype names the hint allows
     none_passes: bool  # `ArrayHint | None`: a backward that may return nothing
 
 
-_QUICK_PLANS: dict = {}  # hint -> _ArrayPlan, a tuple of them (for tuple[...]), or None
+class _ClassPlan(typing.NamedTuple):
+    """What the quick check needs of ``C | None`` or ``list[C] | None``."""
+
+    kind: type  # C: a plain class (whose metaclass is `type`)
+    in_list: bool  # list[C]: a list whose every item is a C
+    none_passes: bool
+
+
+_QUICK_PLANS: dict = {}  # hint -> a plan, a tuple of _ArrayPlans (tuple[...]), or None
 
 
 def _plain(dim, kind) -> bool:
-    return type(dim) is kind and not dim.broadcastable and not dim.treepath
+    return type(dim) is kind and not dim.broadcastable and not getattr(dim, "treepath", False)
+
+
+def _axis_plan(dim):
+    """A named dim's name, a computed dim's compiled expression, ... for "_";
+    None for any other dim."""
+    if dim is _anonymous_dim:
+        return ...
+    if _plain(dim, _NamedDim):
+        return dim.name
+    if _plain(dim, _SymbolicDim) and "{" not in dim.elem:  # "{name}" reads jaxtyping's f-strings
+        return compile(dim.elem, dim.elem, "eval")
+    return None
 
 
 def _quick_plan(hint):
-    """What the quick check needs of ``hint``: an :class:`_ArrayPlan`, a tuple of
-    them for a ``tuple[ArrayHint, ...]`` of fixed length, or None if the hint
-    must go to jaxtyping (a fixed size, a symbolic or broadcastable dim, a
-    Python type)."""
-    if typing.get_origin(hint) is tuple:
-        members = typing.get_args(hint)
+    """What the quick check needs of ``hint``: an :class:`_ArrayPlan`, a
+    :class:`_ClassPlan`, a tuple of array plans for a ``tuple[ArrayHint, ...]``
+    of fixed length, or None if the hint must go to beartype and jaxtyping (a
+    fixed size, a broadcastable dim, a Python number, any other typing form)."""
+    origin, members = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
         plans = tuple(_quick_plan(member) for member in members)
         usable = members and Ellipsis not in members and all(
             type(plan) is _ArrayPlan for plan in plans)
         return plans if usable else None
-    optional = _optional_array(hint)
-    if optional is not None:
-        plan = _quick_plan(optional)
-        return plan and plan._replace(none_passes=True)
+    if origin in (typing.Union, types.UnionType) and len(members) == 2 and type(None) in members:
+        plan = _quick_plan(next(member for member in members if member is not type(None)))
+        return plan._replace(none_passes=True) if type(plan) in (_ArrayPlan, _ClassPlan) else None
+    if origin is list and len(members) == 1:
+        plan = _quick_plan(members[0])
+        return plan._replace(in_list=True) if type(plan) is _ClassPlan else None
+    if type(hint) is type and hint not in (float, complex, bool, int):  # not the number tower
+        return _ClassPlan(hint, False, False)
     dtypes = getattr(hint, "dtypes", None)
     if (getattr(hint, "array_type", None) is not np.ndarray
             or not isinstance(dtypes, (list, tuple))
@@ -479,30 +508,37 @@ def _quick_plan(hint):
     dims, at = hint.dims, hint.index_variadic
     if at is not None and not _plain(dims[at], _NamedVariadicDim):
         return None
-    named = [dim for axis, dim in enumerate(dims) if axis != at]
-    if not all(_plain(dim, _NamedDim) for dim in named):
+    axes = tuple(_axis_plan(dim) for axis, dim in enumerate(dims) if axis != at)
+    if None in axes:
         return None
-    names = tuple(dim.name for dim in named)
     if at is None:
-        return _ArrayPlan(names, None, (), frozenset(dtypes), False)
-    return _ArrayPlan(names[:at], dims[at].name, names[at:], frozenset(dtypes), False)
+        return _ArrayPlan(axes, None, (), frozenset(dtypes), False)
+    return _ArrayPlan(axes[:at], dims[at].name, axes[at:], frozenset(dtypes), False)
 
 
 def _passes_quickly(hint, value, single: dict, variadic: dict) -> bool:
-    """True if ``value`` satisfies ``hint`` by jaxtyping's rule, binding its dims
-    in jaxtyping's memo (``single`` for named dims, ``variadic`` for *name
-    parts) as jaxtyping would; False means "ask jaxtyping" (which may still
-    pass it), and leaves the memo as it was."""
+    """True if ``value`` satisfies ``hint`` by beartype's and jaxtyping's rule,
+    binding its dims in jaxtyping's memo format (``single`` for named dims,
+    ``variadic`` for *name parts) as jaxtyping would; False means "ask them"
+    (they may still pass it), and leaves the memo as it was."""
     try:
         plan = _QUICK_PLANS[hint]
     except KeyError:
         plan = _QUICK_PLANS[hint] = _quick_plan(hint)
-    except TypeError:  # an unhashable hint: jaxtyping knows what to do with it
+    except TypeError:  # an unhashable hint: beartype knows what to do with it
         return False
     if plan is None:
         return False
-    if type(plan) is _ArrayPlan:
+    kind = type(plan)
+    if kind is _ArrayPlan:
         return _array_passes(plan, value, single, variadic)
+    if kind is _ClassPlan:
+        if value is None and plan.none_passes:
+            return True
+        if not plan.in_list:  # None itself passes `-> None`, whose class is NoneType
+            return isinstance(value, plan.kind)
+        # every item, where beartype samples one: stricter, so a pass is still a pass
+        return type(value) is list and all(isinstance(item, plan.kind) for item in value)
     # tuple[A, B, ...]: each member in turn, in one memo, as beartype checks them
     if type(value) is not tuple or len(value) != len(plan):
         return False
@@ -526,11 +562,20 @@ def _array_passes(plan: _ArrayPlan, value, single: dict, variadic: dict) -> bool
     if len(shape) != named if plan.variadic is None else len(shape) < named:
         return False
     added = []  # names bound by this check, unbound again if it fails
-    for name, size in zip(before + after, shape[:len(before)] + shape[len(shape) - len(after):]):
-        known = single.get(name)
+    for axis, size in zip(before + after, shape[:len(before)] + shape[len(shape) - len(after):]):
+        if axis is ...:
+            continue
+        if type(axis) is not str:  # a computed dim: its value from the names bound so far
+            try:
+                if eval(axis, dict(single)) == size:  # noqa: S307 (the hint's own text)
+                    continue
+            except NameError:  # a name not bound yet: jaxtyping says what is wrong
+                pass
+            break
+        known = single.get(axis)
         if known is None:
-            single[name] = size
-            added.append(name)
+            single[axis] = size
+            added.append(axis)
         elif known != size:
             break
     else:

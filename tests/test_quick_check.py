@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from jaxtyping import AnnotationError, Bool, Float, Integer, jaxtyped
 from jaxtyping._storage import get_shape_memo
 
-from shapesafe_nn import checks, shapes
-from shapesafe_nn.layers import Attention, Dense, LayerNorm
+from shapesafe_nn import checks, no_grad, shapes
+from shapesafe_nn.layers import Attention, Dense, KVCache, LayerNorm, MultiHeadAttention
+from shapesafe_nn.models import GPT, GPTConfig
 
 KINDS = {"float": Float, "integer": Integer, "bool": Bool}
 DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
@@ -33,9 +34,10 @@ def hint(kind: str, dims: str):
 
 @st.composite
 def hint_strings(draw) -> str:
-    """Plain names, repeats allowed, with at most one named variadic part anywhere;
-    now and then a fixed size or a symbolic dim, which only jaxtyping handles."""
-    axes = draw(st.lists(st.sampled_from(NAMES + ["3", "a+1"]), max_size=4))
+    """Plain names, repeats allowed, "_" (any size) and computed dims, with at
+    most one named variadic part anywhere; now and then a fixed size, which
+    only jaxtyping handles."""
+    axes = draw(st.lists(st.sampled_from(NAMES + ["_", "a+1", "2*b", "3"]), max_size=4))
     if draw(st.booleans()):
         axes.insert(draw(st.integers(0, len(axes))), "*v")
     return " ".join(axes)
@@ -70,6 +72,28 @@ def run(check, value, hint_, bound, variadic):
         return answer, dict(single), dict(variadic_memo)
 
 
+@pytest.mark.parametrize("hint_, value, expected", [
+    (KVCache | None, KVCache(4), True),
+    (KVCache | None, None, True),
+    (KVCache | None, "a cache", False),
+    (type(None), None, True),  # what `-> None` becomes
+    (list[KVCache] | None, [KVCache(4), KVCache(4)], True),
+    (list[KVCache] | None, [], True),
+    (list[KVCache] | None, None, True),
+    (list[KVCache] | None, (KVCache(4),), False),
+])
+def test_a_class_hint_is_an_isinstance_check(hint_, value, expected):
+    assert shapes._quick_plan(hint_) is not None
+    assert shapes._passes_quickly(hint_, value, {}, {}) == is_bearable(value, hint_) == expected
+
+
+def test_a_list_of_a_class_passes_only_if_every_item_does():
+    """beartype samples one item of a list; the quick check looks at all of
+    them, so it may refuse what beartype passes, never the other way round."""
+    mixed = [KVCache(4), "not a cache"]
+    assert not shapes._passes_quickly(list[KVCache], mixed, {}, {})
+
+
 def test_a_tuple_passes_member_by_member_in_one_memo():
     pair = tuple[hint("float", "a b"), hint("float", "b c")]
     ok = (np.zeros((2, 3)), np.zeros((3, 4)))
@@ -101,9 +125,11 @@ def test_the_quick_check_agrees_with_jaxtyping(case):
 
 def test_the_quick_check_hands_other_hints_to_jaxtyping():
     assert shapes._quick_plan(hint("float", "a 3")) is None  # a fixed size
-    assert shapes._quick_plan(hint("float", "a a+1")) is None  # a symbolic dim
     assert shapes._quick_plan(hint("float", "#a b")) is None  # a broadcastable dim
-    assert shapes._quick_plan(bool) is None
+    assert shapes._quick_plan(hint("float", "a {b}")) is None  # jaxtyping's f-string dims
+    for number in (bool, int, float, complex):  # beartype's rules for numbers are its own
+        assert shapes._quick_plan(number) is None
+    assert shapes._quick_plan(dict[str, KVCache]) is None
     floats = frozenset(hint("float", "a").dtypes)
     assert shapes._quick_plan(hint("float", "a *v b")) == (("a",), "v", ("b",), floats, False)
     optional = hint("float", "a b") | None  # a backward that may return nothing
@@ -115,9 +141,8 @@ def test_the_quick_check_hands_other_hints_to_jaxtyping():
 
 
 def test_a_call_with_plain_dims_never_reaches_beartype(monkeypatch):
-    """What makes mode `always` cheap: a dense layer, the attention core and
-    layer norm, whose hints are all plain names (and *heads), are checked
-    without beartype at all."""
+    """What makes mode `always` cheap: the layers of a GPT, their hints plain
+    names, *heads, 3*d_model and KVCache | None, are checked without beartype."""
     def refuse(value, hint_):
         raise AssertionError(f"beartype was asked about {hint_}")
 
@@ -131,6 +156,12 @@ def test_a_call_with_plain_dims_never_reaches_beartype(monkeypatch):
         core.backward(np.ones_like(core.forward(q, k, v)))
         norm = LayerNorm(4, dtype=np.float64)
         norm.backward(np.ones_like(norm.forward(q[0])))
+        heads = MultiHeadAttention(8, 2, rng=rng, dtype=np.float64)  # "batch seq 3*d_model"
+        heads.backward(np.ones_like(heads.forward(rng.standard_normal((2, 5, 8)))))
+        model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=2, d_model=8))
+        with no_grad():  # the KVCache | None arguments
+            cache = model.new_cache()
+            model.forward(np.zeros((1, 3), dtype=np.int64), cache=cache)
 
 
 def test_a_wrong_shape_still_gets_the_full_error():
