@@ -157,8 +157,11 @@ def run_training(args, training: Training) -> int:
     data = args.data
     if data is None and meta is not None and meta["data"] is not None:
         data = Path(meta["data"])  # what the saved run read
-    check_outputs({"--save": args.save, "--json": args.json, "--plot": args.plot},
-                  {"--data": data, "--resume": args.resume}, continues=("--save", "--resume"))
+    inputs = {"--data": data, "--resume": args.resume}
+    if settings.get("val"):  # train translate's held-out pairs, given now or by the saved run
+        inputs["--val"] = Path(settings["val"])
+    check_outputs({"--save": args.save, "--json": args.json, "--plot": args.plot}, inputs,
+                  continues=("--save", "--resume"))
     checks = use_checks(args)
     dataset = training.read(data, settings, meta)
     check_fits(f"train {training.kind} with these settings", training.needs(settings, dataset))
