@@ -2,7 +2,8 @@
 attention score and each mask, and what happened to each, in numbers.
 
 Run:  python benchmarks/experiments.py            (275 s on 2 cores shared with other work)
-      python benchmarks/experiments.py --iters 30 --eval-iters 2 --windows 1   (smoke run)
+      python benchmarks/experiments.py --iters 30 --eval-iters 2 --windows 1 \
+          --sample-length 30   (smoke run)
 
 The model is the CLI's ``tiny`` preset (2 blocks, 2 heads of d_head 16,
 d_model 32, block 32) on the bundled Shakespeare tragedies, trained with its
@@ -34,9 +35,10 @@ Measured, per variant:
 - ``focus``: the mean largest attention weight in a row, over every head,
   block and row that sees 8 or more positions, on one batch of those
   windows; ``saturated``: the share of those rows above 0.99;
-- a sample (prompt "\\n", seed 0; the first 150 of 600 characters are
-  printed) and ``words``: the share of its words of three letters or more,
-  over all 600 characters, that occur in the training text.
+- a sample (prompt "\\n", seed 0; the first 150 of ``--sample-length``,
+  600, characters are printed) and ``words``: the share of its words of
+  three letters or more, over the whole sample, that occur in the training
+  text.
 
 A width table needs no training: the mean largest softmax weight in a row
 of 32 keys for each score, with queries and keys of unit-variance entries
@@ -163,7 +165,7 @@ def run(score: str, mask: str, seed: int, data: dict, args) -> Result:
     model.eval()
     seen, hidden = window_losses(model, data["windows"])
     focus, saturated = attention_focus(model, probe, mask)
-    sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), SAMPLE_LENGTH,
+    sample = tokenizer.decode(model.generate(tokenizer.encode(SAMPLE_PROMPT), args.sample_length,
                                              seed=0))[len(SAMPLE_PROMPT):]
     return Result(score, mask, seed, history[-1].train_loss, seen, hidden, focus_start, focus,
                   saturated, word_share(sample, data["known_words"]), sample,
@@ -316,6 +318,10 @@ def main() -> int:
                         help="batches in the trainer's final train-loss estimate")
     parser.add_argument("--windows", type=int, default=8,
                         help="batches of 16 validation windows to compare the variants on")
+    # sampling is most of a short run's time: a smoke run takes a shorter sample
+    parser.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
+                        help=f"characters sampled per variant, whose words count (default "
+                             f"{SAMPLE_LENGTH}; the first {SAMPLE_SHOWN} are printed)")
     args = parser.parse_args()
 
     text = load_text()
@@ -362,9 +368,10 @@ def main() -> int:
           f"differences under {noise:.3f} are called noise below")
     print(f"causal models: future hidden and whole-window losses differ by at most "
           f"{causal_gap:.1e} per window (float32 rounding): nothing leaks from the future")
-    print(f"\nsamples (prompt a newline, seed 0, the first {SAMPLE_SHOWN} of {SAMPLE_LENGTH} "
+    shown = min(SAMPLE_SHOWN, args.sample_length)
+    print(f"\nsamples (prompt a newline, seed 0, the first {shown} of {args.sample_length} "
           f"characters; 'words' counts words of 3+ letters found in the training text, over "
-          f"all {SAMPLE_LENGTH}; line breaks shown as ' / '):")
+          f"all {args.sample_length}; line breaks shown as ' / '):")
     for r in results:
         print(f"  {r.name:<{name_width}} {r.sample[:SAMPLE_SHOWN].replace(chr(10), ' / ')}")
     widths = sharpness_by_width()
