@@ -74,12 +74,15 @@ def torch_row(operator: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="profiled steps on each side")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the unprofiled timing, each 2 untimed and 8 timed steps "
+                             "on each side")
     parser.add_argument("--evaluate", action="store_true",
                         help="profile what an evaluation repeats instead: the forward and "
                              "the loss of one batch, in inference mode, as estimate_loss runs it")
     args = parser.parse_args()
-    if args.steps < 1:
-        parser.error("--steps must be positive")
+    if args.steps < 1 or args.rounds < 1:
+        parser.error("--steps and --rounds must be positive")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -112,7 +115,7 @@ def main() -> None:
     # each after untimed steps (alternating step by step, each side would pay for
     # the other's BLAS or OpenMP threads still spinning)
     plain = {"ours": [], "PyTorch": []}
-    for _ in range(3):
+    for _ in range(args.rounds):
         for side, step in (("ours", ours), ("PyTorch", pytorch)):
             for x, y in batches[:2]:
                 step(x, y)
@@ -151,7 +154,7 @@ def main() -> None:
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; checks off; "
           f"{what}; {args.steps} of them on each side")
     ours_plain, torch_plain = (1000 * statistics.median(plain[side]) for side in plain)
-    print(f"unprofiled (median of 3 rounds x 8, taking turns): ours {ours_plain:.1f} ms, "
+    print(f"unprofiled (median of {args.rounds} rounds x 8, taking turns): ours {ours_plain:.1f} ms, "
           f"PyTorch {torch_plain:.1f} ms, ratio {ours_plain / torch_plain:.2f}")
     print(f"profiled: ours {1000 * our_wall:.1f} ms, PyTorch {1000 * torch_wall:.1f} ms")
     print(f"  {'row':<18} {'ours ms':>8} {'PyTorch ms':>11} {'ours / PyTorch':>15} "

@@ -172,9 +172,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--checks", choices=CHECK_MODES, default="always",
                         help="our check mode (default always, the CLI's default)")
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch's threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="PyTorch's threads (default: its own choice, which follows "
+                             "OMP_NUM_THREADS)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", "The PyTorch API of nested tensors is in prototype")
     flags = {name: None for name in ("val", "tokens", "schedule", "max_len", "norm",
                                      "activation", "dtype", "seed") + tuple(PRESETS["numbers"])}
@@ -189,7 +192,7 @@ def main() -> None:
     cli = SimpleNamespace(quiet=True, save_every=0)
     built = training.build(cli, settings, dataset, None, args.checks)
     twin = TorchTranslator(built.model)  # the same initial weights, before ours trains
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} threads; numpy "
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; numpy "
           f"{np.__version__}")
     for line in built.header:
         print(line)

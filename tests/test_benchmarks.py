@@ -51,9 +51,9 @@ SMOKE = {
     "profile_gpt_step": ["--steps", "1"],
     "sample_reference": ["--rounds", "1", "--tokens", "10"],
     # --evaluate: its unprofiled training steps (3 rounds x 10 a side) take no size option
-    "step_side_by_side": ["--steps", "1", "--evaluate"],
-    # tiny warms up for 10 steps; its own --threads (default 2) overrides OMP_NUM_THREADS
-    "translate_reference": ["--preset", "tiny", "--steps", "11", "--threads", "1"],
+    "step_side_by_side": ["--steps", "1", "--rounds", "1"],
+    # tiny warms up for 10 steps
+    "translate_reference": ["--preset", "tiny", "--steps", "11"],
     "whole_run": ["--iters", "1", "--eval-interval", "1", "--eval-iters", "1", "--no-sample"],
 }
 
@@ -64,14 +64,15 @@ DESCRIBED = [r"^CPU: .+, \d+ cores \(avx2 (yes|no), avx512f (yes|no), amx_tile (
 LOAD_AFTER = r"^after the runs, load average \(uptime\): "
 
 
-def run_script(name: str) -> str:
-    """``python benchmarks/NAME.py`` with its smoke arguments, from the root; its stdout."""
+def run_script(name: str, *more: str) -> str:
+    """``python benchmarks/NAME.py`` with its smoke arguments (and ``more``), from the
+    root; its stdout."""
     environment = dict(os.environ, PYTHONIOENCODING="utf-8")  # η, µs, √ in the output
     # a smoke run checks that the script works, not how fast: one BLAS thread
     # keeps its small products from waiting on threads another process holds
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         environment.setdefault(variable, "1")
-    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name]], cwd=ROOT,
+    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name], *more], cwd=ROOT,
                             env=environment, capture_output=True, encoding="utf-8",
                             timeout=300)
     assert result.returncode == 0, (f"benchmarks/{name}.py exited with {result.returncode}\n"
@@ -271,11 +272,13 @@ def test_whole_run():
 
 
 @pytest.mark.reference
-def test_step_side_by_side():
+@pytest.mark.parametrize("more, what", [((), "a training step"),
+                                        (("--evaluate",), "an evaluation's forward and loss")])
+def test_step_side_by_side(more, what):
     pytest.importorskip("torch")
-    out = run_script("step_side_by_side")
+    out = run_script("step_side_by_side", *more)
     assert_prints(out, *DESCRIBED,
-                  r"^PyTorch \S+, \d+ threads; checks off; an evaluation's forward and loss",
+                  rf"^PyTorch \S+, \d+ threads; checks off; {what}",
                   rf"^unprofiled \(median of .*\): ours {NUMBER} ms, PyTorch {NUMBER} ms, "
                   rf"ratio {NUMBER}$",
                   rf"^profiled: ours {NUMBER} ms, PyTorch {NUMBER} ms$",
