@@ -154,8 +154,9 @@ def main() -> None:
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; checks off; "
           f"{what}; {args.steps} of them on each side")
     ours_plain, torch_plain = (1000 * statistics.median(plain[side]) for side in plain)
-    print(f"unprofiled (median of {args.rounds} rounds x 8, taking turns): ours {ours_plain:.1f} ms, "
-          f"PyTorch {torch_plain:.1f} ms, ratio {ours_plain / torch_plain:.2f}")
+    print(f"unprofiled (median of {args.rounds} rounds x 8, taking turns): "
+          f"ours {ours_plain:.1f} ms, PyTorch {torch_plain:.1f} ms, "
+          f"ratio {ours_plain / torch_plain:.2f}")
     print(f"profiled: ours {1000 * our_wall:.1f} ms, PyTorch {1000 * torch_wall:.1f} ms")
     print(f"  {'row':<18} {'ours ms':>8} {'PyTorch ms':>11} {'ours / PyTorch':>15} "
           f"{'ours - PyTorch':>15}")

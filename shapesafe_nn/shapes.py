@@ -762,7 +762,7 @@ def checked(method: Callable) -> Callable:
             _call_stack.pop()
         if return_hint is not None:
             call.check("return value", "return", return_hint, result)
-        bound = call.memo  # named dims, and *variadic ones; this call's own dicts, kept as they are
+        bound = call.memo  # named dims and *variadic parts: this call's own dicts, kept
         if mode == "first":
             seen[key] = bound
         return result, bound

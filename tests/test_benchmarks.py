@@ -72,9 +72,9 @@ def run_script(name: str, *more: str) -> str:
     # keeps its small products from waiting on threads another process holds
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         environment.setdefault(variable, "1")
-    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name], *more], cwd=ROOT,
-                            env=environment, capture_output=True, encoding="utf-8",
-                            timeout=300)
+    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name], *more],
+                            cwd=ROOT, env=environment, capture_output=True,
+                            encoding="utf-8", timeout=300)
     assert result.returncode == 0, (f"benchmarks/{name}.py exited with {result.returncode}\n"
                                     f"{result.stdout}\n{result.stderr}")
     return result.stdout
