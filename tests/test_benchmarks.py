@@ -249,7 +249,7 @@ def test_sample_reference():
 def test_translate_reference():
     pytest.importorskip("torch")
     out = run_script("translate_reference")
-    assert_prints(out, r"^CPU: \S.*; torch \S+, 1 threads; numpy \S+$",
+    assert_prints(out, r"^CPU: \S.*; torch \S+, \d+ threads; numpy \S+$",
                   rf"^exact match on [\d,]+ held-out pairs \(greedy\): shapesafe_nn {NUMBER}, "
                   rf"PyTorch {NUMBER}, difference [+-]{NUMBER}$",
                   rf"^ms per step: shapesafe_nn \d+ \(checks always, two evaluations "
