@@ -3,8 +3,9 @@
 The cache is inference only, so there is no gradient to check.  What is
 tested: the shapes it keeps, (batch, n_heads, seq_so_far, d_head); the
 logits of a GPT fed a few tokens at a time against the plain forward of the
-whole sequence; the same sampled ids with and without the cache, also once
-the window slides; and each refusal (past max_len, while recording
+whole sequence; the next token's logits alone (the last block remembering
+the earlier positions' keys and values) against the same; the same sampled
+ids with and without the cache, also once the window slides; and each refusal (past max_len, while recording
 gradients, another layer's keys, a mask under which keys change).
 """
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shapesafe_nn import checks, no_grad
+from shapesafe_nn import ShapeError, checks, no_grad
 from shapesafe_nn.layers import MultiHeadAttention, TransformerBlock
 from shapesafe_nn.layers.kv_cache import KVCache
 from shapesafe_nn.models import GPT, GPTConfig
@@ -230,6 +231,76 @@ def test_the_gpt_refuses_to_feed_a_cache_past_block_size():
     message = str(error.value)
     assert "GPT.forward" in message and "5 cached and 2 new" in message
     assert "block_size is 6" in message and "start a new cache" in message
+
+
+# ---------------------------------------------------------------------------
+# Only the next token's logits: the last block remembers, and answers for one position
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("chunks", [[6], [3, 1, 2], [1] * 6])
+def test_next_token_logits_are_the_plain_forwards_at_each_chunks_last_position(mode, chunks):
+    model = gpt()
+    ids = np.random.default_rng(4).integers(0, 7, (2, 6))
+    with no_grad(), checks(mode):
+        plain = model.forward(ids)
+        cache, full_cache, stop = model.new_cache(), model.new_cache(), 0
+        for size in chunks:
+            logits = model.next_token_logits(ids[:, stop:stop + size], cache)
+            model.forward(ids[:, stop:stop + size], cache=full_cache)
+            stop += size
+            np.testing.assert_allclose(logits, plain[:, stop - 1],
+                                       rtol=CACHED_VS_PLAIN, atol=CACHED_VS_PLAIN)
+    # every block, the last one too, kept every position's keys and values
+    for kept, full in zip(cache, full_cache, strict=True):
+        assert kept.seq_so_far == full.seq_so_far == 6
+        np.testing.assert_allclose(kept.keys, full.keys, rtol=CACHED_VS_PLAIN,
+                                   atol=CACHED_VS_PLAIN)
+        np.testing.assert_allclose(kept.values, full.values, rtol=CACHED_VS_PLAIN,
+                                   atol=CACHED_VS_PLAIN)
+
+
+def test_remember_appends_the_keys_and_values_forward_appends_and_computes_no_output():
+    rng = np.random.default_rng(5)
+    block = TransformerBlock(8, 2, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((2, 3, 8))
+    remembered, forwarded = KVCache(4), KVCache(4)
+    with no_grad():
+        assert block.remember(x, remembered) is None
+        block.forward(x, cache=forwarded)
+    # the same rows through the same fused product: the same numbers, bit for bit
+    np.testing.assert_array_equal(remembered.keys, forwarded.keys)
+    np.testing.assert_array_equal(remembered.values, forwarded.values)
+
+
+def test_remember_outside_no_grad_is_refused_and_keeps_nothing():
+    attention = MultiHeadAttention(8, 2, dtype=np.float64)
+    cache = KVCache(4)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        attention.remember(np.zeros((1, 2, 8)), cache)
+    assert cache.seq_so_far == 0
+
+
+def test_remember_names_the_layer_the_argument_and_the_dim_of_a_wrong_x():
+    attention = MultiHeadAttention(8, 2, dtype=np.float64)
+    with no_grad(), pytest.raises(ShapeError) as error:
+        attention.remember(np.zeros((1, 2, 6)), KVCache(4))
+    message = str(error.value)
+    assert message.startswith("MultiHeadAttention.remember: argument x has the wrong shape")
+    assert "d_model is 6 here, but d_model = 8" in message
+
+
+def test_next_token_logits_refuse_to_run_past_block_size_and_lower_rungs():
+    model = gpt(block_size=6)
+    cache = model.new_cache()
+    with no_grad():
+        model.next_token_logits(np.zeros((1, 5), dtype=np.int64), cache)
+        with pytest.raises(ValueError) as error:
+            model.next_token_logits(np.zeros((1, 2), dtype=np.int64), cache)
+    assert "GPT.next_token_logits: ids hold 5 cached and 2 new positions" in str(error.value)
+    heads = GPT(GPTConfig(vocab_size=7, block_size=6, n_layer=1, n_head=2, d_model=8,
+                          rung="heads"))
+    with no_grad(), pytest.raises(ValueError, match="rung 'heads' keeps no keys and values"):
+        heads.next_token_logits(np.zeros((1, 2), dtype=np.int64), [KVCache(6)])
 
 
 @pytest.mark.parametrize("positions", ["learned", "sinusoidal"])

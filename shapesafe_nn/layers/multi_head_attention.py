@@ -151,6 +151,31 @@ class MultiHeadAttention(Module):
         projected = self.proj.forward(merged.reshape(batch * seq, self.d_model))
         return self.resid_dropout.forward(projected.reshape(batch, seq, self.d_model))
 
+    @checked
+    def remember(self, x: Float[Array, "batch seq d_model"], cache: KVCache) -> None:
+        """Append the keys and values of ``x``'s positions to ``cache``, and compute
+        nothing else: no attention, no output.
+
+        For positions whose output nothing will read, but whose keys and values
+        later positions attend over: the earlier positions of a window in a
+        GPT's last block, when only the next token's logits are wanted
+        (:meth:`~shapesafe_nn.models.gpt.GPT.next_token_logits`)::
+
+            k, v = split(x W_qkvᵀ + b_qkv)    (batch, n_heads, seq, d_head) each
+
+        The product is the fused one of :meth:`forward`, queries included: a
+        third of one projection, for the same keys and values as ``forward``.
+        """
+        self._refuse_what_a_cache_cannot_do(cache, None)
+        batch, seq, _ = x.shape
+        qkv = self.qkv.forward(x.reshape(batch * seq, self.d_model))
+        _, k, v = (split_heads(part, self.n_heads)
+                   for part in np.split(qkv.reshape(batch, seq, 3 * self.d_model), 3, axis=-1))
+        keys, values = cache.append(expect("k", k, "batch n_heads seq d_head"),
+                                    expect("v", v, "batch n_heads seq d_head"))
+        expect("keys", keys, "batch n_heads kv_seq d_head")
+        expect("values", values, "batch n_heads kv_seq d_head")
+
     def _refuse_what_a_cache_cannot_do(self, cache: KVCache,
                                        key_padding_mask: Array | None) -> None:
         cache.refuse_while_recording()

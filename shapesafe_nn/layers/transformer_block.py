@@ -85,6 +85,13 @@ class TransformerBlock(Module):
         return h + self.ff.forward(self.ln2.forward(h))
 
     @checked
+    def remember(self, x: Float[Array, "batch seq d_model"], cache: KVCache) -> None:
+        """Append to ``cache`` the keys and values :meth:`forward` would, and
+        compute nothing else: ``attn.remember(ln1(x))``.  For positions whose
+        output nothing reads (see ``MultiHeadAttention.remember``)."""
+        self.attn.remember(self.ln1.forward(x), cache)
+
+    @checked
     def backward(self,
                  dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
         # out = h + ff(ln2(h))

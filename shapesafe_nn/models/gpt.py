@@ -25,6 +25,9 @@ Writing text, :meth:`GPT.generate` keeps each block's keys and values in a
                                                                 keys and values, (batch,
                                                                 n_heads, seq_so_far, d_head)
 
+and asks for the next token's logits alone (:meth:`GPT.next_token_logits`),
+so the last block answers for the newest position only.
+
 The build-up ladder (``GPTConfig.rung``) follows the order of Karpathy's
 lecture: each rung is the one before plus one idea, built from the same
 checked layers, and the last, ``full``, is the model above::
@@ -63,7 +66,7 @@ from ..layers.attention import MASKS, SCORES
 from ..layers.kv_cache import KVCache
 from ..module import Module
 from ..records import no_grad
-from ..shapes import Array, Float, Integer, checked
+from ..shapes import Array, Float, Integer, checked, expect
 from ..validate import float_dtype, head_width, is_integer, option, positive_int, probability
 
 POSITIONS = ("learned", "sinusoidal")
@@ -200,13 +203,7 @@ class GPT(Module):
         the new positions (``tests/test_kv_cache.py``).
         """
         seq = ids.shape[1]
-        start = 0 if cache is None else cache[0].seq_so_far  # positions seen before ids
-        if start + seq > self.config.block_size:
-            seen = f"{start} cached and {seq} new" if cache is not None else f"seq = {seq}"
-            raise ValueError(f"GPT.forward: ids hold {seen} positions, but the model's "
-                             f"block_size is {self.config.block_size}; crop the context to "
-                             f"the last {self.config.block_size} tokens"
-                             f"{' and start a new cache' if cache is not None else ''}")
+        start = self._first_position("forward", ids, cache)
         rung = self.config.rung
         if rung == "bigram":
             # logits = T[ids]: each token's row scores every token that may follow it
@@ -225,8 +222,7 @@ class GPT(Module):
                 x = self.blocks.forward(x)
         else:
             # the new tokens sit at positions start, start+1, ...: add those rows
-            x = x + self.position_rows(start, start + seq)
-            x = self.dropout.forward(x)
+            x = self.dropout.forward(x + self.position_rows(start, start + seq))
             for block, block_cache in zip(self.blocks, cache, strict=True):
                 x = block.forward(x, cache=block_cache)
         h = self.ln_f.forward(x) if rung in TRANSFORMER_RUNGS else x
@@ -236,6 +232,57 @@ class GPT(Module):
         h_rows = h.reshape(batch * seq, self.config.d_model)
         self.save_for_backward(h_rows=h_rows)
         return (h_rows @ E.T).reshape(batch, seq, self.config.vocab_size)
+
+    def _first_position(self, where: str, ids: Array, cache: list[KVCache] | None) -> int:
+        """Where ``ids`` start: after the positions ``cache`` holds (0 without one).
+        Refused if they would run past block_size, the last row of the position table."""
+        seq = ids.shape[1]
+        start = 0 if cache is None else cache[0].seq_so_far
+        if start + seq > self.config.block_size:
+            seen = f"{start} cached and {seq} new" if cache is not None else f"seq = {seq}"
+            raise ValueError(f"GPT.{where}: ids hold {seen} positions, but the model's "
+                             f"block_size is {self.config.block_size}; crop the context to "
+                             f"the last {self.config.block_size} tokens"
+                             f"{' and start a new cache' if cache is not None else ''}")
+        return start
+
+    @checked
+    def next_token_logits(self, ids: Integer[Array, "batch seq"],
+                          cache: list[KVCache]) -> Float[Array, "batch vocab"]:
+        """``forward(ids, cache=cache)[:, -1]``: the logits of the token after ``ids``,
+        without the work nothing reads.
+
+        Every block still appends every position's keys and values to its
+        cache, so the next call goes on from here.  What is left out is the
+        last block's output at every position but the newest: its queries,
+        attention, projection and feed-forward network, and the head, for
+        seq - 1 positions.  No block comes after it, and only the newest
+        position's logits are asked for::
+
+            x = blocks[:-1](E[ids] + P[start:start+seq], cache)   (batch, seq, d_model)
+            blocks[-1].remember(x[:, :-1], cache)                 keys and values only
+            x = blocks[-1](x[:, -1:], cache)                      (batch, 1, d_model)
+            logits = ln_f(x) Eᵀ                                   (batch, vocab)
+
+        :meth:`generate` asks this at every step.  Once the text is longer than
+        block_size, each step reads the whole window again, and the last
+        block's outputs are a fifth of the baby GPT's work on it.
+        """
+        if self.config.rung not in TRANSFORMER_RUNGS:
+            raise ValueError(f"GPT.next_token_logits: rung {self.config.rung!r} keeps no "
+                             f"keys and values; call forward(ids)[:, -1] instead")
+        start = self._first_position("next_token_logits", ids, cache)
+        seq = ids.shape[1]
+        x = self.token_embedding.forward(ids)
+        x = self.dropout.forward(x + self.position_rows(start, start + seq))
+        *earlier, last = self.blocks
+        for block, block_cache in zip(earlier, cache[:-1], strict=True):
+            x = block.forward(x, cache=block_cache)
+        if seq > 1:  # the positions the newest one attends over, in the last block
+            last.remember(x[:, :-1], cache[-1])
+        x = last.forward(x[:, -1:], cache=cache[-1])
+        h = expect("h", self.ln_f.forward(x)[:, 0], "batch d_model")
+        return h @ self.token_embedding.W.value.T
 
     def position_rows(self, start: int, stop: int) -> Float[Array, "seq d_model"]:
         """Rows start..stop-1 of the position table, learned or sinusoidal: what
@@ -286,8 +333,10 @@ class GPT(Module):
         newest token alone, (1, 1), instead of the whole context, (1, seq).
         Once the text is longer than ``block_size``, the window slides: every
         token moves one position down, so every key changes, and each step
-        rebuilds the cache from the whole window, as the plain path does.  The
-        tokens are the same either way; ``use_cache=False`` gives the plain path.
+        rebuilds the cache from the whole window, as the plain path does.
+        Either way a step asks :meth:`next_token_logits`, which leaves out the
+        last block's outputs at the earlier positions.  The tokens are the same
+        either way; ``use_cache=False`` gives the plain path.
         """
         prompt = np.asarray(prompt)
         if prompt.ndim != 1 or not np.issubdtype(prompt.dtype, np.integer):
@@ -322,9 +371,9 @@ class GPT(Module):
                         logits = self.forward(window)[0, -1]
                     elif cache is None or slid:  # the first step, or every position moved
                         cache = self.new_cache()
-                        logits = self.forward(window, cache=cache)[0, -1]
+                        logits = self.next_token_logits(window, cache)[0]
                     else:  # the cache holds every token but the newest, where they still are
-                        logits = self.forward(window[:, -1:], cache=cache)[0, -1]
+                        logits = self.next_token_logits(window[:, -1:], cache)[0]
                     logits = logits.astype(np.float64)
                     # in log space: subtract the largest first, so dividing by a
                     # temperature near 0 sends the others to -inf (probability 0),
