@@ -409,14 +409,16 @@ class _Call:
             f"would compute other numbers", f"pass np.asarray({argument})", None)
 
     def check(self, label: str, argument: str, hint, value) -> None:
-        if isinstance(value, _REFUSED_ARRAYS) and hasattr(hint, "dim_str"):
+        dims = getattr(hint, "dim_str", None)
+        if (type(value) is not np.ndarray and isinstance(value, _REFUSED_ARRAYS)
+                and dims is not None):
             raise self.refused_subclass(argument, hint, value)
         if not _passes_quickly(hint, value, *self.memo):
             with self.in_jaxtyping():
                 if not is_bearable(value, hint):
                     raise self.fail(label, argument, hint, value)
-        if hasattr(hint, "dim_str"):
-            self.checked_items.append((label, hint.dim_str, value))
+        if dims is not None:
+            self.checked_items.append((label, dims, value))
             if label.startswith("argument"):
                 # jaxtyping accepts a dim of size 0, but no layer means anything by
                 # it: a mean over no examples is NaN (with only a warning) and a
@@ -445,13 +447,14 @@ class _Call:
 class _ArrayPlan(typing.NamedTuple):
     """What the quick check needs of one array hint."""
 
-    before: tuple  # the axes before the variadic part (all, if none): a name, the
-    #                compiled expression of a computed dim such as "3*d_model", or
-    #                ... for "_", an axis of any size
+    axes: tuple  # every axis but the variadic part, in order: a name, the compiled
+    #              expression of a computed dim such as "3*d_model", or ... for "_"
+    before: int  # how many of them come before the variadic part (all, if none)
     variadic: str | None  # the name of the variadic part ("heads" of *heads), if any
-    after: tuple  # the axes after it
-    dtypes: frozenset[str]  # the dtype names the hint allows
+    dtypes: frozenset  # the scalar types allowed (np.float32, ...), by jaxtyping's names
     none_passes: bool  # `ArrayHint | None`: a backward that may return nothing
+    distinct: bool  # no variadic part, and every axis a name, each once: the common
+    #                 case, checked in one pass over the axes
 
 
 class _ClassPlan(typing.NamedTuple):
@@ -511,9 +514,14 @@ def _quick_plan(hint):
     axes = tuple(_axis_plan(dim) for axis, dim in enumerate(dims) if axis != at)
     if None in axes:
         return None
-    if at is None:
-        return _ArrayPlan(axes, None, (), frozenset(dtypes), False)
-    return _ArrayPlan(axes[:at], dims[at].name, axes[at:], frozenset(dtypes), False)
+    # the scalar types whose names jaxtyping compares (np.longlong, 8 bytes like
+    # np.int64 but named "longlong", stays out, as jaxtyping leaves it out)
+    allowed = frozenset(np.dtype(name).type for name in dtypes
+                        if name in np.sctypeDict and np.dtype(name).type.__name__ == name)
+    distinct = at is None and all(type(axis) is str for axis in axes) \
+        and len(set(axes)) == len(axes)
+    return _ArrayPlan(axes, len(axes) if at is None else at,
+                      None if at is None else dims[at].name, allowed, False, distinct)
 
 
 def _passes_quickly(hint, value, single: dict, variadic: dict) -> bool:
@@ -555,14 +563,26 @@ def _array_passes(plan: _ArrayPlan, value, single: dict, variadic: dict) -> bool
     ``variadic`` (*name parts)."""
     if not isinstance(value, np.ndarray):
         return value is None and plan.none_passes
-    if value.dtype.type.__name__ not in plan.dtypes:  # the dtype name jaxtyping compares
+    axes, before, variadic_name, dtypes, _, distinct = plan
+    if value.dtype.type not in dtypes:
         return False
-    shape, before, after = value.shape, plan.before, plan.after
-    named = len(before) + len(after)
-    if len(shape) != named if plan.variadic is None else len(shape) < named:
+    shape = value.shape
+    if distinct:  # the common case: a size for each name, the same as any bound before
+        known_sizes = tuple(map(single.get, axes))
+        if known_sizes == shape:  # every name bound already, to these sizes
+            return True
+        if len(shape) != len(axes):
+            return False
+        for known, size in zip(known_sizes, shape):
+            if known is not None and known != size:
+                return False
+        single.update(zip(axes, shape))
+        return True
+    if len(shape) != len(axes) if variadic_name is None else len(shape) < len(axes):
         return False
+    after = len(axes) - before
     added = []  # names bound by this check, unbound again if it fails
-    for axis, size in zip(before + after, shape[:len(before)] + shape[len(shape) - len(after):]):
+    for axis, size in zip(axes, shape[:before] + shape[len(shape) - after:]):
         if axis is ...:
             continue
         if type(axis) is not str:  # a computed dim: its value from the names bound so far
@@ -579,12 +599,12 @@ def _array_passes(plan: _ArrayPlan, value, single: dict, variadic: dict) -> bool
         elif known != size:
             break
     else:
-        if plan.variadic is None:
+        if variadic_name is None:
             return True
-        middle = shape[len(before):len(shape) - len(after)]
-        known = variadic.get(plan.variadic)
+        middle = shape[before:len(shape) - after]
+        known = variadic.get(variadic_name)
         if known is None:
-            variadic[plan.variadic] = (False, middle)
+            variadic[variadic_name] = (False, middle)
             return True
         if known == (False, middle):
             return True

@@ -23,7 +23,9 @@ from shapesafe_nn.layers import Attention, Dense, KVCache, LayerNorm, MultiHeadA
 from shapesafe_nn.models import GPT, GPTConfig
 
 KINDS = {"float": Float, "integer": Integer, "bool": Bool}
-DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
+# np.longlong: 8 bytes like np.int64, but named "longlong", which jaxtyping refuses
+DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_,
+          np.longlong, np.dtype(">f4")]
 NAMES = ["a", "b", "c"]
 
 
@@ -130,10 +132,12 @@ def test_the_quick_check_hands_other_hints_to_jaxtyping():
     for number in (bool, int, float, complex):  # beartype's rules for numbers are its own
         assert shapes._quick_plan(number) is None
     assert shapes._quick_plan(dict[str, KVCache]) is None
-    floats = frozenset(hint("float", "a").dtypes)
-    assert shapes._quick_plan(hint("float", "a *v b")) == (("a",), "v", ("b",), floats, False)
+    floats = frozenset({np.float16, np.float32, np.float64})
+    assert shapes._quick_plan(hint("float", "a *v b")) == (("a", "b"), 1, "v", floats, False,
+                                                           False)
     optional = hint("float", "a b") | None  # a backward that may return nothing
-    assert shapes._quick_plan(optional) == (("a", "b"), None, (), floats, True)
+    assert shapes._quick_plan(optional) == (("a", "b"), 2, None, floats, True, True)
+    assert not shapes._quick_plan(hint("float", "a a")).distinct  # "seq seq": one loop
     assert shapes._quick_plan(tuple[hint("float", "a"), hint("float", "a 3")]) is None
     assert shapes._quick_plan(tuple[hint("float", "a"), ...]) is None
     assert shapes._passes_quickly(optional, None, {}, {})
