@@ -334,9 +334,9 @@ class GPT(Module):
         Once the text is longer than ``block_size``, the window slides: every
         token moves one position down, so every key changes, and each step
         rebuilds the cache from the whole window, as the plain path does.
-        Either way a step asks :meth:`next_token_logits`, which leaves out the
-        last block's outputs at the earlier positions.  The tokens are the same
-        either way; ``use_cache=False`` gives the plain path.
+        With the cache, every step asks :meth:`next_token_logits`, which leaves
+        out the last block's outputs at the earlier positions.  The tokens are
+        the same with or without it; ``use_cache=False`` gives the plain path.
         """
         prompt = np.asarray(prompt)
         if prompt.ndim != 1 or not np.issubdtype(prompt.dtype, np.integer):
