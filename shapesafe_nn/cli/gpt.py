@@ -20,8 +20,8 @@ from ..resume import LanguageModelProgress, fingerprint
 from ..trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
 from .memory import check_fits, gpt_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
-    run_training, settings_for, use_checks
+from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \
+    run_log, run_training, use_checks
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -110,12 +110,7 @@ def add_commands(train_models, eval_models, commands) -> None:
 def settings_from(args, saved: dict | None) -> dict:
     """The preset, with every flag the user gave laid over it; or, resuming,
     the ``saved`` settings (a flag that would change them is refused)."""
-    preset = args.preset or (saved or {}).get("preset") or "baby"
-    settings = settings_for(args, {"preset": preset} | PRESETS[preset] | MODEL_DEFAULTS, saved,
-                            args.resume)
-    if settings["min_lr"] > settings["lr"]:
-        raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
-                                         f"--lr {settings['lr']}")
+    settings = preset_settings(args, saved, PRESETS, MODEL_DEFAULTS, "baby")
     if settings["dropout"] > 0 and settings["rung"] != "full":
         raise argparse.ArgumentTypeError(f"--dropout {settings['dropout']} is what --rung full "
                                          f"adds; --rung {settings['rung']} has none: leave "

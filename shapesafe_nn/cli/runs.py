@@ -229,6 +229,22 @@ def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None)
     return dict(saved)
 
 
+def preset_settings(args, saved: dict | None, presets: dict[str, dict], defaults: dict,
+                    first_preset: str) -> dict:
+    """A language model's settings: its preset (``--preset``, the saved run's,
+    else ``first_preset``), with every flag the user gave laid over it; or,
+    resuming, the ``saved`` settings (a flag that would change them is
+    refused).  The cosine schedule decays from ``--lr`` to ``--min-lr``, so
+    that one must not be the larger."""
+    preset = args.preset or (saved or {}).get("preset") or first_preset
+    settings = settings_for(args, {"preset": preset} | presets[preset] | defaults, saved,
+                            args.resume)
+    if settings["min_lr"] > settings["lr"]:
+        raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
+                                         f"--lr {settings['lr']}")
+    return settings
+
+
 def load_resumable(path: Path, kind: str, defaults: dict, record_type,
                    described: dict[str, tuple[type, ...]],
                    later_settings: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:

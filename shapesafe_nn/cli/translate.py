@@ -29,8 +29,8 @@ from ..word_tokenizer import WordTokenizer
 from .arguments import non_negative, positive
 from .gpt import probability
 from .memory import translator_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
-    run_training, settings_for, use_checks
+from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \
+    run_log, run_training, use_checks
 
 # The task's configuration (d_model 128, 2 + 2 layers, 4 heads, d_ff 512, batch 64,
 # 2,000 AdamW steps warmed up then cosine-decayed, label smoothing 0.1), and a
@@ -130,12 +130,7 @@ def add_decoding_arguments(parser) -> None:
 def settings_from(args, saved: dict | None) -> dict:
     """The preset, with every flag the user gave laid over it; or, resuming,
     the ``saved`` settings (a flag that would change them is refused)."""
-    preset = args.preset or (saved or {}).get("preset") or "numbers"
-    settings = settings_for(args, {"preset": preset} | PRESETS[preset] | MODEL_DEFAULTS, saved,
-                            args.resume)
-    if settings["min_lr"] > settings["lr"]:
-        raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
-                                         f"--lr {settings['lr']}")
+    settings = preset_settings(args, saved, PRESETS, MODEL_DEFAULTS, "numbers")
     if settings["steps"] <= settings["warmup"]:
         raise argparse.ArgumentTypeError(f"--steps {settings['steps']} must be larger than "
                                          f"--warmup {settings['warmup']}")
