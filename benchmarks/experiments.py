@@ -323,6 +323,10 @@ def main() -> int:
                         help=f"characters sampled per variant, whose words count (default "
                              f"{SAMPLE_LENGTH}; the first {SAMPLE_SHOWN} are printed)")
     args = parser.parse_args()
+    if args.iters <= TINY["warmup"]:  # the cosine decay needs a step after the warm-up
+        parser.error(f"--iters must be at least {TINY['warmup'] + 1}: every variant warms up "
+                     f"for the tiny preset's {TINY['warmup']} steps, and the learning "
+                     f"rate then decays over the steps after them")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)

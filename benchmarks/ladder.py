@@ -108,6 +108,10 @@ def main() -> int:
     parser.add_argument("--dropout", type=float, default=0.2,
                         help="the last rung's dropout (Karpathy's lecture: 0.2)")
     args = parser.parse_args()
+    if args.iters <= TINY["warmup"]:  # the cosine decay needs a step after the warm-up
+        parser.error(f"--iters must be at least {TINY['warmup'] + 1}: every rung warms up "
+                     f"for the tiny preset's {TINY['warmup']} steps, and the learning "
+                     f"rate then decays over the steps after them")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
