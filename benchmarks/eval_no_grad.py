@@ -17,14 +17,14 @@ weights and the same batches:
 - ``estimate_loss``: today's ``estimate_loss``: one forward per batch, inside
   ``no_grad()``: nothing is kept.
 
-Prints the median seconds of each, the ratios, the losses (equal up to
-float32 rounding), and the CPU it ran on.
+Prints the CPU it ran on, the thread settings and the load average, then
+the median seconds of each, the ratios, the losses (equal up to float32
+rounding), and the load average after the runs.
 """
 
 import argparse
 import importlib
 import io
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
@@ -43,15 +44,6 @@ from shapesafe_nn.trainer import estimate_loss
 
 BATCH, BLOCK = 12, 64
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_name() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines
-                    if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def package_at(commit: str, folder: Path):
@@ -103,6 +95,7 @@ def main() -> None:
     parser.add_argument("--before", default="1d191d2",
                         help="the commit whose estimate_loss is 'before'")
     args = parser.parse_args()
+    print(describe())
 
     text = load_text(None)
     tokenizer = CharTokenizer.from_text(text)
@@ -147,12 +140,12 @@ def main() -> None:
                 losses[way] = evaluate(2 * round_number)
                 times[way].append(time.perf_counter() - start)
     median = {way: statistics.median(seconds) for way, seconds in times.items()}
-    print(f"CPU: {cpu_name()}")
     print(f"one evaluation: {args.iters} batches of each split, batch {BATCH}, block {BLOCK}; "
           f"median of {args.rounds} rounds, the ways taking turns")
     for way, seconds in median.items():
         print(f"  {way:14s} {seconds:7.2f} s   loss {losses[way]:.5f}   "
               f"before / this = {median['before'] / seconds:.2f}")
+    print(f"after the runs, {load_now()}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Where a baby GPT training step spends its time, layer by layer.
 
 Run:  python benchmarks/profile_gpt_step.py [--steps 20] [--checks off]
+(needs the `reference` extra for PyTorch: pip install -e ".[reference]")
 
 Times every module's ``forward`` and ``backward`` during ``--steps``
 training steps of the ``baby`` configuration (float32, no dropout), plus

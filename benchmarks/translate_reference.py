@@ -18,15 +18,14 @@ tokens as the CLI reads them:
   ``LengthBuckets`` draws), the same learning rate at every step.  Only the
   dropout masks differ (each library draws its own).
 
-Then both translate the held-out pairs greedily.  The script prints each
-one's exact match, its ms per training step and the ratio of the two, with
-the CPU it ran on.
+Then both translate the held-out pairs greedily.  The script prints the
+CPU it ran on, the thread settings and the load average, the versions of
+PyTorch and numpy, each one's exact match, its ms per training step and the
+ratio of the two, and the load average after the runs.
 """
 
 import argparse
-import platform
 import warnings
-import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from machine import describe, load_now
 from shapesafe_nn import checks
 from shapesafe_nn.cli.translate import (BETAS, PRESETS, TranslateTraining, schedule_for,
                                         settings_from)
@@ -44,19 +44,6 @@ from shapesafe_nn.shapes import CHECK_MODES
 from shapesafe_nn.testing.torch_translator import causal, sinusoids, transformer_parameters
 from shapesafe_nn.translation import exact_match, translate
 from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID, pad_batch
-
-
-def cpu_name() -> str:
-    """lscpu's model name, and which of AVX2 / AVX-512 / AMX the CPU has."""
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    flags = fields.get("Flags", "").split()
-    have = [name for name, flag in (("AVX2", "avx2"), ("AVX-512", "avx512f"),
-                                    ("AMX", "amx_tile")) if flag in flags]
-    return f"{fields.get('Model name', 'unknown').strip()} ({', '.join(have) or 'no AVX2'})"
 
 
 class TorchTranslator(torch.nn.Module):
@@ -178,6 +165,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    print(describe())
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; numpy "
+          f"{np.__version__}")
     warnings.filterwarnings("ignore", "The PyTorch API of nested tensors is in prototype")
     flags = {name: None for name in ("val", "tokens", "schedule", "max_len", "norm",
                                      "activation", "dtype", "seed") + tuple(PRESETS["numbers"])}
@@ -192,8 +182,6 @@ def main() -> None:
     cli = SimpleNamespace(quiet=True, save_every=0)
     built = training.build(cli, settings, dataset, None, args.checks)
     twin = TorchTranslator(built.model)  # the same initial weights, before ours trains
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; numpy "
-          f"{np.__version__}")
     for line in built.header:
         print(line)
 
@@ -213,6 +201,7 @@ def main() -> None:
     print(f"ms per step: shapesafe_nn {1000 * ours_step:.0f} (checks {args.checks}, two "
           f"evaluations included), PyTorch {1000 * torch_step:.0f}; ratio "
           f"{ours_step / torch_step:.2f}")
+    print(f"after the runs, {load_now()}")
 
 
 if __name__ == "__main__":

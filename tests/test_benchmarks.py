@@ -104,7 +104,7 @@ def test_eval_no_grad():
         pytest.skip(f"eval_no_grad.py reads commit {before} from git history, which this "
                     f"checkout lacks (a shallow clone?)")
     out = run_script("eval_no_grad")
-    assert_prints(out, r"^CPU: \S", r"^one evaluation: 1 batches of each split")
+    assert_prints(out, *DESCRIBED, r"^one evaluation: 1 batches of each split", LOAD_AFTER)
     losses = {}
     for way in ("before", "recording", "estimate_loss"):
         [line] = lines_matching(rf"^  {way} +{NUMBER} s   loss ({NUMBER})   "
@@ -165,6 +165,18 @@ def test_gpt_step():
                   rf"^checks always / off: +{NUMBER}$",
                   rf"^MFU: {NUMBER} GFLOP per step; numpy float32 matmul peak {NUMBER} GFLOP/s")
     assert len(lines_matching(rf"GFLOP/s, MFU {NUMBER}$", out)) == 2
+
+
+@pytest.mark.parametrize("name", ["experiments", "ladder"])
+def test_too_few_iters_is_a_usage_error(name):
+    # both warm up for the tiny preset's 10 steps: --iters 10 or less is refused
+    # before any training, with the smallest value allowed
+    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", "--iters", "5"],
+                            cwd=ROOT, capture_output=True, encoding="utf-8", timeout=60)
+    assert result.returncode == 2, f"{result.stdout}\n{result.stderr}"
+    assert result.stderr.startswith("usage: "), result.stderr
+    assert f"{name}.py: error: --iters must be at least 11: " in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == "", result.stderr
 
 
 def test_ladder():
@@ -249,11 +261,11 @@ def test_sample_reference():
 def test_translate_reference():
     pytest.importorskip("torch")
     out = run_script("translate_reference")
-    assert_prints(out, r"^CPU: \S.*; torch \S+, \d+ threads; numpy \S+$",
+    assert_prints(out, *DESCRIBED, r"^PyTorch \S+, \d+ threads; numpy \S+$",
                   rf"^exact match on [\d,]+ held-out pairs \(greedy\): shapesafe_nn {NUMBER}, "
                   rf"PyTorch {NUMBER}, difference [+-]{NUMBER}$",
                   rf"^ms per step: shapesafe_nn \d+ \(checks always, two evaluations "
-                  rf"included\), PyTorch \d+; ratio {NUMBER}$")
+                  rf"included\), PyTorch \d+; ratio {NUMBER}$", LOAD_AFTER)
 
 
 @pytest.mark.reference
