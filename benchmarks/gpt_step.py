@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy, checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
@@ -108,6 +109,7 @@ def main() -> None:
                         help="PyTorch's rounds after ours instead of taking turns with them")
     args = parser.parse_args()
 
+    print(describe())  # the ratios below hold for this CPU
     peak = matmul_peak_flops()
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -166,6 +168,7 @@ def main() -> None:
     for name in ("shapesafe_nn, checks off", torch_name):
         print(f"  {name:<32} {flops / medians[name] / 1e9:6.1f} GFLOP/s, "
               f"MFU {flops / medians[name] / peak:.2f}")
+    print(f"after the runs, {load_now()}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from machine import describe, load_now
 from shapesafe_nn import SGD, QuadraticCost, checks
 from shapesafe_nn.data import load_bundled, stratified_split, to_inputs
 from shapesafe_nn.models import Network
@@ -64,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed per variant")
     args = parser.parse_args()
+    print(describe())  # the ratios below hold for this CPU
     images, labels = load_bundled()
     x_uint8, y, _, _ = stratified_split(images, labels, 1000, seed=0)
     x = to_inputs(x_uint8)
@@ -80,6 +82,7 @@ def main() -> None:
     print(f"batched (checks first) vs per example: {book / medians['batched, checks first']:.1f}x faster")
     print(f"checks first / off:  {medians['batched, checks first'] / off:.3f}")
     print(f"checks always / off: {medians['batched, checks always'] / off:.3f}")
+    print(f"after the runs, {load_now()}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy, checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--checks", choices=CHECK_MODES, default="off")
     args = parser.parse_args()
+    print(describe())  # the times below hold for this CPU
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
     train, _ = split_train_val(tokenizer.encode(text))
@@ -94,6 +96,7 @@ def main() -> None:
     print(f"  {'self time of':<32} {'ms/step':>8} {'share':>6}")
     for row, seconds in sorted(per_step.items(), key=lambda item: -item[1]):
         print(f"  {row:<32} {1000 * seconds:8.2f} {seconds / wall:6.1%}")
+    print(f"after the runs, {load_now()}")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def test_gpt_reference():
 def test_gpt_step():
     pytest.importorskip("torch")
     out = run_script("gpt_step")
-    assert_prints(out, r"^baby GPT: vocab \d+, block 64, batch 12",
+    assert_prints(out, *DESCRIBED, LOAD_AFTER, r"^baby GPT: vocab \d+, block 64, batch 12",
                   *(rf"^  shapesafe_nn, checks {mode} +{NUMBER} ms/step$"
                     for mode in ("off", "first", "always")),
                   rf"^  PyTorch eager \(\d+ threads\) +{NUMBER} ms/step$",
@@ -199,7 +199,7 @@ def test_matmul_shapes():
 
 def test_mlp_epoch():
     out = run_script("mlp_epoch")
-    assert_prints(out, r"^4,000 examples per epoch, batch 10, median of 1 epochs$",
+    assert_prints(out, *DESCRIBED, LOAD_AFTER, r"^4,000 examples per epoch, batch 10, median of 1 epochs$",
                   *(rf"^  batched, checks {mode} +{NUMBER} s/epoch$"
                     for mode in ("off", "first", "always")),
                   rf"^  per example \(the book's loop\) +{NUMBER} s/epoch$",
@@ -233,7 +233,7 @@ def test_peak_memory():
 def test_profile_gpt_step():
     pytest.importorskip("torch")  # it takes the step's settings from gpt_step.py
     out = run_script("profile_gpt_step")
-    assert_prints(out, rf"^baby GPT step, checks off: {NUMBER} ms \(mean of 1 steps\)$",
+    assert_prints(out, *DESCRIBED, LOAD_AFTER, rf"^baby GPT step, checks off: {NUMBER} ms \(mean of 1 steps\)$",
                   r"^  self time of +ms/step +share$",
                   *(rf"^  {re.escape(row)} +-?{NUMBER} +-?{NUMBER}%$"
                     for row in ("Dense.forward", "Dense.backward", "MultiHeadAttention.forward",
