@@ -12,6 +12,7 @@ from ..validate import head_width, option, positive_int, probability
 from .attention import SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout
+from .kv_cache import KVCache
 from .multi_head_attention import merge_heads, split_heads
 
 
@@ -35,6 +36,14 @@ class CrossAttention(Module):
     source padded to the batch's longest sentence passes
     ``memory_padding_mask`` (batch, src_seq), True at the padding, and the
     padded positions get weight exactly 0.
+
+    ``cache``, a :class:`~shapesafe_nn.layers.kv_cache.KVCache`, keeps the
+    memory's keys and values while a decoder writes one token at a time
+    (inside ``no_grad()``): the source does not change while its translation
+    is written, so they are computed at the first call and read back at
+    every later one, (batch, n_heads, src_seq, d_head).  The memory of every
+    call must be the one the cache was filled from (or its rows in the order
+    of ``cache.select(rows)``); one of another shape is refused.
 
     Backward returns two gradients, ``(dx, dmemory)``: the target's, which
     goes back into the decoder, and the source's, which goes back into the
@@ -89,15 +98,22 @@ class CrossAttention(Module):
     def forward(self, x: Float[Array, "batch tgt_seq d_model"],
                 memory: Float[Array, "batch src_seq d_model"],
                 memory_padding_mask: Bool[Array, "batch src_seq"] | None = None,
-                ) -> Float[Array, "batch tgt_seq d_model"]:
+                cache: KVCache | None = None) -> Float[Array, "batch tgt_seq d_model"]:
         batch, tgt_seq, _ = x.shape
         src_seq = memory.shape[1]
         q = self.query.forward(x.reshape(batch * tgt_seq, self.d_model))
         q = expect("q", split_heads(q.reshape(batch, tgt_seq, self.d_model), self.n_heads),
                    "batch n_heads tgt_seq d_head")
-        kv = self.kv.forward(memory.reshape(batch * src_seq, self.d_model))
-        k, v = (split_heads(part, self.n_heads)
-                for part in np.split(kv.reshape(batch, src_seq, 2 * self.d_model), 2, axis=-1))
+        if cache is not None:
+            cache.refuse_while_recording()
+        if cache is not None and cache.seq_so_far:  # computed from this memory at the first call
+            k, v = cache.keys, cache.values
+        else:
+            kv = self.kv.forward(memory.reshape(batch * src_seq, self.d_model))
+            k, v = (split_heads(part, self.n_heads) for part in
+                    np.split(kv.reshape(batch, src_seq, 2 * self.d_model), 2, axis=-1))
+            if cache is not None:
+                cache.append(k, v)
         expect("k", k, "batch n_heads src_seq d_head")
         expect("v", v, "batch n_heads src_seq d_head")
         heads = self.attend.forward(q, k, v, key_padding_mask=memory_padding_mask)

@@ -1,6 +1,8 @@
 """One decoder block of a translator: the target reads its own past, then the
 source, then thinks on its own, each step added onto the residual stream."""
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..module import Module
@@ -13,6 +15,24 @@ from .feed_forward import ACTIVATIONS, FeedForward
 from .kv_cache import KVCache
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
+
+
+class DecoderCache(NamedTuple):
+    """What one decoder block keeps while a target is written one token at a time."""
+
+    self_attn: KVCache  # the target's keys and values so far: (batch, n_heads, t, d_head)
+    memory: KVCache  # the source's, from the first step on: (batch, n_heads, src_seq, d_head)
+
+    @property
+    def seq_so_far(self) -> int:
+        """The target positions written so far."""
+        return self.self_attn.seq_so_far
+
+    def select(self, rows: Array) -> None:
+        """Keep the sequences ``rows``, in that order, in both caches (a beam
+        search's surviving hypotheses; see ``KVCache.select``)."""
+        self.self_attn.select(rows)
+        self.memory.select(rows)
 
 
 class DecoderBlock(Module):
@@ -40,11 +60,12 @@ class DecoderBlock(Module):
     causality already hides it from every real position; it matters to the
     padded positions only, whose outputs nothing should read).
 
-    ``cache``, a :class:`~shapesafe_nn.layers.kv_cache.KVCache`, goes to the
-    causal self-attention, for decoding one token at a time inside
-    ``no_grad()``: ``x`` then holds the new positions only, and their queries
-    read the keys and values the cache kept of the earlier ones.  The
-    cross-attention needs none: its keys and values come from ``memory``.
+    ``cache``, a :class:`DecoderCache`, is for decoding one token at a time
+    inside ``no_grad()``: ``x`` then holds the new positions only.  Its
+    ``self_attn`` goes to the causal self-attention, whose new queries read
+    the keys and values it kept of the earlier positions; its ``memory`` to
+    the cross-attention, which computes the source's keys and values once,
+    at the first step, and reads them back at every later one.
 
     Backward returns ``(dx, dmemory)``: ``dmemory`` goes back to the encoder,
     which adds it up over every decoder block that read its output.
@@ -89,18 +110,21 @@ class DecoderBlock(Module):
                 memory: Float[Array, "batch src_seq d_model"],
                 memory_padding_mask: Bool[Array, "batch src_seq"] | None = None,
                 padding_mask: Bool[Array, "batch tgt_seq"] | None = None,
-                cache: KVCache | None = None) -> Float[Array, "batch tgt_seq d_model"]:
+                cache: DecoderCache | None = None) -> Float[Array, "batch tgt_seq d_model"]:
+        self_cache, memory_cache = (None, None) if cache is None else (cache.self_attn,
+                                                                       cache.memory)
         if self.norm == "post":
-            h1 = self.ln1.forward(x + self.self_attn.forward(x, padding_mask, cache=cache))
+            h1 = self.ln1.forward(x + self.self_attn.forward(x, padding_mask, cache=self_cache))
             expect("h1", h1, "batch tgt_seq d_model")
-            h2 = self.ln2.forward(h1 + self.cross_attn.forward(h1, memory, memory_padding_mask))
+            h2 = self.ln2.forward(h1 + self.cross_attn.forward(h1, memory, memory_padding_mask,
+                                                               cache=memory_cache))
             expect("h2", h2, "batch tgt_seq d_model")
             return self.ln3.forward(h2 + self.ff.forward(h2))
         h1 = expect("h1", x + self.self_attn.forward(self.ln1.forward(x), padding_mask,
-                                                     cache=cache),
+                                                     cache=self_cache),
                     "batch tgt_seq d_model")
         h2 = expect("h2", h1 + self.cross_attn.forward(self.ln2.forward(h1), memory,
-                                                        memory_padding_mask),
+                                                        memory_padding_mask, cache=memory_cache),
                     "batch tgt_seq d_model")
         return h2 + self.ff.forward(self.ln3.forward(h2))
 

@@ -15,12 +15,16 @@ step.  :func:`beam_search` keeps the ``beam_size`` most likely prefixes
 instead, so that a token that looks worse now can win later.
 
 Each decoder block keeps the keys and values of its self-attention in a
-:class:`~shapesafe_nn.layers.kv_cache.KVCache` (``Translator.new_cache``),
-so a step feeds the decoder the newest token alone and costs one position's
-work::
+:class:`~shapesafe_nn.layers.kv_cache.KVCache`, and those of the source its
+cross-attention reads in another (a
+:class:`~shapesafe_nn.layers.decoder_block.DecoderCache` per block, from
+``Translator.new_cache``), so a step feeds the decoder the newest token
+alone and costs one position's work::
 
     step 1: decode([BOS], memory, cache)        keys, values (batch, n_heads, 1, d_head)
+                                                 the source's (batch, n_heads, src_seq, d_head)
     step t: decode([token t-1], memory, cache)   keys, values (batch, n_heads, t, d_head)
+                                                 the source's, as computed at step 1
 
 ``use_cache=False`` recomputes the whole prefix each step instead; both give
 the same tokens (``tests/models/test_decoding.py``).
@@ -133,7 +137,7 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
             finished = was_finished | (token == EOS_ID)
             out = np.concatenate([out[rows], token.reshape(-1, 1)], axis=1)
             for block_cache in cache or []:  # each kept prefix, with its keys and values
-                block_cache.select(rows)
+                block_cache.select(rows)  # and its source's, the same rows of the memory
             if finished.all():
                 break
         penalty = ((5.0 + length) / 6.0) ** alpha

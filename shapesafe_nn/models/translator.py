@@ -33,6 +33,7 @@ from ..layers import (DecoderBlock, Dropout, Embedding, EncoderBlock, LayerNorm,
 from ..layers.activations import GELU_FORMS
 from ..layers.encoder_block import NORMS
 from ..layers.feed_forward import ACTIVATIONS
+from ..layers.decoder_block import DecoderCache
 from ..layers.kv_cache import KVCache
 from ..module import Module
 from ..shapes import Array, Bool, Float, Integer, checked, expect
@@ -139,15 +140,17 @@ class Translator(Module):
             x = block.forward(x, src_padding_mask)
         return self.encoder_norm.forward(x) if self.config.norm == "pre" else x
 
-    def new_cache(self) -> list[KVCache]:
-        """An empty key/value cache for each decoder block's self-attention, each
-        up to max_len positions: pass it to :meth:`decode` to write a target
-        one token at a time (inside ``no_grad()``)."""
-        return [KVCache(self.config.max_len) for _ in self.decoder]
+    def new_cache(self) -> list[DecoderCache]:
+        """An empty cache for each decoder block, each up to max_len positions:
+        pass it to :meth:`decode` to write a target one token at a time (inside
+        ``no_grad()``).  Each block keeps its self-attention's keys and values
+        and the source's keys and values of its cross-attention."""
+        return [DecoderCache(KVCache(self.config.max_len), KVCache(self.config.max_len))
+                for _ in self.decoder]
 
     def decode(self, tgt_ids: Array, memory: Array, src_padding_mask: Array | None = None,
                tgt_padding_mask: Array | None = None,
-               cache: list[KVCache] | None = None) -> Array:
+               cache: list[DecoderCache] | None = None) -> Array:
         """h (batch, tgt_seq, d_model): the decoder's last hidden states.
 
         With ``cache`` (from :meth:`new_cache`), ``tgt_ids`` holds the tokens
@@ -156,6 +159,8 @@ class Translator(Module):
 
             y = E[new ids]·√d_model + PE[seen : seen + new]   (batch, new, d_model)
             each block's self-attention: keys, values         (batch, n_heads, seen + new, d_head)
+            each block's cross-attention: memory's keys, values (batch, n_heads, src_seq, d_head),
+                                                              computed at the first call only
         """
         y = self.tgt_embedding.forward(tgt_ids) * self.scale
         if cache is None:

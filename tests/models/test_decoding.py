@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from shapesafe_nn import no_grad
+from shapesafe_nn import ShapeError, no_grad
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.models.decoding import beam_search, greedy_decode, log_softmax
 from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -156,13 +156,49 @@ def test_the_cached_decoder_gives_the_plain_decoders_hidden_states():
         first = model.decode(tgt[:, :2], memory, SRC_PADDING, cache=cache)  # two at once
         steps = [model.decode(tgt[:, t:t + 1], memory, SRC_PADDING, cache=cache)
                  for t in range(2, 4)]  # then one at a time
-    assert [c.keys.shape for c in cache] == [(3, 2, 4, 4)] * 2  # (batch, n_heads, seen, d_head)
+    # (batch, n_heads, seen, d_head), and the source's (batch, n_heads, src_seq, d_head)
+    assert [c.self_attn.keys.shape for c in cache] == [(3, 2, 4, 4)] * 2
+    assert [c.memory.keys.shape for c in cache] == [(3, 2, memory.shape[1], 4)] * 2
     cached = np.concatenate([first, *steps], axis=1)
     # float64, the same sums in another grouping: equal to rounding
     np.testing.assert_allclose(cached, plain, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="4 cached and 5 new positions exceed max_len 8"), \
             no_grad():
         model.decode(tgt[:, :1].repeat(5, axis=1), memory, SRC_PADDING, cache=cache)
+
+
+def test_the_cached_decoder_projects_the_memory_once_per_block(monkeypatch):
+    """The source does not change while its translation is written: each
+    cross-attention computes its keys and values at the first step only."""
+    model = make()
+    calls = []
+    for block in model.decoder:
+        projection = block.cross_attn.kv
+        monkeypatch.setattr(projection, "forward",
+                            lambda rows, real=projection.forward: calls.append(1) or real(rows))
+    greedy_decode(model, SRC, SRC_PADDING, max_new_tokens=5)
+    assert len(calls) == len(model.decoder)  # one per block, not one per block and step
+    calls.clear()
+    greedy_decode(model, SRC, SRC_PADDING, max_new_tokens=5, use_cache=False)
+    assert len(calls) == 5 * len(model.decoder)
+
+
+def test_a_memory_cache_refuses_a_source_of_another_shape_and_recording():
+    model = make()
+    model.eval()
+    with no_grad():
+        memory = model.encode(SRC, SRC_PADDING)
+        cache = model.new_cache()
+        model.decode(np.full((3, 1), BOS_ID), memory, SRC_PADDING, cache=cache)
+        shorter = memory[:, :-1]  # another source: one position fewer
+        with pytest.raises(ShapeError) as error:
+            model.decode(np.full((3, 1), 4), shorter, SRC_PADDING[:, :-1], cache=cache)
+    message = str(error.value)
+    assert message.startswith("CrossAttention.forward: intermediate k has the wrong shape")
+    assert f"src_seq is {memory.shape[1]} here, but src_seq = {memory.shape[1] - 1}" in message
+    with pytest.raises(RuntimeError, match="no_grad"):  # a cache is for inference only
+        model.decoder[0].cross_attn.forward(np.zeros((3, 1, 8)), memory, SRC_PADDING,
+                                            cache=cache[0].memory)
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
