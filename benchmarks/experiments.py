@@ -311,6 +311,16 @@ def explain(result: Result, base: Result, noise: float, d_head: int,
     raise ValueError(f"no explanation for {result.name}")
 
 
+def refuse_runs_within_the_warmup(parser: argparse.ArgumentParser, iters: int,
+                                  trained: str) -> None:
+    """A usage error for ``--iters`` no longer than the tiny preset's warm-up:
+    the cosine decay needs a step after it (ladder.py trains the same way)."""
+    if iters <= TINY["warmup"]:
+        parser.error(f"--iters must be at least {TINY['warmup'] + 1}: every {trained} warms up "
+                     f"for the tiny preset's {TINY['warmup']} steps, and the learning "
+                     f"rate then decays over the steps after them")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iters", type=int, default=500)
@@ -323,10 +333,7 @@ def main() -> int:
                         help=f"characters sampled per variant, whose words count (default "
                              f"{SAMPLE_LENGTH}; the first {SAMPLE_SHOWN} are printed)")
     args = parser.parse_args()
-    if args.iters <= TINY["warmup"]:  # the cosine decay needs a step after the warm-up
-        parser.error(f"--iters must be at least {TINY['warmup'] + 1}: every variant warms up "
-                     f"for the tiny preset's {TINY['warmup']} steps, and the learning "
-                     f"rate then decays over the steps after them")
+    refuse_runs_within_the_warmup(parser, args.iters, "variant")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)

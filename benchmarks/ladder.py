@@ -45,16 +45,15 @@ import time
 
 import numpy as np
 
+from experiments import BATCH, TINY, refuse_runs_within_the_warmup
 from shapesafe_nn import checks
-from shapesafe_nn.cli.gpt import BETAS, PRESETS, SAMPLE_PROMPT
+from shapesafe_nn.cli.gpt import BETAS, SAMPLE_PROMPT
 from shapesafe_nn.data.text import CharTokenizer, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.models.gpt import RUNGS
 from shapesafe_nn.optim import AdamW
 from shapesafe_nn.trainer import train_language_model
 
-TINY = PRESETS["tiny"]
-BATCH = 16
 SAMPLE_SHOWN = 60  # characters of each rung's sample printed
 ADDS = {  # what each rung adds to the one before
     "bigram": "a table of next-token logits",
@@ -108,10 +107,7 @@ def main() -> int:
     parser.add_argument("--dropout", type=float, default=0.2,
                         help="the last rung's dropout (Karpathy's lecture: 0.2)")
     args = parser.parse_args()
-    if args.iters <= TINY["warmup"]:  # the cosine decay needs a step after the warm-up
-        parser.error(f"--iters must be at least {TINY['warmup'] + 1}: every rung warms up "
-                     f"for the tiny preset's {TINY['warmup']} steps, and the learning "
-                     f"rate then decays over the steps after them")
+    refuse_runs_within_the_warmup(parser, args.iters, "rung")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
