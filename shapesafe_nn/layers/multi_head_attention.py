@@ -133,9 +133,18 @@ class MultiHeadAttention(Module):
         if cache is not None:  # before any work, so a refused call leaves nothing behind
             self._refuse_what_a_cache_cannot_do(cache, key_padding_mask)
         batch, seq, _ = x.shape
-        q, k, v = self._queries_keys_values(x)
+        rows = x.reshape(batch * seq, self.d_model)  # one row per position (a view)
+        qkv = expect("qkv", self.qkv.forward(rows).reshape(batch, seq, 3 * self.d_model),
+                     "batch seq 3*d_model")
+        q, k, v = (split_heads(part, self.n_heads) for part in np.split(qkv, 3, axis=-1))
+        expect("q", q, "batch n_heads seq d_head")
+        expect("k", k, "batch n_heads seq d_head")
+        expect("v", v, "batch n_heads seq d_head")
         if cache is not None:
-            k, v = self._append(cache, k, v)
+            # the keys and values of every position so far, these new ones last
+            k, v = cache.append(k, v)
+            expect("keys", k, "batch n_heads kv_seq d_head")
+            expect("values", v, "batch n_heads kv_seq d_head")
         heads = expect("heads", self.attend.forward(q, k, v, key_padding_mask=key_padding_mask),
                        "batch n_heads seq d_head")
         merged = expect("merged", merge_heads(heads), "batch seq d_model")
@@ -158,27 +167,14 @@ class MultiHeadAttention(Module):
         third of one projection, for the same keys and values as ``forward``.
         """
         self._refuse_what_a_cache_cannot_do(cache, None)
-        _, k, v = self._queries_keys_values(x)
-        self._append(cache, k, v)
-
-    def _queries_keys_values(self, x: Array) -> tuple[Array, Array, Array]:
-        """q, k, v, (batch, n_heads, seq, d_head) each: one fused product over
-        all batch * seq rows, split into three and then into heads."""
         batch, seq, _ = x.shape
-        rows = x.reshape(batch * seq, self.d_model)  # one row per position (a view)
-        qkv = expect("qkv", self.qkv.forward(rows).reshape(batch, seq, 3 * self.d_model),
-                     "batch seq 3*d_model")
-        q, k, v = (split_heads(part, self.n_heads) for part in np.split(qkv, 3, axis=-1))
-        return (expect("q", q, "batch n_heads seq d_head"),
-                expect("k", k, "batch n_heads seq d_head"),
-                expect("v", v, "batch n_heads seq d_head"))
-
-    @staticmethod
-    def _append(cache: KVCache, k: Array, v: Array) -> tuple[Array, Array]:
-        """The keys and values of every position so far, these new ones last."""
-        keys, values = cache.append(k, v)
-        return (expect("keys", keys, "batch n_heads kv_seq d_head"),
-                expect("values", values, "batch n_heads kv_seq d_head"))
+        qkv = self.qkv.forward(x.reshape(batch * seq, self.d_model))
+        _, k, v = (split_heads(part, self.n_heads)
+                   for part in np.split(qkv.reshape(batch, seq, 3 * self.d_model), 3, axis=-1))
+        keys, values = cache.append(expect("k", k, "batch n_heads seq d_head"),
+                                    expect("v", v, "batch n_heads seq d_head"))
+        expect("keys", keys, "batch n_heads kv_seq d_head")
+        expect("values", values, "batch n_heads kv_seq d_head")
 
     def _refuse_what_a_cache_cannot_do(self, cache: KVCache,
                                        key_padding_mask: Array | None) -> None:
