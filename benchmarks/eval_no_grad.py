@@ -40,7 +40,7 @@ from shapesafe_nn import SoftmaxCrossEntropy
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.records import start_new_pass
-from shapesafe_nn.trainer import estimate_loss
+from shapesafe_nn.training.trainer import estimate_loss
 
 BATCH, BLOCK = 12, 64
 ROOT = Path(__file__).resolve().parent.parent

@@ -65,7 +65,7 @@ from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_tr
 from shapesafe_nn.layers.attention import MASKS, SCORES
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
-from shapesafe_nn.trainer import train_language_model
+from shapesafe_nn.training.trainer import train_language_model
 
 TINY = PRESETS["tiny"]
 BATCH = 16

@@ -37,7 +37,7 @@ from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW, cosine_with_warmup
 from shapesafe_nn.shapes import CHECK_MODES
 from shapesafe_nn.testing.torch_gpt import TorchGPT, make_adamw
-from shapesafe_nn.trainer import train_language_model
+from shapesafe_nn.training.trainer import train_language_model
 
 BATCH, BLOCK = 12, 64
 MAX_LR, MIN_LR, WARMUP = 1e-3, 1e-4, 100

@@ -52,7 +52,7 @@ from shapesafe_nn.data.text import CharTokenizer, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.models.gpt import RUNGS
 from shapesafe_nn.optim import AdamW
-from shapesafe_nn.trainer import train_language_model
+from shapesafe_nn.training.trainer import train_language_model
 
 SAMPLE_SHOWN = 60  # characters of each rung's sample printed
 ADDS = {  # what each rung adds to the one before

@@ -24,7 +24,7 @@ from shapesafe_nn import SGD, QuadraticCost, checks
 from shapesafe_nn.data import load_bundled, stratified_split, to_inputs
 from shapesafe_nn.models import Network
 from shapesafe_nn.models.per_example import PerExampleNetwork
-from shapesafe_nn.trainer import train_classifier
+from shapesafe_nn.training.trainer import train_classifier
 
 BATCH, ETA = 10, 3.0
 MODES = ("off", "first", "always")

@@ -32,7 +32,7 @@ from .layers.attention import Attention, causal_mask
 from .layers.positional_encoding import sinusoid_table
 from .module import Module
 from .records import no_grad
-from .trainer import EvalRecord, History
+from .training.trainer import EvalRecord, History
 
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
 MISSING = f"plots need matplotlib, which is not installed: {INSTALL_HINT}"
@@ -331,9 +331,9 @@ def plot_curves(history, out) -> Path:
     ``history`` is what a trainer returned or the ``--json`` file a
     ``train`` command wrote:
 
-    - Nielsen's network (a :class:`~shapesafe_nn.trainer.History`): the mean
+    - Nielsen's network (a :class:`~shapesafe_nn.training.trainer.History`): the mean
       training cost per epoch, and the held-out accuracy if there was a test set;
-    - the GPT (a list of :class:`~shapesafe_nn.trainer.EvalRecord`): train and
+    - the GPT (a list of :class:`~shapesafe_nn.training.trainer.EvalRecord`): train and
       val loss at each evaluation, and the learning rate of the schedule.
     """
     records = _records(history)

@@ -82,7 +82,7 @@ from shapesafe_nn.layers import (
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.models.mlp import NetworkConfig
 from shapesafe_nn.optim import AdamW, Optimizer, clip_grad_norm, cosine_with_warmup
-from shapesafe_nn.trainer import train_classifier, train_language_model
+from shapesafe_nn.training.trainer import train_classifier, train_language_model
 
 # ---------------------------------------------------------------------------
 # The table's row, and what it may promise to keep

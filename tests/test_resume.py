@@ -23,8 +23,9 @@ from shapesafe_nn.data import load_bundled
 from shapesafe_nn.losses import QuadraticCost
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
-from shapesafe_nn.resume import StopOnSignal, generator_from_array, generator_to_array
-from shapesafe_nn.trainer import train_language_model
+from shapesafe_nn.training.generator_state import generator_from_array, generator_to_array
+from shapesafe_nn.training.signals import StopOnSignal
+from shapesafe_nn.training.trainer import train_language_model
 
 TRAIN_MLP = ["train", "mlp", "--epochs", "2", "--checks", "off"]
 TRAIN_GPT = ["train", "gpt", "--preset", "tiny", "--iters", "30", "--eval-interval", "10",

@@ -11,7 +11,7 @@ from shapesafe_nn.data.text import get_batch
 from shapesafe_nn.losses import QuadraticCost, SoftmaxCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.optim import SGD, AdamW, cosine_with_warmup
-from shapesafe_nn.trainer import (
+from shapesafe_nn.training.trainer import (
     History,
     estimate_loss,
     progress_enabled,

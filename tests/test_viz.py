@@ -17,7 +17,7 @@ from cli_runner import run
 from shapesafe_nn import viz
 from shapesafe_nn.data import CharTokenizer, load_bundled, load_text
 from shapesafe_nn.models import GPT, GPTConfig, Network
-from shapesafe_nn.trainer import EpochRecord, EvalRecord, History
+from shapesafe_nn.training.trainer import EpochRecord, EvalRecord, History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # drawing needs the plot extra; the tests of its absence at the end run everywhere

@@ -6,7 +6,7 @@ so they keep three reST habits that Markdown would print as they are:
 - ``text::`` before an indented literal block: the block becomes a fenced
   code block and ``::`` becomes ``:`` (or goes, after a space or alone on
   its line), as Sphinx renders it;
-- roles such as ``:class:`~shapesafe_nn.resume.Interrupted``` and
+- roles such as ``:class:`~shapesafe_nn.training.signals.Interrupted``` and
   ``:func:`softmax```: inline code, linked to the object's entry where the
   name resolves (``~`` shows the last part of the path only);
 - ``w^{l+1}`` and ``Σ_{batch, seq}``: superscripts and subscripts, in HTML.

@@ -16,8 +16,8 @@ from ..load import load_gpt_checkpoint as load_gpt  # model, tokenizer, descript
 from ..models import GPT, GPTConfig
 from ..models.gpt import RUNGS
 from ..optim import AdamW
-from ..resume import LanguageModelProgress, fingerprint
-from ..trainer import EvalRecord, estimate_loss, train_language_model
+from ..training.progress import LanguageModelProgress, fingerprint
+from ..training.trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
 from .memory import check_fits, gpt_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \

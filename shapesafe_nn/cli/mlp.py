@@ -14,8 +14,8 @@ from ..losses import QuadraticCost, SoftmaxCrossEntropy
 from ..models import Network
 from ..models.mlp import NetworkConfig
 from ..optim import SGD
-from ..resume import ClassifierProgress, fingerprint
-from ..trainer import EpochRecord, train_classifier
+from ..training.progress import ClassifierProgress, fingerprint
+from ..training.trainer import EpochRecord, train_classifier
 from .arguments import non_negative_int, positive
 from .memory import network_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \

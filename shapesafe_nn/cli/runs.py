@@ -33,9 +33,9 @@ from .. import viz
 from ..checkpoint import (CheckpointError, load_checkpoint, load_parameters, parameter_arrays,
                           save_checkpoint)
 from ..module import Module
-from ..resume import dropout_arrays, load_dropout_arrays
 from ..shapes import CHECK_MODES, checks_from_environment, set_checks
-from ..trainer import write_line
+from ..training.generator_state import dropout_arrays, load_dropout_arrays
+from ..training.trainer import write_line
 from .arguments import check_outputs, non_negative_int, positive
 from .memory import check_fits
 
@@ -77,7 +77,7 @@ def use_checks(args) -> str:
 
 def run_log(quiet: bool) -> Callable[[str], None]:
     """Where a run's lines go before its summary: through the progress bar
-    (:func:`~shapesafe_nn.trainer.write_line`), or, with ``--quiet``, nowhere."""
+    (:func:`~shapesafe_nn.training.trainer.write_line`), or, with ``--quiet``, nowhere."""
     return ignore_line if quiet else write_line
 
 

@@ -22,9 +22,9 @@ from ..load import load_translator_checkpoint
 from ..models import Translator, TranslatorConfig
 from ..layers.encoder_block import NORMS
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
-from ..resume import LanguageModelProgress, fingerprint
-from ..trainer import EvalRecord
-from ..translation import Example, exact_match, train_translator, translate
+from ..training.progress import LanguageModelProgress, fingerprint
+from ..training.trainer import EvalRecord
+from ..training.translation import Example, exact_match, train_translator, translate
 from ..word_tokenizer import WordTokenizer
 from .arguments import non_negative, positive
 from .gpt import probability

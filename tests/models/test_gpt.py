@@ -450,7 +450,7 @@ def test_a_tiny_gpt_learns_shakespeare():
     (seeds 0, 1, 2): 3.00, 3.02, 3.10, from ln 73 = 4.29 at the start.  3.25
     leaves a margin and is still below 3.41, the entropy of the validation
     characters' frequencies: the best a model can do without reading context."""
-    from shapesafe_nn.trainer import train_language_model
+    from shapesafe_nn.training.trainer import train_language_model
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)

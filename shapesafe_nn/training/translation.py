@@ -28,15 +28,16 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .data.pair_batches import EncodedPairs, LengthBuckets
-from .losses import LabelSmoothedCrossEntropy
-from .models.decoding import beam_search, greedy_decode, inference
-from .models.translator import Translator
-from .resume import LanguageModelProgress, StopOnSignal
+from ..data.pair_batches import EncodedPairs, LengthBuckets
+from ..losses import LabelSmoothedCrossEntropy
+from ..models.decoding import beam_search, greedy_decode, inference
+from ..models.translator import Translator
+from ..validate import positive_int
+from ..word_tokenizer import PAD_ID, WordTokenizer, pad_batch
+from .progress import LanguageModelProgress
+from .signals import StopOnSignal
 from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, backward_and_update,
                       progress_enabled, stop_if_asked, write_line)
-from .validate import positive_int
-from .word_tokenizer import PAD_ID, WordTokenizer, pad_batch
 
 EVAL_BATCH = 250  # sentences per forward when evaluating: no gradients, so memory is small
 
@@ -124,7 +125,7 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
     translated and printed at each evaluation (with ``source`` and
     ``target``, the tokenizers).  ``progress``, ``save_every`` and ``save``
     resume and checkpoint the run as in
-    :func:`~shapesafe_nn.trainer.train_language_model`: the batch generator
+    :func:`~shapesafe_nn.training.trainer.train_language_model`: the batch generator
     and the evaluation generator (which training pairs are measured) are
     the progress's two.
     """

@@ -1,4 +1,4 @@
-"""Everything a training run needs to continue exactly where it stopped.
+"""Where a training run is, saved so that it continues exactly where it stopped.
 
 A checkpoint of the parameters alone is not enough to resume: the next
 mini-batch depends on the random generator that draws it, AdamW's next step
@@ -9,78 +9,19 @@ bit-identical to the run that never stopped (tests/test_resume.py checks
 exactly that, with dropout on).
 
 - :class:`ClassifierProgress` and :class:`LanguageModelProgress`: where
-  :func:`~shapesafe_nn.trainer.train_classifier` and
-  :func:`~shapesafe_nn.trainer.train_language_model` are, as named arrays
+  :func:`~shapesafe_nn.training.trainer.train_classifier` and
+  :func:`~shapesafe_nn.training.trainer.train_language_model` are, as named arrays
   (for the ``.npz``) and JSON (for the checkpoint's description);
-- :func:`generator_to_array` / :func:`generator_from_array`: a numpy random
-  generator's exact state as six 64-bit words;
-- :func:`dropout_arrays` / :func:`load_dropout_arrays`: the generator of
-  every Dropout in a model;
-- :class:`StopOnSignal`: Ctrl-C, SIGTERM or SIGHUP finishes the current step,
-  then stops, so the checkpoint written afterwards holds a whole step, never
-  half of one.
+- :func:`fingerprint`: the training data a run belongs to, so that it is
+  never resumed on other data.
 """
 
 import hashlib
-import signal
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layers.dropout import Dropout
-from .module import Module
-
-WORD = 2 ** 64
-
-
-def generator_to_array(rng: np.random.Generator) -> np.ndarray:
-    """PCG64's 128-bit state and increment, split into 64-bit words, plus its
-    cached 32-bit half-draw: six uint64s that restore the generator exactly."""
-    state = rng.bit_generator.state
-    if state["bit_generator"] != "PCG64":
-        raise ValueError(f"only PCG64 generators (numpy's default) can be saved, not "
-                         f"{state['bit_generator']}")
-    words = [state["state"]["state"] // WORD, state["state"]["state"] % WORD,
-             state["state"]["inc"] // WORD, state["state"]["inc"] % WORD,
-             state["has_uint32"], state["uinteger"]]
-    return np.array(words, dtype=np.uint64)
-
-
-def generator_from_array(words: np.ndarray, name: str = "generator") -> np.random.Generator:
-    """The generator :func:`generator_to_array` saved."""
-    words = np.asarray(words)
-    if words.shape != (6,) or words.dtype != np.uint64:
-        raise ValueError(f"{name}: a saved random generator is 6 uint64 words, not "
-                         f"{words.dtype} of shape {words.shape}")
-    high_state, low_state, high_inc, low_inc, has_uint32, uinteger = (int(w) for w in words)
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {
-        "bit_generator": "PCG64",
-        "state": {"state": high_state * WORD + low_state, "inc": high_inc * WORD + low_inc},
-        "has_uint32": has_uint32, "uinteger": uinteger}
-    return rng
-
-
-def dropout_arrays(model: Module) -> dict[str, np.ndarray]:
-    """Each Dropout's generator, named ``rng/dropout/<its path in the model>``."""
-    return {f"rng/dropout/{name}": generator_to_array(module.rng)
-            for name, module in model.named_modules() if isinstance(module, Dropout)}
-
-
-def load_dropout_arrays(model: Module, arrays: dict[str, np.ndarray], source: str) -> None:
-    """Put back the generators :func:`dropout_arrays` saved; all or none."""
-    dropouts = {f"rng/dropout/{name}": module for name, module in model.named_modules()
-                if isinstance(module, Dropout)}
-    saved = {name for name in arrays if name.startswith("rng/dropout/")}
-    if saved != set(dropouts):
-        raise ValueError(f"{source}: the saved Dropout generators "
-                         f"({sorted(saved) or 'none'}) do not match the model's "
-                         f"({sorted(dropouts) or 'none'})")
-    generators = {name: generator_from_array(arrays[name], f"{source}: {name}")
-                  for name in dropouts}
-    for name, module in dropouts.items():
-        module.rng = generators[name]
+from .generator_state import generator_from_array, generator_to_array
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
@@ -103,7 +44,7 @@ def _scalar(arrays: dict[str, np.ndarray], name: str, source: str) -> int:
 
 @dataclass
 class ClassifierProgress:
-    """Where :func:`~shapesafe_nn.trainer.train_classifier` is.
+    """Where :func:`~shapesafe_nn.training.trainer.train_classifier` is.
 
     ``step`` counts mini-batches done since the start; within the current
     ``epoch``, ``order`` is its shuffle of the training set (None until it is
@@ -167,7 +108,7 @@ class ClassifierProgress:
 
 @dataclass
 class LanguageModelProgress:
-    """Where :func:`~shapesafe_nn.trainer.train_language_model` is: ``step``
+    """Where :func:`~shapesafe_nn.training.trainer.train_language_model` is: ``step``
     iterations done, the generators of training and evaluation windows, the
     evaluations so far, and the last finite loss (for a divergence message)."""
 
@@ -210,62 +151,3 @@ class LanguageModelProgress:
                                                  f"{source}: rng/evaluation"),
                    step=_scalar(arrays, "progress/step", source),
                    history=list(meta.get("history", [])), last_loss=meta.get("last_loss"))
-
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))  # Windows has no SIGHUP
-"""Ctrl-C, ``kill`` (and a system shutting down), a closed terminal: each asks a
-run to stop, and each is handled alike."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """A run stopped by ``signum`` (one of :data:`STOP_SIGNALS`).  A
-    KeyboardInterrupt, so that code which stops on Ctrl-C stops on each."""
-
-    def __init__(self, signum: int = signal.SIGINT):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class StopOnSignal:
-    """``with StopOnSignal() as stop:``: a first Ctrl-C, SIGTERM or SIGHUP sets
-    ``stop.requested`` (and ``stop.signum``) instead of ending the process, so
-    the loop can finish its step, save, and stop; a second one raises
-    :class:`Interrupted` at once.
-
-    Why not just catch KeyboardInterrupt?  It can arrive in the middle of
-    ``optimizer.step()``, after some parameters moved and before others did:
-    a checkpoint written then would hold a model that no step produced.  And
-    SIGTERM and SIGHUP would, by default, end the process on the spot,
-    losing every step since the last save.
-    Outside the main thread (where Python delivers no signals) this does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, object] = {}
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise Interrupted(signum)
-        self.signum = signum
-
-    def __enter__(self) -> "StopOnSignal":
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.getsignal(signum)
-                signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        for signum, previous in self._previous.items():
-            # None: a handler set outside Python, which cannot be put back as it
-            # was; Python's default is the closest (KeyboardInterrupt for SIGINT)
-            if previous is None:
-                previous = signal.default_int_handler if signum == signal.SIGINT else \
-                    signal.SIG_DFL
-            signal.signal(signum, previous)

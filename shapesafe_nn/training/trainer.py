@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .data.text import get_batch
-from .losses import SoftmaxCrossEntropy
-from .module import Module
-from .optim import clip_grad_norm, cosine_with_warmup
-from .records import no_grad
-from .resume import ClassifierProgress, Interrupted, LanguageModelProgress, StopOnSignal
-from .validate import positive_int
+from ..data.text import get_batch
+from ..losses import SoftmaxCrossEntropy
+from ..module import Module
+from ..optim import clip_grad_norm, cosine_with_warmup
+from ..records import no_grad
+from ..validate import positive_int
+from .progress import ClassifierProgress, LanguageModelProgress
+from .signals import Interrupted, StopOnSignal
 
 
 # A diverging run overflows somewhere (an exp, a matmul) before its loss becomes
@@ -92,7 +93,7 @@ def after_step(progress, save: Callable | None, save_every: int, stop: StopOnSig
 
 def stop_if_asked(progress, save: Callable | None, stop: StopOnSignal) -> None:
     """After Ctrl-C, SIGTERM or SIGHUP, at a point where the run is whole: save
-    it and stop, raising :class:`~shapesafe_nn.resume.Interrupted` (a KeyboardInterrupt)."""
+    it and stop, raising :class:`~shapesafe_nn.training.signals.Interrupted` (a KeyboardInterrupt)."""
     if stop.requested:
         if save is not None:
             save(progress)
@@ -117,7 +118,7 @@ def train_classifier(model: Module, cost: Module, optimizer, train: tuple, test:
     the saved generator carries on).  ``save(progress)`` is
     called every ``save_every`` mini-batches, and once more when Ctrl-C, SIGTERM
     or SIGHUP stops the run (after the step in flight completes; then
-    :class:`~shapesafe_nn.resume.Interrupted`, a KeyboardInterrupt).
+    :class:`~shapesafe_nn.training.signals.Interrupted`, a KeyboardInterrupt).
     A NaN or inf cost stops the run with a FloatingPointError before that
     step changes anything.
     """
