@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from machine import describe, load_now
 from shapesafe_nn import checks
-from shapesafe_nn.load import load_gpt
+from shapesafe_nn.saving import load_gpt
 from shapesafe_nn.testing.torch_gpt import TorchGPT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -49,14 +49,6 @@ from shapesafe_nn import (
     ShapeError,
     SoftmaxCrossEntropy,
 )
-from shapesafe_nn.checkpoint import (
-    CheckpointError,
-    config_from,
-    load_checkpoint,
-    load_parameters,
-    parameter_arrays,
-    save_checkpoint,
-)
 from shapesafe_nn.data import (
     CharTokenizer,
     DataError,
@@ -82,6 +74,14 @@ from shapesafe_nn.layers import (
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.models.mlp import NetworkConfig
 from shapesafe_nn.optim import AdamW, Optimizer, clip_grad_norm, cosine_with_warmup
+from shapesafe_nn.saving.checkpoint import (
+    CheckpointError,
+    config_from,
+    load_checkpoint,
+    load_parameters,
+    parameter_arrays,
+    save_checkpoint,
+)
 from shapesafe_nn.training.trainer import train_classifier, train_language_model
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import struct
 import numpy as np
 import pytest
 
-from shapesafe_nn.checkpoint import (
+from shapesafe_nn.models import Network
+from shapesafe_nn.saving.checkpoint import (
     FORMAT,
     META_KEY,
     VERSION,
@@ -25,7 +26,6 @@ from shapesafe_nn.checkpoint import (
     parameter_arrays,
     save_checkpoint,
 )
-from shapesafe_nn.models import Network
 
 
 def some_arrays() -> dict[str, np.ndarray]:

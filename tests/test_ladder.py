@@ -7,14 +7,14 @@ import pytest
 from cli_runner import assert_fails, run
 
 from shapesafe_nn import Module, ShapeError, checks
-from shapesafe_nn.checkpoint import load_checkpoint, save_checkpoint
 from shapesafe_nn.layers import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding,
                                  Sequential, TransformerBlock)
-from shapesafe_nn.load import load_gpt
 from shapesafe_nn.losses import SoftmaxCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.models.gpt import RUNGS
 from shapesafe_nn.optim import AdamW
+from shapesafe_nn.saving import load_gpt
+from shapesafe_nn.saving.checkpoint import load_checkpoint, save_checkpoint
 from shapesafe_nn.testing import gradcheck
 
 TINY = dict(vocab_size=7, block_size=5, n_layer=2, n_head=2, d_model=8)

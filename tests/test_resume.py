@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn import optim
-from shapesafe_nn.checkpoint import load_checkpoint, save_checkpoint
 from shapesafe_nn.data import load_bundled
 from shapesafe_nn.losses import QuadraticCost
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
+from shapesafe_nn.saving.checkpoint import load_checkpoint, save_checkpoint
 from shapesafe_nn.training.generator_state import generator_from_array, generator_to_array
 from shapesafe_nn.training.signals import StopOnSignal
 from shapesafe_nn.training.trainer import train_language_model

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from shapesafe_nn import optim, viz
-from shapesafe_nn.checkpoint import load_checkpoint
 from shapesafe_nn.data.pair_batches import EncodedPairs, LengthBuckets
-from shapesafe_nn.load import load_translator
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.optim import AdamW
+from shapesafe_nn.saving import load_translator
+from shapesafe_nn.saving.checkpoint import load_checkpoint
 from shapesafe_nn.training.translation import Example, exact_match, train_translator, translate
 from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
 

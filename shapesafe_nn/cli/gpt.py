@@ -12,10 +12,10 @@ import numpy as np
 
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.attention import MASKS, SCORES
-from ..load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..models import GPT, GPTConfig
 from ..models.gpt import RUNGS
 from ..optim import AdamW
+from ..saving.load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive

@@ -15,11 +15,11 @@ import numpy as np
 
 from .. import viz
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
-from ..checkpoint import load_checkpoint
 from ..data.pair_batches import EncodedPairs
 from ..data.pairs import load_numbers
 from ..models import GPT, GPTConfig, Network, Translator, TranslatorConfig
 from ..models.mlp import NetworkConfig
+from ..saving.checkpoint import load_checkpoint
 from ..trace import trace
 from .arguments import check_outputs, non_empty_prompt, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size

@@ -7,11 +7,11 @@ flags and says what was written, and where the other side looks for it.
 
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
 from ..data.text import CharTokenizer, load_text
 from ..interop import export_hf, export_nanogpt, import_hf, import_nanogpt
 from ..interop.nanogpt import DATASET
-from ..load import gpt_from, save_gpt
+from ..saving.checkpoint import load_checkpoint
+from ..saving.load import gpt_from, save_gpt
 from .arguments import check_outputs
 
 FORMATS = ("nanogpt", "hf")

@@ -7,13 +7,13 @@ sigmoid neurons, the quadratic cost, η = 3.0, mini-batches of 10, 30 epochs.
 import argparse
 from pathlib import Path
 
-from ..checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..data import load_bundled, load_idx_dir, load_npz, stratified_split, to_inputs
 from ..data.mnist import CLASSES, PIXELS
 from ..losses import QuadraticCost, SoftmaxCrossEntropy
 from ..models import Network
 from ..models.mlp import NetworkConfig
 from ..optim import SGD
+from ..saving.checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..training.progress import ClassifierProgress, fingerprint
 from ..training.trainer import EpochRecord, train_classifier
 from .arguments import non_negative_int, positive

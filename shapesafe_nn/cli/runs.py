@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import viz
-from ..checkpoint import (CheckpointError, load_checkpoint, load_parameters, parameter_arrays,
-                          save_checkpoint)
 from ..module import Module
+from ..saving.checkpoint import (CheckpointError, load_checkpoint, load_parameters,
+                                 parameter_arrays, save_checkpoint)
 from ..shapes import CHECK_MODES, checks_from_environment, set_checks
 from ..training.generator_state import dropout_arrays, load_dropout_arrays
 from ..training.trainer import write_line

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import CheckpointError
 from ..data.make_numbers import LANGUAGES
 from ..data.pair_batches import EncodedPairs
 from ..data.pairs import PairsError, load_numbers, read_pairs
-from ..load import load_translator_checkpoint
-from ..models import Translator, TranslatorConfig
 from ..layers.encoder_block import NORMS
+from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
+from ..saving.checkpoint import CheckpointError
+from ..saving.load import load_translator_checkpoint
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.trainer import EvalRecord
 from ..training.translation import Example, exact_match, train_translator, translate

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..npz import NpzError, read_npz
+from ..saving.npz import NpzError, read_npz
 from ..shapes import Array
 
 SIDE = 28

@@ -3,8 +3,8 @@
 import pytest
 from cli_runner import assert_fails, run
 
-from shapesafe_nn.load import load_gpt, save_gpt
 from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.saving import load_gpt, save_gpt
 from shapesafe_nn.tokenizers import BPETokenizer, CharTokenizer
 
 torch = pytest.importorskip("torch")

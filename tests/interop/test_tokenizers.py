@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from shapesafe_nn.load import load_gpt, save_gpt
 from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.saving import load_gpt, save_gpt
 from shapesafe_nn.tokenizers import (BPETokenizer, CharTokenizer, char_tokenizer_json,
                                      read_tokenizer_json, tokenizer_from_json)
 

@@ -1,6 +1,6 @@
 """Open a saved GPT (or translator) in one line, from Python as from the command line::
 
-    from shapesafe_nn.load import load_gpt
+    from shapesafe_nn.saving import load_gpt
     model, tokenizer = load_gpt("baby.npz")
     print(tokenizer.decode(model.generate(tokenizer.encode("ROMEO:"), 100)))
 
@@ -12,13 +12,13 @@ characters, or GPT-2's byte-level BPE (:mod:`shapesafe_nn.tokenizers`).
 
 from pathlib import Path
 
+from ..data.text import CharTokenizer
+from ..models.gpt import GPT, GPTConfig
+from ..models.translator import Translator, TranslatorConfig
+from ..tokenizers import tokenizer_from_json
+from ..word_tokenizer import WordTokenizer
 from .checkpoint import (CheckpointError, config_from, load_checkpoint, load_parameters,
                          parameter_arrays, save_checkpoint)
-from .data.text import CharTokenizer
-from .models.gpt import GPT, GPTConfig
-from .models.translator import Translator, TranslatorConfig
-from .tokenizers import tokenizer_from_json
-from .word_tokenizer import WordTokenizer
 
 
 def load_gpt(path):
