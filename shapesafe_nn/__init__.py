@@ -10,9 +10,9 @@ from .layers import Dense, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .losses import QuadraticCost, SoftmaxCrossEntropy
 from .module import Module, Parameter
 from .optim import SGD, Momentum
+from .pictures import trace
 from .records import no_grad
 from .shapes import DIMENSIONS, ShapeError, checked, checks, expect, get_checks, set_checks
-from .trace import trace
 
 __version__ = "0.1.0"
 

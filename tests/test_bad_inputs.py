@@ -452,7 +452,7 @@ def with_environment(name: str, value: str, scene: SimpleNamespace, *argv) -> No
 def without_matplotlib(scene: SimpleNamespace, *argv) -> None:
     """``command(scene, *argv)`` as if the plot extra were not installed."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("shapesafe_nn.viz.matplotlib_available", lambda: False)
+        patch.setattr("shapesafe_nn.pictures.png.matplotlib_available", lambda: False)
         command(scene, *argv)
 
 

@@ -21,7 +21,7 @@ import pytest
 from cli_runner import assert_fails, run
 
 from shapesafe_nn import Parameter, checked
-from shapesafe_nn.draw import (SMALLEST_SIDE, Box, Dim, draw_block, draw_dense, draw_head,
+from shapesafe_nn.pictures.svg import (SMALLEST_SIDE, Box, Dim, draw_block, draw_dense, draw_head,
                                draw_multi_head, times)
 from shapesafe_nn.layers import (AttentionHead, Dense, FeedForward, MultiHeadAttention,
                                  TransformerBlock)

@@ -10,10 +10,11 @@ import signal
 import numpy as np
 import pytest
 
-from shapesafe_nn import optim, viz
+from shapesafe_nn import optim
 from shapesafe_nn.data.pair_batches import EncodedPairs, LengthBuckets
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.optim import AdamW
+from shapesafe_nn.pictures import png
 from shapesafe_nn.saving import load_translator
 from shapesafe_nn.saving.checkpoint import load_checkpoint
 from shapesafe_nn.training.translation import Example, exact_match, train_translator, translate
@@ -247,7 +248,7 @@ def test_a_translator_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_pat
 # ---------------------------------------------------------------------------
 # The attention picture
 # ---------------------------------------------------------------------------
-needs_matplotlib = pytest.mark.skipif(not viz.matplotlib_available(),
+needs_matplotlib = pytest.mark.skipif(not png.matplotlib_available(),
                                       reason="the plot extra (matplotlib)")
 
 
@@ -256,7 +257,7 @@ def test_the_attention_figure_has_the_encoder_the_decoder_and_the_alignment(toke
     source, target = tokenizers
     model = tiny_translator(source, target)
     model.train()
-    figure = viz.translation_attention_figure(model, source, target, "twenty-one")
+    figure = png.translation_attention_figure(model, source, target, "twenty-one")
     assert model.training  # the mode it was in comes back
     written = translate(model, source, target, ["twenty-one"])[0]
     pictures = [ax for ax in figure.axes if ax.get_images()]

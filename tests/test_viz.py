@@ -1,6 +1,6 @@
 """Plots: each draws a valid, non-blank PNG of the stated size, from Python and from the CLI.
 
-Sizes are the figure size in inches times ``viz.DPI`` (100), read back from
+Sizes are the figure size in inches times ``png.DPI`` (100), read back from
 the PNG's IHDR chunk.  Without matplotlib (simulated by making its import
 fail) every plot command exits 1 with one line naming the extra to install,
 before doing any work.
@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from cli_runner import run
 
-from shapesafe_nn import viz
 from shapesafe_nn.data import CharTokenizer, load_bundled, load_text
 from shapesafe_nn.models import GPT, GPTConfig, Network
+from shapesafe_nn.pictures import png
 from shapesafe_nn.training.trainer import EpochRecord, EvalRecord, History
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # drawing needs the plot extra; the tests of its absence at the end run everywhere
-draws = pytest.mark.skipif(not viz.matplotlib_available(), reason="the plot extra (matplotlib)")
+draws = pytest.mark.skipif(not png.matplotlib_available(), reason="the plot extra (matplotlib)")
 
 
 
@@ -73,23 +73,23 @@ def tiny_gpt() -> tuple[GPT, CharTokenizer]:
 # ---------------------------------------------------------------------------
 @draws
 def test_positions(tmp_path):
-    out = viz.plot_positions(64, 128, tmp_path / "positions.png")
+    out = png.plot_positions(64, 128, tmp_path / "positions.png")
     assert out == tmp_path / "positions.png"
     assert_png(out, 1000, 500)
 
 
 @draws
 def test_causal_mask(tmp_path):
-    assert_png(viz.plot_causal_mask(8, tmp_path / "mask.png"), 600, 500)
-    assert_png(viz.plot_causal_mask(40, tmp_path / "long.png"), 600, 500)  # no cell labels
+    assert_png(png.plot_causal_mask(8, tmp_path / "mask.png"), 600, 500)
+    assert_png(png.plot_causal_mask(40, tmp_path / "long.png"), 600, 500)  # no cell labels
     with pytest.raises(ValueError, match="seq must be at least 1"):
-        viz.plot_causal_mask(0, tmp_path / "none.png")
+        png.plot_causal_mask(0, tmp_path / "none.png")
 
 
 @draws
 def test_attention_grid_is_layers_by_heads(tmp_path):
     model, tokenizer = tiny_gpt()
-    out = viz.plot_attention(model, tokenizer, "a bad cafe", tmp_path / "attention.png")
+    out = png.plot_attention(model, tokenizer, "a bad cafe", tmp_path / "attention.png")
     # 2 heads across and 3 layers down, 3 inches each, and the colour bar
     assert_png(out, 2 * 300 + 90, 3 * 300)
     assert model.training  # the mode it was in comes back
@@ -106,14 +106,14 @@ def test_attention_labels_every_character_of_a_long_prompt_readably(tmp_path):
     tokenizer = CharTokenizer.from_text(PIZZA)
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=2, n_head=3,
                           d_model=12))
-    figure = viz.attention_figure(model, tokenizer, PIZZA)
+    figure = png.attention_figure(model, tokenizer, PIZZA)
     pictures = [ax for ax in figure.axes if ax.get_images()]
     corner = pictures[3]  # row 1, column 0: the outer picture that shows both axes' labels
     for labels in (corner.get_xticklabels(), corner.get_yticklabels()):
         assert "".join(label.get_text() for label in labels) == PIZZA.replace(" ", "␣")
         assert all(label.get_fontsize() >= 7 for label in labels)
     # the pictures grow to 0.1 inch a character instead: 4.9 inches for 49
-    assert_png(viz.plot_attention(model, tokenizer, PIZZA, tmp_path / "pizza.png"),
+    assert_png(png.plot_attention(model, tokenizer, PIZZA, tmp_path / "pizza.png"),
                3 * 490 + 90, 2 * 490)
     assert figure.get_suptitle() == f"attention weights for {PIZZA!r}"  # wide enough: whole
 
@@ -121,7 +121,7 @@ def test_attention_labels_every_character_of_a_long_prompt_readably(tmp_path):
 @draws
 def test_attention_has_one_colour_bar_for_the_weights():
     model, tokenizer = tiny_gpt()
-    figure = viz.attention_figure(model, tokenizer, "a bad cafe")
+    figure = png.attention_figure(model, tokenizer, "a bad cafe")
     bars = [ax for ax in figure.axes if ax.get_ylabel() == "attention weight"]
     assert len(bars) == 1
     assert bars[0].get_ylim() == (0.0, 1.0)  # every picture's scale: weights are 0 to 1
@@ -133,7 +133,7 @@ def test_a_title_too_long_for_the_figure_ends_with_an_ellipsis():
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=1,
                           n_head=1, d_model=8))
     prompt = "abc defgh " * 5
-    title = viz.attention_figure(model, tokenizer, prompt).get_suptitle()
+    title = png.attention_figure(model, tokenizer, prompt).get_suptitle()
     shown = title.removeprefix("attention weights for '").removesuffix("'")
     assert shown.endswith("…") and prompt.startswith(shown[:-1]), title
     assert len(title) <= 12 * (5.0 + 0.9)  # 12 characters an inch: the figure's width
@@ -143,28 +143,28 @@ def test_a_title_too_long_for_the_figure_ends_with_an_ellipsis():
 def test_attention_refuses_prompts_the_model_cannot_read(tmp_path):
     model, tokenizer = tiny_gpt()
     with pytest.raises(ValueError, match="'z' at position 1 is not in the vocabulary"):
-        viz.plot_attention(model, tokenizer, "az", tmp_path / "a.png")
+        png.plot_attention(model, tokenizer, "az", tmp_path / "a.png")
     with pytest.raises(ValueError, match="the prompt has 13 characters; give 1 to 12"):
-        viz.plot_attention(model, tokenizer, "a" * 13, tmp_path / "a.png")
+        png.plot_attention(model, tokenizer, "a" * 13, tmp_path / "a.png")
     with pytest.raises(ValueError, match="the prompt has 0 characters"):
-        viz.plot_attention(model, tokenizer, "", tmp_path / "a.png")
+        png.plot_attention(model, tokenizer, "", tmp_path / "a.png")
     assert not (tmp_path / "a.png").exists()
 
 
 @draws
 def test_curves_from_both_trainers(tmp_path):
     history = History([EpochRecord(0, 0.3, 700, 1000), EpochRecord(1, 0.2, 800, 1000)])
-    assert_png(viz.plot_curves(history, tmp_path / "mlp.png"), 1000, 400)
+    assert_png(png.plot_curves(history, tmp_path / "mlp.png"), 1000, 400)
     without_test = History([EpochRecord(0, 0.3, None, None)])
-    assert_png(viz.plot_curves(without_test, tmp_path / "no-test.png"), 1000, 400)
+    assert_png(png.plot_curves(without_test, tmp_path / "no-test.png"), 1000, 400)
     records = [EvalRecord(0, 4.2, 4.3, 1e-4), EvalRecord(50, 3.1, 3.3, 1e-3)]
-    assert_png(viz.plot_curves(records, tmp_path / "gpt.png"), 1000, 400)
+    assert_png(png.plot_curves(records, tmp_path / "gpt.png"), 1000, 400)
 
 
 @draws
 def test_curves_from_the_json_files(files, tmp_path):
     for name in ("mlp.json", "gpt.json"):
-        assert_png(viz.plot_curves(files[name], tmp_path / f"{name}.png"), 1000, 400)
+        assert_png(png.plot_curves(files[name], tmp_path / f"{name}.png"), 1000, 400)
 
 
 @draws
@@ -172,13 +172,13 @@ def test_curves_refuse_what_is_not_a_history(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(ValueError, match=f"{broken}: not JSON"):
-        viz.plot_curves(broken, tmp_path / "c.png")
+        png.plot_curves(broken, tmp_path / "c.png")
     other = tmp_path / "other.json"
     other.write_text('{"history": [{"x": 1}]}')
     with pytest.raises(ValueError, match=f"{other}: no training history in it"):
-        viz.plot_curves(other, tmp_path / "c.png")
+        png.plot_curves(other, tmp_path / "c.png")
     with pytest.raises(ValueError, match="give a History"):
-        viz.plot_curves([], tmp_path / "c.png")
+        png.plot_curves([], tmp_path / "c.png")
 
 
 @draws
@@ -188,22 +188,22 @@ def test_mnist_errors_shows_each_wrong_digit(tmp_path):
     model = Network([784, 10, 10])  # untrained: reads most of them wrongly
     wrong = int(np.sum(model.predict(x / 255.0) != y))
     assert wrong >= 36  # enough to fill the 6 × 6 grid
-    assert_png(viz.plot_mnist_errors(model, x, y, tmp_path / "errors.png"), 750, 6 * 125 + 50)
-    assert_png(viz.plot_mnist_errors(model, x, y, tmp_path / "few.png", max_digits=8),
+    assert_png(png.plot_mnist_errors(model, x, y, tmp_path / "errors.png"), 750, 6 * 125 + 50)
+    assert_png(png.plot_mnist_errors(model, x, y, tmp_path / "few.png", max_digits=8),
                750, 2 * 125 + 50)
     # labels equal to the predictions: nothing wrong, one empty cell and the title
     right = model.predict(x / 255.0)
-    assert_png(viz.plot_mnist_errors(model, x, right, tmp_path / "none.png"), 500, 175)
+    assert_png(png.plot_mnist_errors(model, x, right, tmp_path / "none.png"), 500, 175)
 
 
 @draws
 def test_mnist_weights_one_image_per_neuron(tmp_path):
-    assert_png(viz.plot_mnist_weights(Network([784, 30, 10]), tmp_path / "w.png"),
+    assert_png(png.plot_mnist_weights(Network([784, 30, 10]), tmp_path / "w.png"),
                6 * 125, 5 * 125 + 50)  # 30 neurons: 6 across, 5 down
-    assert_png(viz.plot_mnist_weights(Network([784, 4, 10]), tmp_path / "w4.png"),
+    assert_png(png.plot_mnist_weights(Network([784, 4, 10]), tmp_path / "w4.png"),
                500, 2 * 125 + 50)
     with pytest.raises(ValueError, match="a Dense layer reading 784 pixels"):
-        viz.plot_mnist_weights(Network([20, 4, 10]), tmp_path / "w20.png")
+        png.plot_mnist_weights(Network([20, 4, 10]), tmp_path / "w20.png")
 
 
 # ---------------------------------------------------------------------------
@@ -270,9 +270,9 @@ def no_matplotlib(monkeypatch):
 
 
 def test_functions_say_which_extra_to_install(no_matplotlib, tmp_path):
-    assert not viz.matplotlib_available()
+    assert not png.matplotlib_available()
     with pytest.raises(ModuleNotFoundError, match=r'pip install "shapesafe_nn\[plot\]"'):
-        viz.plot_causal_mask(4, tmp_path / "mask.png")
+        png.plot_causal_mask(4, tmp_path / "mask.png")
     assert not (tmp_path / "mask.png").exists()
 
 
@@ -289,7 +289,7 @@ def test_commands_without_matplotlib_exit_1_naming_the_extra(no_matplotlib, tmp_
     out = tmp_path / "picture.png"
     code, stdout, err = run(*argv, out) if argv[-1] == "--plot" else run(*argv, "--out", out)
     assert code == 1
-    assert err == f"shapesafe-nn: error: {viz.MISSING}\n"
+    assert err == f"shapesafe-nn: error: {png.MISSING}\n"
     assert 'pip install "shapesafe_nn[plot]"' in err
     assert stdout == ""  # refused before any work: no training, no loading
     assert not out.exists()

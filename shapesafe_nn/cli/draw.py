@@ -2,7 +2,7 @@
 
 ``draw dense``, ``draw head``, ``draw multi-head`` and ``draw block`` build
 the layer with the sizes given, trace it once and write the picture
-(``shapesafe_nn/draw.py`` says how it is read from the annotations).  The
+(``shapesafe_nn/pictures/svg.py`` says how it is read from the annotations).  The
 defaults are the sizes of the pages that show the pictures: Nielsen's first
 layer, page 4's head and page 6's attention and block.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import draw
+from ..pictures import svg
 from ..layers import AttentionHead, Dense, MultiHeadAttention, TransformerBlock
 from .arguments import check_outputs, positive
 from .memory import FLOAT64, check_fits
@@ -108,7 +108,7 @@ def run_dense(args) -> int:
     check_fits("this picture", {"--batch": 2 * args.batch * (args.d_in + args.d_out) * FLOAT64,
                                 "--d-in": 2 * args.d_in * args.d_out * FLOAT64})
     layer = Dense(args.d_in, args.d_out, rng=np.random.default_rng(SEED))
-    return write(draw.draw_dense(layer, args.batch), args.out)
+    return write(svg.draw_dense(layer, args.batch), args.out)
 
 
 def sequence_needs(args, n_heads: int, d_ff: int) -> dict[str, float]:
@@ -125,7 +125,7 @@ def run_head(args) -> int:
     check_outputs({"--out": args.out}, {})
     check_fits("this picture", sequence_needs(args, 1, args.d_head))
     layer = AttentionHead(args.d_model, args.d_head, rng=np.random.default_rng(SEED))
-    return write(draw.draw_head(layer, args.batch, args.seq), args.out)
+    return write(svg.draw_head(layer, args.batch, args.seq), args.out)
 
 
 def run_multi_head(args) -> int:
@@ -133,7 +133,7 @@ def run_multi_head(args) -> int:
     check_outputs({"--out": args.out}, {})
     check_fits("this picture", sequence_needs(args, args.n_heads, args.d_model))
     layer = MultiHeadAttention(args.d_model, args.n_heads, rng=np.random.default_rng(SEED))
-    return write(draw.draw_multi_head(layer, args.batch, args.seq), args.out)
+    return write(svg.draw_multi_head(layer, args.batch, args.seq), args.out)
 
 
 def run_block(args) -> int:
@@ -143,4 +143,4 @@ def run_block(args) -> int:
     check_fits("this picture", sequence_needs(args, args.n_heads, d_ff))
     layer = TransformerBlock(args.d_model, args.n_heads, d_ff,
                              rng=np.random.default_rng(SEED))
-    return write(draw.draw_block(layer, args.batch, args.seq), args.out)
+    return write(svg.draw_block(layer, args.batch, args.seq), args.out)

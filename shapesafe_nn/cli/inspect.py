@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import viz
 from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..data.pair_batches import EncodedPairs
 from ..data.pairs import load_numbers
 from ..models import GPT, GPTConfig, Network, Translator, TranslatorConfig
 from ..models.mlp import NetworkConfig
+from ..pictures import png, trace
 from ..saving.checkpoint import load_checkpoint
-from ..trace import trace
 from .arguments import check_outputs, non_empty_prompt, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
 from .memory import FLOAT64, check_fits
@@ -242,14 +241,14 @@ def run_attention(args) -> int:
             source.encode(sentence)
         except ValueError as error:
             raise ValueError(f"--source {sentence!r}: {error}") from error
-        print(f"wrote {viz.plot_translation_attention(model, source, target, sentence, args.out)}")
+        print(f"wrote {png.plot_translation_attention(model, source, target, sentence, args.out)}")
         return 0
     if args.source is not None:
         raise argparse.ArgumentTypeError("--source is a translator's; a GPT reads --prompt")
     prompt = ATTENTION_PROMPT if args.prompt is None else args.prompt
     model, tokenizer, _ = load_gpt(args.checkpoint)
     encode_prompt(tokenizer, prompt)  # an unknown character: an error naming --prompt
-    print(f"wrote {viz.plot_attention(model, tokenizer, prompt, args.out)}")
+    print(f"wrote {png.plot_attention(model, tokenizer, prompt, args.out)}")
     return 0
 
 
@@ -257,7 +256,7 @@ def run_positions(args) -> int:
     check_outputs({"--out": args.out}, {})
     # the table, and the image matplotlib resamples it into
     check_fits("this plot", {"--max-len or --d-model": 3 * args.max_len * args.d_model * FLOAT64})
-    print(f"wrote {viz.plot_positions(args.max_len, args.d_model, args.out)}")
+    print(f"wrote {png.plot_positions(args.max_len, args.d_model, args.out)}")
     return 0
 
 
@@ -265,13 +264,13 @@ def run_mask(args) -> int:
     check_outputs({"--out": args.out}, {})
     # the mask (seq, seq) of booleans, its negation, and the image of floats drawn from it
     check_fits("this plot", {"--seq": args.seq ** 2 * (2 + 2 * FLOAT64)})
-    print(f"wrote {viz.plot_causal_mask(args.seq, args.out)}")
+    print(f"wrote {png.plot_causal_mask(args.seq, args.out)}")
     return 0
 
 
 def run_curves(args) -> int:
     check_outputs({"--out": args.out}, {"--json": args.json})
-    print(f"wrote {viz.plot_curves(args.json, args.out)}")
+    print(f"wrote {png.plot_curves(args.json, args.out)}")
     return 0
 
 
@@ -282,12 +281,12 @@ def run_mnist_errors(args) -> int:
         x, labels, _ = held_out(args.checkpoint, meta)
     else:
         x, labels = load_mnist(args.data, "test" if args.data.is_dir() else "train")
-    print(f"wrote {viz.plot_mnist_errors(model, x, labels, args.out)}")
+    print(f"wrote {png.plot_mnist_errors(model, x, labels, args.out)}")
     return 0
 
 
 def run_mnist_weights(args) -> int:
     check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
     model, _ = load_network(args.checkpoint)
-    print(f"wrote {viz.plot_mnist_weights(model, args.out)}")
+    print(f"wrote {png.plot_mnist_weights(model, args.out)}")
     return 0

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import viz
 from ..module import Module
+from ..pictures import png
 from ..saving.checkpoint import (CheckpointError, load_checkpoint, load_parameters,
                                  parameter_arrays, save_checkpoint)
 from ..shapes import CHECK_MODES, checks_from_environment, set_checks
@@ -87,8 +87,8 @@ def ignore_line(text: str) -> None:
 
 def check_plot_extra(wanted) -> None:
     """Refuse a plot now, not after the work, if matplotlib is missing."""
-    if wanted and not viz.matplotlib_available():
-        raise ValueError(viz.MISSING)
+    if wanted and not png.matplotlib_available():
+        raise ValueError(png.MISSING)
 
 
 @dataclasses.dataclass
@@ -192,7 +192,7 @@ def run_training(args, training: Training) -> int:
     if writer is not None:
         log(f"saved {args.save}")
     if args.plot:
-        log(f"wrote {viz.plot_curves(history, args.plot)}")
+        log(f"wrote {png.plot_curves(history, args.plot)}")
     if args.json:
         args.json.write_text(json.dumps(document | {"settings": settings,
                                                     "config": built.config.to_json()},

@@ -8,7 +8,7 @@ size (``batch = 10`` beside its rows, ``d_in = 784`` under its columns), and
 its sides are drawn to scale.
 
 Nothing is drawn by hand.  Each picture runs its layer once through
-:func:`~shapesafe_nn.trace.trace`, on zeros of the sizes asked for, and reads
+:func:`~shapesafe_nn.pictures.trace.trace`, on zeros of the sizes asked for, and reads
 
 - the dim names from the layer's checked annotations: its ``forward``'s, as
   the trace prints them (``x (batch d_in) = (10, 784)``), and its
@@ -47,9 +47,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from .layers import AttentionHead, Dense, MultiHeadAttention, TransformerBlock
-from .module import Module
-from .shapes import anchor_value
+from ..layers import AttentionHead, Dense, MultiHeadAttention, TransformerBlock
+from ..module import Module
+from ..shapes import anchor_value
 from .trace import trace
 
 

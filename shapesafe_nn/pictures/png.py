@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.mnist import PIXELS, SIDE, to_inputs
-from .data.text import CharTokenizer
-from .layers.attention import Attention, causal_mask
-from .layers.positional_encoding import sinusoid_table
-from .module import Module
-from .records import no_grad
-from .training.trainer import EvalRecord, History
+from ..data.mnist import PIXELS, SIDE, to_inputs
+from ..data.text import CharTokenizer
+from ..layers.attention import Attention, causal_mask
+from ..layers.positional_encoding import sinusoid_table
+from ..module import Module
+from ..records import no_grad
+from ..training.trainer import EvalRecord, History
 
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
 MISSING = f"plots need matplotlib, which is not installed: {INSTALL_HINT}"
@@ -206,8 +206,8 @@ def translation_attention_figure(model, source, target, sentence: str):
     cross-attention row shows which source words the decoder read to write
     that token: the alignment.
     """
-    from .models.decoding import greedy_decode
-    from .word_tokenizer import EOS_ID, PAD_ID, split_tokens
+    from ..models.decoding import greedy_decode
+    from ..word_tokenizer import EOS_ID, PAD_ID, split_tokens
 
     src_ids = source.encode(sentence)[None]  # unknown words: a ValueError naming them
     if not 1 <= src_ids.shape[1] <= model.config.max_len:
