@@ -41,9 +41,9 @@ from shapesafe_nn.cli.translate import (BETAS, PRESETS, TranslateTraining, sched
 from shapesafe_nn.data.pair_batches import LengthBuckets
 from shapesafe_nn.shapes import CHECK_MODES
 from shapesafe_nn.testing.torch_translator import causal, sinusoids, transformer_parameters
+from shapesafe_nn.tokenizers.words import BOS_ID, EOS_ID, PAD_ID, pad_batch
 from shapesafe_nn.training.progress import LanguageModelProgress
 from shapesafe_nn.training.translation import exact_match, translate
-from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID, pad_batch
 
 
 class TorchTranslator(torch.nn.Module):

@@ -17,8 +17,8 @@ from shapesafe_nn.optim import AdamW
 from shapesafe_nn.pictures import png
 from shapesafe_nn.saving import load_translator
 from shapesafe_nn.saving.checkpoint import load_checkpoint
+from shapesafe_nn.tokenizers.words import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
 from shapesafe_nn.training.translation import Example, exact_match, train_translator, translate
-from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
 
 from cli_runner import assert_fails, run
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn.data.pairs import load_numbers
-from shapesafe_nn.word_tokenizer import (BOS_ID, EOS_ID, PAD_ID, WordTokenizer, pad_batch,
+from shapesafe_nn.tokenizers.words import (BOS_ID, EOS_ID, PAD_ID, WordTokenizer, pad_batch,
                                          split_tokens)
 
 

@@ -22,10 +22,10 @@ from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
 from ..saving.checkpoint import CheckpointError
 from ..saving.load import load_translator_checkpoint
+from ..tokenizers.words import WordTokenizer
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.trainer import EvalRecord
 from ..training.translation import Example, exact_match, train_translator, translate
-from ..word_tokenizer import WordTokenizer
 from .arguments import non_negative, positive
 from .gpt import probability
 from .memory import translator_needs

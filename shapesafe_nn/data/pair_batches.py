@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..shapes import Array
+from ..tokenizers.words import WordTokenizer, pad_batch
 from ..validate import positive_int
-from ..word_tokenizer import WordTokenizer, pad_batch
 
 
 @dataclass

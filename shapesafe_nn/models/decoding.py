@@ -36,8 +36,8 @@ import numpy as np
 
 from ..records import no_grad
 from ..shapes import Array
+from ..tokenizers.words import BOS_ID, EOS_ID, PAD_ID
 from ..validate import non_negative_number, positive_int
-from ..word_tokenizer import BOS_ID, EOS_ID, PAD_ID
 from .translator import Translator
 
 

@@ -91,7 +91,7 @@ class Translator(Module):
 
     ``forward(src_ids, tgt_ids, src_padding_mask, tgt_padding_mask)`` returns
     the logits; each mask (batch, src_seq) or (batch, tgt_seq) is True at
-    the padding (:func:`~shapesafe_nn.word_tokenizer.pad_batch` makes both).
+    the padding (:func:`~shapesafe_nn.tokenizers.words.pad_batch` makes both).
     ``backward(dlogits)`` fills every parameter's gradient and returns
     nothing: token ids have no gradient.
     """

@@ -207,7 +207,7 @@ def translation_attention_figure(model, source, target, sentence: str):
     that token: the alignment.
     """
     from ..models.decoding import greedy_decode
-    from ..word_tokenizer import EOS_ID, PAD_ID, split_tokens
+    from ..tokenizers.words import EOS_ID, PAD_ID, split_tokens
 
     src_ids = source.encode(sentence)[None]  # unknown words: a ValueError naming them
     if not 1 <= src_ids.shape[1] <= model.config.max_len:

@@ -15,8 +15,7 @@ from pathlib import Path
 from ..data.text import CharTokenizer
 from ..models.gpt import GPT, GPTConfig
 from ..models.translator import Translator, TranslatorConfig
-from ..tokenizers import tokenizer_from_json
-from ..word_tokenizer import WordTokenizer
+from ..tokenizers import WordTokenizer, tokenizer_from_json
 from .checkpoint import (CheckpointError, config_from, load_checkpoint, load_parameters,
                          parameter_arrays, save_checkpoint)
 

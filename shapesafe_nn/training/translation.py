@@ -32,8 +32,8 @@ from ..data.pair_batches import EncodedPairs, LengthBuckets
 from ..losses import LabelSmoothedCrossEntropy
 from ..models.decoding import beam_search, greedy_decode, inference
 from ..models.translator import Translator
+from ..tokenizers.words import PAD_ID, WordTokenizer, pad_batch
 from ..validate import positive_int
-from ..word_tokenizer import PAD_ID, WordTokenizer, pad_batch
 from .progress import LanguageModelProgress
 from .signals import StopOnSignal
 from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, backward_and_update,

@@ -9,7 +9,7 @@ import pytest
 from shapesafe_nn import ShapeError, no_grad
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.models.decoding import beam_search, greedy_decode, log_softmax
-from shapesafe_nn.word_tokenizer import BOS_ID, EOS_ID, PAD_ID
+from shapesafe_nn.tokenizers.words import BOS_ID, EOS_ID, PAD_ID
 
 SRC = np.array([[3, 4, 5, 6, 7], [8, 3, 4, PAD_ID, PAD_ID], [5, PAD_ID, PAD_ID, PAD_ID, PAD_ID]])
 SRC_PADDING = SRC == PAD_ID

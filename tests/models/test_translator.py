@@ -9,7 +9,7 @@ from shapesafe_nn.data.pairs import load_numbers
 from shapesafe_nn.losses import LabelSmoothedCrossEntropy
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.testing import gradcheck
-from shapesafe_nn.word_tokenizer import PAD_ID, WordTokenizer, pad_batch
+from shapesafe_nn.tokenizers.words import PAD_ID, WordTokenizer, pad_batch
 
 SRC_VOCAB, TGT_VOCAB = 9, 7
 # two source sentences of 5 and 3 tokens, two targets of 4 and 2 (PAD = 0 after them)
