@@ -72,7 +72,7 @@ def test_literal_blocks_roles_and_exponents_render(site):
     assert "runs:</p>" in training
     # a :func: role became a link to the function's entry
     assert re.search(r'<a class="autorefs autorefs-internal"[^>]*'
-                     r'href="#shapesafe_nn\.trainer\.train_classifier"><code>train_classifier'
+                     r'href="#shapesafe_nn\.training\.trainer\.train_classifier"><code>train_classifier'
                      r"</code></a>", training)
     assert "(w<sup>l+1</sup>)ᵀ δ<sup>l+1</sup>" in reference(site, "layers")
     for page in REFERENCE_PAGES:
