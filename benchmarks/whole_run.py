@@ -34,13 +34,13 @@ import torch
 import gpt_reference
 from machine import describe, load_now
 from sample_reference import torch_generate
-from shapesafe_nn import trainer
 from shapesafe_nn.cli import main as shapesafe_nn
 from shapesafe_nn.cli.gpt import PRESETS, SAMPLE_PROMPT
 from shapesafe_nn.data.text import CharTokenizer, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.shapes import CHECK_MODES, checks_from_environment
 from shapesafe_nn.testing.torch_gpt import TorchGPT
+from shapesafe_nn.training import trainer
 
 BABY = PRESETS["baby"]
 SAMPLE_LENGTH = 300  # what `train gpt` samples after training
