@@ -8,11 +8,11 @@ and the dimension.
 
 from .layers import Dense, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .losses import QuadraticCost, SoftmaxCrossEntropy
-from .module import Module, Parameter
+from .core import Module, Parameter
 from .optim import SGD, Momentum
 from .pictures import trace
-from .records import no_grad
-from .shapes import DIMENSIONS, ShapeError, checked, checks, expect, get_checks, set_checks
+from .core import no_grad
+from .core import DIMENSIONS, ShapeError, checked, checks, expect, get_checks, set_checks
 
 __version__ = "0.1.0"
 

@@ -8,9 +8,9 @@ with the output's shape.
 
 import numpy as np
 
-from .module import Module
-from .shapes import Array, Float, Integer, check_ids, checked
-from .validate import non_negative_int, probability
+from .core import Module
+from .core import Array, Float, Integer, check_ids, checked
+from .core.validate import non_negative_int, probability
 
 
 def one_hot(labels: Array, classes: int, dtype=np.float64) -> Array:

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .module import Parameter, start_new_pass
-from .validate import (non_negative_int, non_negative_number, positive_int, positive_number,
+from .core import Parameter, modules_holding, unconsumed_forwards
+from .core.validate import (non_negative_int, non_negative_number, positive_int, positive_number,
                        probability)
 
 
@@ -65,6 +65,9 @@ class Optimizer:
         named = _named(type(self).__name__, parameters)
         self.names = [name for name, _ in named]
         self.parameters = [parameter for _, parameter in named]
+        # every layer of the models these parameters belong to, as they are now:
+        # the layers whose records a step and a zero_grad look at
+        self.modules = modules_holding(self.parameters)
         self.lr = lr
 
     @property
@@ -78,10 +81,29 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Clear every gradient before the next backward adds into it, and start
-        a new pass: forwards that no backward consumed are never used later."""
-        start_new_pass()
+        a new pass of the models these parameters belong to: forwards that no
+        backward consumed are never used later.  Another model's records are
+        left alone.
+
+        Raises RuntimeError, after clearing, if a layer ran a backward while
+        forwards of it still waited (see :meth:`refuse_unconsumed_forwards`).
+        """
+        problem = unconsumed_forwards(f"{type(self).__name__}.zero_grad", self.modules)
+        for _, module in self.modules:
+            module._start_new_pass()
         for parameter in self.parameters:
             parameter.grad[...] = 0
+        if problem is not None:
+            raise RuntimeError(problem + "\n  (the gradients and records are cleared now)")
+
+    def refuse_unconsumed_forwards(self) -> None:
+        """Raise RuntimeError, before any update, if a layer of these models ran a
+        backward while forwards of it still waited: the gradients are then those
+        of the last forward (an evaluation batch run outside ``no_grad()``?),
+        not of the step's.  Every ``step`` calls this first."""
+        problem = unconsumed_forwards(f"{type(self).__name__}.step", self.modules)
+        if problem is not None:
+            raise RuntimeError(problem + "\n  (no parameter was updated)")
 
     def step(self) -> None:
         raise NotImplementedError
@@ -122,6 +144,7 @@ class SGD(Optimizer):
     """
 
     def step(self) -> None:
+        self.refuse_unconsumed_forwards()
         for p in self.parameters:
             p.value -= self.lr * p.grad
 
@@ -149,6 +172,7 @@ class Momentum(Optimizer):
         return {f"velocity.{name}": (name, v) for name, v in zip(self.names, self.velocities)}
 
     def step(self) -> None:
+        self.refuse_unconsumed_forwards()
         for p, v in zip(self.parameters, self.velocities):
             v *= self.momentum
             v -= self.lr * p.grad
@@ -224,6 +248,7 @@ class AdamW(Optimizer):
         self.step_count = int(step)
 
     def step(self) -> None:
+        self.refuse_unconsumed_forwards()
         beta1, beta2 = self.betas
         self.step_count += 1
         bias_correction1 = 1.0 - beta1 ** self.step_count

@@ -161,6 +161,7 @@ def reference_network(torch, layer, inputs, p):
 @dataclass
 class Case:
     build: Callable[..., object]  # build(dtype): the layer, its floats in that dtype
+    #                               (every constant parameter drawn apart: see below)
     dims: dict | None = None  # sizes the layer cannot tell from its parameters
     backward_returns_none: bool = False  # documented: no gradient for the input
     no_gradient_for: tuple = ()  # float inputs declared to get no gradient
@@ -170,6 +171,24 @@ class Case:
     # float arguments drawn away from 0 break nothing, but a few layers need more:
     # the dims given to the gradient check's draws (sizes kept small: it is slow)
     gradcheck_dims: dict | None = None
+
+    def __post_init__(self):
+        make = self.build
+        self.build = lambda *args: without_constant_parameters(make(*args))
+
+
+def without_constant_parameters(layer):
+    """``layer`` with every parameter that starts as one constant (a LayerNorm's
+    γ = 1 and β = 0, a zero bias) drawn around that constant instead.  With
+    γ = 1 a backward that forgets γ computes the right numbers, and with β = 0
+    one that adds β twice does: every table test would pass such a bug."""
+    rng = np.random.default_rng(1)
+    for _, parameter in layer.named_parameters():
+        value = parameter.value
+        if value.size > 1 and np.all(value == value.flat[0]):
+            value[...] = value.flat[0] + rng.uniform(0.2, 0.6, value.shape) * rng.choice(
+                [-1, 1], value.shape)
+    return layer
 
 
 def _F(torch):

@@ -147,3 +147,12 @@ def test_forward_and_backward_match_pytorch(name, data):
         theirs = np.zeros_like(parameter.grad) if theirs is None else theirs.numpy()
         assert np.all(np.isfinite(parameter.grad)), parameter_name
         np.testing.assert_allclose(parameter.grad, theirs, **tolerance, err_msg=parameter_name)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_case_is_built_with_spread_parameters_so_each_one_is_seen(name):
+    """A γ of ones or a β of zeros hides a backward that forgets them."""
+    layer = CASES[name].build(np.float64)
+    for path, parameter in layer.named_parameters():
+        value = parameter.value
+        assert value.size == 1 or np.ptp(value) > 0, f"{name}: {path} is one constant"

@@ -33,6 +33,7 @@ which ``docs`` points at the real ``docs/``, so paths such as
 
 import contextlib
 import io
+import linecache
 import math
 import re
 import textwrap
@@ -143,6 +144,11 @@ def run_page(page: Path) -> None:
         assert block.kind in KINDS, f"{where}: a ```{block.kind} block cannot be run"
         if block.kind == "python":
             out = io.StringIO()
+            # the block's text is kept where `inspect` looks for source, as Jupyter
+            # and IPython keep each cell's: a layer defined on a page can then have
+            # a failing line of its own explained (shapesafe_nn/core/explain.py)
+            linecache.cache[where] = (len(block.source), None,
+                                      block.source.splitlines(keepends=True), where)
             with contextlib.redirect_stdout(out):
                 exec(compile(block.source, where, "exec"), namespace)
             following = blocks[index + 1] if index + 1 < len(blocks) else None

@@ -1,4 +1,4 @@
-"""The quick check in shapes.py against jaxtyping, the authority it stands in for.
+"""The quick check in core/quick_check.py against jaxtyping, the authority it stands in for.
 
 ``_passes_quickly`` decides most checks of a call without beartype or
 jaxtyping.  It must never pass what jaxtyping refuses (a wrong shape would
@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from jaxtyping import AnnotationError, Bool, Float, Integer, jaxtyped
 from jaxtyping._storage import get_shape_memo
 
-from shapesafe_nn import checks, no_grad, shapes
+from shapesafe_nn import ShapeError, checks, no_grad
+from shapesafe_nn.core import call as call_module
+from shapesafe_nn.core import quick_check
 from shapesafe_nn.layers import Attention, Dense, KVCache, LayerNorm, MultiHeadAttention
 from shapesafe_nn.models import GPT, GPTConfig
 
@@ -67,7 +69,7 @@ def run(check, value, hint_, bound, variadic):
             variadic_memo["v"] = (False, variadic)
         try:
             answer = (check(hint_, value, single, variadic_memo)
-                      if check is shapes._passes_quickly else check(value, hint_))
+                      if check is quick_check.passes_quickly else check(value, hint_))
         except AnnotationError:  # jaxtyping's own refusal of "a+1" with `a` unbound
             answer = False
         single, variadic_memo = get_shape_memo()[:2]
@@ -85,15 +87,15 @@ def run(check, value, hint_, bound, variadic):
     (list[KVCache] | None, (KVCache(4),), False),
 ])
 def test_a_class_hint_is_an_isinstance_check(hint_, value, expected):
-    assert shapes._quick_plan(hint_) is not None
-    assert shapes._passes_quickly(hint_, value, {}, {}) == is_bearable(value, hint_) == expected
+    assert quick_check.quick_plan(hint_) is not None
+    assert quick_check.passes_quickly(hint_, value, {}, {}) == is_bearable(value, hint_) == expected
 
 
 def test_a_list_of_a_class_passes_only_if_every_item_does():
     """beartype samples one item of a list; the quick check looks at all of
     them, so it may refuse what beartype passes, never the other way round."""
     mixed = [KVCache(4), "not a cache"]
-    assert not shapes._passes_quickly(list[KVCache], mixed, {}, {})
+    assert not quick_check.passes_quickly(list[KVCache], mixed, {}, {})
 
 
 def test_a_tuple_passes_member_by_member_in_one_memo():
@@ -101,7 +103,7 @@ def test_a_tuple_passes_member_by_member_in_one_memo():
     ok = (np.zeros((2, 3)), np.zeros((3, 4)))
     wrong = (np.zeros((2, 3)), np.zeros((5, 4)))  # b is 3, then 5
     for value, expected in ((ok, True), (wrong, False), (ok[:1], False), (list(ok), False)):
-        quick, single, _ = run(shapes._passes_quickly, value, pair, {}, None)
+        quick, single, _ = run(quick_check.passes_quickly, value, pair, {}, None)
         full, full_single, _ = run(is_bearable, value, pair, {}, None)
         assert quick == full == expected
         assert single == (full_single if quick else {})  # a refusal undoes the first member
@@ -112,7 +114,7 @@ def test_a_tuple_passes_member_by_member_in_one_memo():
 def test_the_quick_check_agrees_with_jaxtyping(case):
     kind, dims, value, bound, variadic = case
     hint_ = hint(kind, dims)
-    quick, quick_single, quick_variadic = run(shapes._passes_quickly, value, hint_, bound,
+    quick, quick_single, quick_variadic = run(quick_check.passes_quickly, value, hint_, bound,
                                               variadic)
     full, full_single, full_variadic = run(is_bearable, value, hint_, bound, variadic)
     if quick:  # never passes what jaxtyping refuses, and binds the same dims
@@ -121,27 +123,27 @@ def test_the_quick_check_agrees_with_jaxtyping(case):
     else:  # a refusal leaves the memo as it found it, for jaxtyping to redo the check
         expected_variadic = {} if variadic is None else {"v": (False, variadic)}
         assert (quick_single, quick_variadic) == (bound, expected_variadic)
-    if shapes._quick_plan(hint_) is not None:  # a hint it takes on: it decides alone
+    if quick_check.quick_plan(hint_) is not None:  # a hint it takes on: it decides alone
         assert quick == full
 
 
 def test_the_quick_check_hands_other_hints_to_jaxtyping():
-    assert shapes._quick_plan(hint("float", "a 3")) is None  # a fixed size
-    assert shapes._quick_plan(hint("float", "#a b")) is None  # a broadcastable dim
-    assert shapes._quick_plan(hint("float", "a {b}")) is None  # jaxtyping's f-string dims
+    assert quick_check.quick_plan(hint("float", "a 3")) is None  # a fixed size
+    assert quick_check.quick_plan(hint("float", "#a b")) is None  # a broadcastable dim
+    assert quick_check.quick_plan(hint("float", "a {b}")) is None  # jaxtyping's f-string dims
     for number in (bool, int, float, complex):  # beartype's rules for numbers are its own
-        assert shapes._quick_plan(number) is None
-    assert shapes._quick_plan(dict[str, KVCache]) is None
+        assert quick_check.quick_plan(number) is None
+    assert quick_check.quick_plan(dict[str, KVCache]) is None
     floats = frozenset({np.float16, np.float32, np.float64})
-    assert shapes._quick_plan(hint("float", "a *v b")) == (("a", "b"), 1, "v", floats, False,
+    assert quick_check.quick_plan(hint("float", "a *v b")) == (("a", "b"), 1, "v", floats, False,
                                                            False)
     optional = hint("float", "a b") | None  # a backward that may return nothing
-    assert shapes._quick_plan(optional) == (("a", "b"), 2, None, floats, True, True)
-    assert not shapes._quick_plan(hint("float", "a a")).distinct  # "seq seq": one loop
-    assert shapes._quick_plan(tuple[hint("float", "a"), hint("float", "a 3")]) is None
-    assert shapes._quick_plan(tuple[hint("float", "a"), ...]) is None
-    assert shapes._passes_quickly(optional, None, {}, {})
-    assert not shapes._passes_quickly(hint("float", "a b"), None, {}, {})
+    assert quick_check.quick_plan(optional) == (("a", "b"), 2, None, floats, True, True)
+    assert not quick_check.quick_plan(hint("float", "a a")).distinct  # "seq seq": one loop
+    assert quick_check.quick_plan(tuple[hint("float", "a"), hint("float", "a 3")]) is None
+    assert quick_check.quick_plan(tuple[hint("float", "a"), ...]) is None
+    assert quick_check.passes_quickly(optional, None, {}, {})
+    assert not quick_check.passes_quickly(hint("float", "a b"), None, {}, {})
 
 
 def test_a_call_with_plain_dims_never_reaches_beartype(monkeypatch):
@@ -150,7 +152,7 @@ def test_a_call_with_plain_dims_never_reaches_beartype(monkeypatch):
     def refuse(value, hint_):
         raise AssertionError(f"beartype was asked about {hint_}")
 
-    monkeypatch.setattr(shapes, "is_bearable", refuse)
+    monkeypatch.setattr(call_module, "is_bearable", refuse)
     rng = np.random.default_rng(0)
     with checks("always"):
         dense = Dense(4, 3, rng=rng)
@@ -170,7 +172,7 @@ def test_a_call_with_plain_dims_never_reaches_beartype(monkeypatch):
 
 def test_a_wrong_shape_still_gets_the_full_error():
     """A refusal goes to beartype and jaxtyping, whose reason the error quotes."""
-    with checks("always"), pytest.raises(shapes.ShapeError) as error:
+    with checks("always"), pytest.raises(ShapeError) as error:
         Dense(4, 3).forward(np.zeros((2, 5)))
     assert "d_in is 5 here, but d_in = 4 was bound by parameter W" in str(error.value)
     assert error.value.original is not None

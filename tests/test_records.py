@@ -10,9 +10,9 @@ import pytest
 
 from shapesafe_nn import (Dense, QuadraticCost, Sequential, ShapeError, Sigmoid, checks,
                           get_checks, no_grad, set_checks)
-from shapesafe_nn.layers import Embedding
-from shapesafe_nn.module import PILING_UP
-from shapesafe_nn.records import is_recording
+from shapesafe_nn.layers import Embedding, LayerNorm
+from shapesafe_nn.core.module import PILING_UP
+from shapesafe_nn.core.records import is_recording
 from shapesafe_nn.testing import gradcheck
 
 
@@ -221,3 +221,91 @@ def test_a_subclass_without_checked_keeps_one_record_per_call_and_is_checked():
     layer.forward(z)
     with pytest.raises(ShapeError, match="ScaledSigmoid.backward"):  # checked, by its parent's
         layer.backward(np.ones((4, 5)))                               # annotations
+
+
+# ---------------------------------------------------------------------------
+# Records and passes belong to their own model; the call stack to its thread
+# ---------------------------------------------------------------------------
+def test_zero_grad_of_one_model_leaves_another_models_forward_waiting():
+    a, b = Dense(4, 3), Dense(4, 3)
+    y = a.forward(np.ones((2, 4)))
+    b.zero_grad()
+    a.backward(np.ones_like(y))  # before: "the only forwards waiting ran before the last zero_grad()"
+    assert a.pending_records() == 0
+
+
+def test_an_optimizers_zero_grad_touches_only_the_records_of_its_own_model():
+    from shapesafe_nn.optim import SGD
+    a, b = Sequential(Dense(4, 3), Sigmoid()), Sequential(Dense(4, 3), Sigmoid())
+    y = a.forward(np.ones((2, 4)))
+    b.forward(np.ones((2, 4)))  # an aborted step of b
+    SGD(b.parameters(), lr=0.1).zero_grad()
+    assert all(module.pending_records() == 0 for _, module in b.named_modules())
+    a.backward(np.ones_like(y))
+
+
+def test_two_threads_with_their_own_layer_norms_never_see_each_others_dims():
+    errors = []
+
+    def normalize(seq):
+        layer = LayerNorm(8, dtype=np.float32)
+        try:
+            for _ in range(400):
+                layer.forward(np.ones((2, seq, 8), np.float32))
+        except Exception as error:  # collected: an exception in a thread is lost otherwise
+            errors.append(error)
+
+    threads = [threading.Thread(target=normalize, args=(seq,)) for seq in (3, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def _train_then_evaluate_outside_no_grad(model):
+    model.forward(np.ones((2, 4)))  # the step's batch
+    out = model.forward(np.ones((5, 4)))  # an evaluation batch, outside no_grad()
+    model.backward(np.ones_like(out))  # differentiates the evaluation batch
+
+
+def test_a_step_after_a_backward_that_left_a_forward_waiting_is_refused_before_updating():
+    from shapesafe_nn.optim import SGD
+    model = Dense(4, 3)
+    optimizer = SGD(model.named_parameters(), lr=0.1)
+    optimizer.zero_grad()
+    _train_then_evaluate_outside_no_grad(model)
+    before = model.W.value.copy()
+    with pytest.raises(RuntimeError) as error:
+        optimizer.step()
+    assert str(error.value) == (
+        "SGD.step: 2 forwards and 1 backward since zero_grad() in Dense\n"
+        "  the backward differentiated the last forward, and 1 forward before it never had one\n"
+        "  hint: run evaluation inside no_grad(), so that it records nothing\n"
+        "  (no parameter was updated)")
+    np.testing.assert_array_equal(model.W.value, before)
+
+
+def test_zero_grad_after_such_a_pass_clears_it_then_says_what_happened():
+    model = Sequential(Dense(4, 3), Sigmoid())
+    _train_then_evaluate_outside_no_grad(model)
+    with pytest.raises(RuntimeError) as error:
+        model.zero_grad()
+    assert str(error.value).splitlines()[0] == (
+        "Sequential.zero_grad: 2 forwards and 1 backward since zero_grad() in Sequential, "
+        "and in 2 other layers")
+    assert str(error.value).endswith("(the gradients and records are cleared now)")
+    assert all(module.pending_records() == 0 for _, module in model.named_modules())
+    assert not any(parameter.grad.any() for parameter in model.parameters())
+    model.zero_grad()  # cleared: the next pass starts clean
+
+
+def test_an_aborted_step_forwards_without_a_backward_trips_nothing():
+    from shapesafe_nn.optim import SGD
+    model = Dense(4, 3)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    model.forward(np.ones((2, 4)))  # stopped before its backward
+    optimizer.zero_grad()
+    out = model.forward(np.ones((2, 4)))
+    model.backward(np.ones_like(out))
+    optimizer.step()

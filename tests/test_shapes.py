@@ -23,6 +23,7 @@ from shapesafe_nn import (
     shapes,
 )
 from shapesafe_nn.layers import GELU, Dropout, Sigmoid
+from shapesafe_nn.core import call as call_module
 from shapesafe_nn.shapes import Array, Float, check_ids, register_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,13 +231,13 @@ def test_checks_from_environment_names_an_invalid_value_in_one_line(monkeypatch)
 def count_checks(monkeypatch):
     """Count the shape checks actually run: a list that grows by one per check."""
     runs = []
-    real = shapes._Call.check
+    real = call_module.Call.check
 
     def counting(call, label, argument, hint, value):
         runs.append(hint)
         return real(call, label, argument, hint, value)
 
-    monkeypatch.setattr(shapes._Call, "check", counting)
+    monkeypatch.setattr(call_module.Call, "check", counting)
     return runs
 
 
@@ -284,8 +285,12 @@ def test_mode_off_runs_no_check(count_checks):
     ints = np.ones((2, 4), dtype=np.int64)  # refused in the other modes
     out = layer.forward(ints)
     assert out.shape == (2, 3)
-    with pytest.raises(ValueError, match="matmul"):  # numpy's own error, not a ShapeError
+    # numpy's own error, said in the layer's dims: no check ran, but the line is explained
+    with pytest.raises(ShapeError, match="Dense.forward: line .* failed: z = x @ self.W.value.T") \
+            as error:
         layer.forward(np.zeros((2, 5)))
+    assert isinstance(error.value.__cause__, ValueError)
+    assert "matmul" in str(error.value.__cause__)
     assert count_checks == []
 
 
@@ -351,7 +356,7 @@ def test_an_unknown_dim_name_is_refused_when_the_method_is_decorated():
 
 
 def test_register_dim_adds_a_name_that_is_then_checked(monkeypatch):
-    monkeypatch.setattr(shapes, "DIMENSIONS", dict(shapes.DIMENSIONS))  # undone after the test
+    monkeypatch.delitem(shapes.DIMENSIONS, "pixels", raising=False)  # undone after the test
     register_dim("pixels", "pixels in one image")
     assert shapes.DIMENSIONS["pixels"] == "pixels in one image"
 
@@ -366,6 +371,11 @@ def test_register_dim_adds_a_name_that_is_then_checked(monkeypatch):
     assert "pixels is 4 here, but pixels = 3 was bound by argument x" in str(error)
     with pytest.raises(ValueError, match="not a Python identifier"):
         register_dim("two words", "no")
+    register_dim("pixels", "pixels in one image")  # the same meaning again: nothing changes
+    with pytest.raises(ValueError, match=r"register_dim: 'pixels' already means 'pixels in one "
+                                         r"image'; choose another name for 'image width'"):
+        register_dim("pixels", "image width")
+    assert shapes.DIMENSIONS["pixels"] == "pixels in one image"
 
 
 # ---------------------------------------------------------------------------

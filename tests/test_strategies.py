@@ -193,10 +193,17 @@ def test_dims_after_a_star_shape_and_symbolic_dims_follow_the_layer(args):
 
 @EXAMPLES
 @given(mismatched_inputs_for(Mixer()))
-def test_only_a_dim_the_layer_fixes_is_put_off(example):
+def test_only_a_dim_the_layer_fixes_or_one_computed_from_it_is_put_off(example):
     (x, qkv), dim = example
-    assert dim == "d_model" and x.shape[-1] != 3 and qkv.shape[1] == 9
-    assert (dim.argument, dim.position) == ("x", 0)  # the argument it changed
+    if dim == "d_model":
+        assert x.shape[-1] != 3 and qkv.shape[1] == 9
+        assert (dim.argument, dim.position) == ("x", 0)  # the argument it changed
+    else:  # the computed dim itself, its names left as they are
+        assert dim == "3*d_model" and x.shape[-1] == 3 and qkv.shape[1] != 9
+        assert (dim.argument, dim.position) == ("qkv", 1)
+    with pytest.raises(ShapeError) as error:
+        Mixer().forward(x, qkv)
+    assert error.value.dim == dim.dim
 
 
 @EXAMPLES

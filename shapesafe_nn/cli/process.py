@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
-from ..shapes import checks_from_environment
+from ..core import checks_from_environment
 from ..training.signals import STOP_SIGNALS, Interrupted
 
 SIGNAL_EXIT_BASE = 128  # a shell's exit status for a process that signal n ended: 128 + n

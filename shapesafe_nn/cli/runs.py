@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..module import Module
+from ..core import Module
 from ..pictures import png
 from ..saving.checkpoint import (CheckpointError, load_checkpoint, load_parameters,
                                  parameter_arrays, save_checkpoint)
-from ..shapes import CHECK_MODES, checks_from_environment, set_checks
+from ..core import CHECK_MODES, checks_from_environment, set_checks
 from ..training.generator_state import dropout_arrays, load_dropout_arrays
 from ..training.trainer import write_line
 from .arguments import check_outputs, non_negative_int, positive

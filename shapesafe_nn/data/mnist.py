@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..saving.npz import NpzError, read_npz
-from ..shapes import Array
+from ..core import Array
 
 SIDE = 28
 """Height and width of every MNIST image, in pixels."""

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..shapes import Array
+from ..core import Array
 from ..tokenizers.words import WordTokenizer, pad_batch
-from ..validate import positive_int
+from ..core.validate import positive_int
 
 
 @dataclass

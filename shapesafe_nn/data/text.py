@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..shapes import Array, check_ids
+from ..core import Array, check_ids
 
 BUNDLED_CORPUS = "shakespeare_tragedies.txt"
 

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Float, checked
-from ..validate import option
+from ..core import Module
+from ..core import Array, Float, checked
+from ..core.validate import option
 
 
 class Sigmoid(Module):

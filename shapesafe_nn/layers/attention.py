@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import option, probability
+from ..core import Module
+from ..core import Array, Bool, Float, checked, expect
+from ..core.validate import option, probability
 from .activations import softmax, softmax_backward
 from .dropout import Dropout
 

@@ -8,9 +8,9 @@ masks and the softmax live.
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Float, checked, expect
-from ..validate import option, positive_int
+from ..core import Module
+from ..core import Array, Float, checked, expect
+from ..core.validate import option, positive_int
 from .attention import MASKS, SCORES, Attention
 from .dense import Dense
 

@@ -6,9 +6,9 @@ writing, and finds the answers in the source sentence its encoder read.
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import head_width, option, positive_int, probability
+from ..core import Module
+from ..core import Array, Bool, Float, checked, expect
+from ..core.validate import head_width, option, positive_int, probability
 from .attention import SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout

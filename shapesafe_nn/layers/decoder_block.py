@@ -5,9 +5,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import option, positive_int
+from ..core import Module
+from ..core import Array, Bool, Float, checked, expect
+from ..core.validate import option, positive_int
 from .activations import GELU_FORMS
 from .cross_attention import CrossAttention
 from .encoder_block import NORMS

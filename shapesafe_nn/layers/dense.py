@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ..module import Module, Parameter
-from ..shapes import Array, Float, checked
-from ..validate import positive_int
+from ..core import Module, Parameter
+from ..core import Array, Float, checked
+from ..core.validate import positive_int
 
 
 class Dense(Module):

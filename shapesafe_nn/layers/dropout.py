@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Float, checked
+from ..core import Module
+from ..core import Array, Float, checked
 
 
 class Dropout(Module):

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ..module import Module, Parameter
-from ..shapes import Array, Float, Integer, check_ids, checked
-from ..validate import positive_int
+from ..core import Module, Parameter
+from ..core import Array, Float, Integer, check_ids, checked
+from ..core.validate import positive_int
 
 
 class Embedding(Module):

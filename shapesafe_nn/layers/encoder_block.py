@@ -3,9 +3,9 @@ then thinks on its own, each step added onto the residual stream."""
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import option, positive_int
+from ..core import Module
+from ..core import Array, Bool, Float, checked, expect
+from ..core.validate import option, positive_int
 from .activations import GELU_FORMS
 from .feed_forward import ACTIVATIONS, FeedForward
 from .layer_norm import LayerNorm

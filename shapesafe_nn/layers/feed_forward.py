@@ -3,11 +3,11 @@ position thinks on its own through a wider hidden layer."""
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Float, checked
-from ..validate import option
+from ..core import Module
+from ..core import Array, Float, checked
+from ..core.validate import option
 from .activations import GELU, GELU_FORMS, ReLU
-from ..validate import positive_int
+from ..core.validate import positive_int
 from .dense import Dense
 from .dropout import Dropout
 

@@ -33,9 +33,9 @@ Two limits come with it:
 
 import numpy as np
 
-from ..records import is_recording
-from ..shapes import Array, Float
-from ..validate import positive_int
+from ..core import is_recording
+from ..core import Array, Float
+from ..core.validate import positive_int
 
 
 class KVCache:

@@ -3,9 +3,9 @@ let the network choose its own scale and shift."""
 
 import numpy as np
 
-from ..module import Module, Parameter
-from ..shapes import Array, Float, checked, expect
-from ..validate import positive_int
+from ..core import Module, Parameter
+from ..core import Array, Float, checked, expect
+from ..core.validate import positive_int
 
 
 class LayerNorm(Module):

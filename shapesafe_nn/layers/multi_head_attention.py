@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Bool, Float, checked, expect
-from ..validate import head_width, option, positive_int, probability
+from ..core import Module
+from ..core import Array, Bool, Float, checked, expect
+from ..core.validate import head_width, option, positive_int, probability
 from .attention import MASKS, SCORES, Attention
 from .dense import Dense
 from .dropout import Dropout

@@ -13,9 +13,9 @@ positions with no row: both refuse it with a ValueError.
 
 import numpy as np
 
-from ..module import Module, Parameter
-from ..shapes import Array, Float, checked
-from ..validate import positive_int
+from ..core import Module, Parameter
+from ..core import Array, Float, checked
+from ..core.validate import positive_int
 
 
 def _check_length(where: str, seq: int, max_len: int) -> None:

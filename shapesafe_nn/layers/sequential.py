@@ -1,7 +1,7 @@
 """Sequential: layers applied one after another, and differentiated in reverse."""
 
-from ..module import Module
-from ..shapes import Array
+from ..core import Module
+from ..core import Array
 
 
 class Sequential(Module):

@@ -3,9 +3,9 @@ think per position, each added onto the residual stream."""
 
 import numpy as np
 
-from ..module import Module
-from ..shapes import Array, Float, checked, expect
-from ..validate import option, positive_int
+from ..core import Module
+from ..core import Array, Float, checked, expect
+from ..core.validate import option, positive_int
 from .activations import GELU_FORMS
 from .attention import MASKS, SCORES
 from .feed_forward import FeedForward

@@ -34,10 +34,10 @@ import contextlib
 
 import numpy as np
 
-from ..records import no_grad
-from ..shapes import Array
+from ..core import no_grad
+from ..core import Array
 from ..tokenizers.words import BOS_ID, EOS_ID, PAD_ID
-from ..validate import non_negative_number, positive_int
+from ..core.validate import non_negative_number, positive_int
 from .translator import Translator
 
 

@@ -64,10 +64,10 @@ from ..layers import (Attention, AttentionHead, Dropout, Embedding, FeedForward,
 from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
 from ..layers.kv_cache import KVCache
-from ..module import Module
-from ..records import no_grad
-from ..shapes import Array, Float, Integer, checked, expect
-from ..validate import float_dtype, head_width, is_integer, option, positive_int, probability
+from ..core import Module
+from ..core import no_grad
+from ..core import Array, Float, Integer, checked, expect
+from ..core.validate import float_dtype, head_width, is_integer, option, positive_int, probability
 
 POSITIONS = ("learned", "sinusoidal")
 # The build-up ladder of Karpathy's "Let's build GPT", in the lecture's order:

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..layers import Dense, ReLU, Sequential, Sigmoid
-from ..module import Module
-from ..records import no_grad
-from ..shapes import Array, Float, Integer, checked
-from ..validate import float_dtype, non_negative_int, option, positive_int
+from ..core import Module
+from ..core import no_grad
+from ..core import Array, Float, Integer, checked
+from ..core.validate import float_dtype, non_negative_int, option, positive_int
 
 ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU}
 INITS = ("nielsen", "scaled")

@@ -35,9 +35,9 @@ from ..layers.encoder_block import NORMS
 from ..layers.feed_forward import ACTIVATIONS
 from ..layers.decoder_block import DecoderCache
 from ..layers.kv_cache import KVCache
-from ..module import Module
-from ..shapes import Array, Bool, Float, Integer, checked, expect
-from ..validate import float_dtype, option, positive_int, probability
+from ..core import Module
+from ..core import Array, Bool, Float, Integer, checked, expect
+from ..core.validate import float_dtype, option, positive_int, probability
 
 
 @dataclass(frozen=True)

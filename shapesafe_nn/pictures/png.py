@@ -30,8 +30,8 @@ from ..data.mnist import PIXELS, SIDE, to_inputs
 from ..data.text import CharTokenizer
 from ..layers.attention import Attention, causal_mask
 from ..layers.positional_encoding import sinusoid_table
-from ..module import Module
-from ..records import no_grad
+from ..core import Module
+from ..core import no_grad
 from ..training.trainer import EvalRecord, History
 
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'

@@ -48,8 +48,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ..layers import AttentionHead, Dense, MultiHeadAttention, TransformerBlock
-from ..module import Module
-from ..shapes import anchor_value
+from ..core import Module
+from ..core import anchor_value
 from .trace import trace
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..module import Module
+from ..core import Module
 
 _ABSENT = object()  # marks "the instance had no attribute of this name"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..module import Module
+from ..core import Module
 from .npz import NpzError, read_npz
 
 FORMAT = "shapesafe_nn checkpoint"

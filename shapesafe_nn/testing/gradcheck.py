@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layers import Dropout
-from ..module import Module
-from ..records import no_grad
+from ..core import Module
+from ..core import no_grad
 
 # Why a floor: the central difference has an absolute error of its own,
 # whatever the size of the true gradient: rounding in the forward pass, divided

@@ -45,8 +45,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..module import Module
-from ..shapes import anchor_value, floats
+from ..core import Module
+from ..core import anchor_value, floats
 
 # dim -> the dim it may not exceed: a sequence has no more positions than its table has rows
 AT_MOST = {"seq": "max_len"}
@@ -268,6 +268,8 @@ class _Call:
                     max_side=self.max_side))
             elif kind == "fixed":
                 shape.append(what)
+            elif kind == "symbolic" and what in single:  # a computed dim put off on purpose
+                shape.append(single[what])
             elif kind == "symbolic":  # "3*d_model", evaluated as jaxtyping does
                 shape.append(int(eval(what, {"__builtins__": {}}, dict(single))))
             elif kind == "named":
@@ -289,11 +291,13 @@ class _Call:
             dtype, elements = np.dtype(bool), st.booleans()
         return draw(hnp.arrays(dtype, tuple(shape), elements=elements))
 
-    def constrained(self) -> list[tuple[str, bool, int]]:
+    def constrained(self) -> list[tuple[str, bool | None, int]]:
         """(dim, is_variadic, argument position) for every dim the checked call
         compares with a size bound before it: one the layer's own parameters or
         anchors fix, one that two arguments name, and in a backward, any dim
-        its forward bound (forward's arguments and return value)."""
+        its forward bound (forward's arguments and return value).  A computed
+        dim (``2*n_pairs``) whose names are all bound before comes as
+        (its text, None, position)."""
         count = Counter(place for _, hint in self.arguments for place in _places(hint))
         bound_before = {(name, False) for name in self.own}
         bound_before |= {place for place, n in count.items() if n >= 2}
@@ -301,10 +305,16 @@ class _Call:
             for hint in [hint for _, hint in self.forward_arguments] + [self.forward_return]:
                 if hint is not None:
                     bound_before |= _places(hint)
-        return [(name, is_variadic, position)
-                for position, (_, hint) in enumerate(self.arguments)
-                for name, is_variadic in sorted(_places(hint))
-                if (name, is_variadic) in bound_before]
+        named = [(name, is_variadic, position)
+                 for position, (_, hint) in enumerate(self.arguments)
+                 for name, is_variadic in sorted(_places(hint))
+                 if (name, is_variadic) in bound_before]
+        computed = [(what, None, position)
+                    for position, (_, hint) in enumerate(self.arguments)
+                    for kind, what in _axes(hint)
+                    if kind == "symbolic" and all((name, False) in bound_before
+                                                  for name in _names_in(what))]
+        return named + computed
 
 
 class Mismatch(str):
@@ -373,6 +383,9 @@ def _mismatched_calls(draw, call: _Call, candidates: list):
         axis = draw(st.integers(0, len(shape) - 1))
         shape[axis] = draw(_other_size(shape[axis], call.max_side))
         wrong_variadic[name] = tuple(shape)
+    elif is_variadic is None:  # a computed dim ("2*n_pairs"): its size, not its names
+        size = int(eval(name, {"__builtins__": {}}, dict(single)))
+        wrong_single[name] = draw(_other_size(size, call.max_side))
     else:
         wrong_single[name] = draw(_other_size(single[name], call.max_side))
     forward = tuple(call.draw_array(draw, hint, single, variadic, single)

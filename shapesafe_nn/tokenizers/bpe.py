@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..shapes import check_ids
+from ..core import check_ids
 
 MISSING = ("a BPE tokenizer needs the tokenizers package: "
            "pip install 'shapesafe_nn[interop]'")

@@ -36,7 +36,7 @@ import re
 
 import numpy as np
 
-from ..shapes import Array, check_ids
+from ..core import Array, check_ids
 
 # A Latin letter: ASCII, and the accented letters of Latin-1 and Latin
 # Extended-A/B (é, ü, ß, ...) without the signs × and ÷ that sit among them.

@@ -13,7 +13,7 @@ see other batches and other masks than the run that never stopped.
 import numpy as np
 
 from ..layers.dropout import Dropout
-from ..module import Module
+from ..core import Module
 
 WORD = 2 ** 64
 

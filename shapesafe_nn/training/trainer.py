@@ -28,10 +28,10 @@ from tqdm import tqdm
 
 from ..data.text import get_batch
 from ..losses import SoftmaxCrossEntropy
-from ..module import Module
+from ..core import Module
 from ..optim import clip_grad_norm, cosine_with_warmup
-from ..records import no_grad
-from ..validate import positive_int
+from ..core import no_grad
+from ..core.validate import positive_int
 from .progress import ClassifierProgress, LanguageModelProgress
 from .signals import Interrupted, StopOnSignal
 

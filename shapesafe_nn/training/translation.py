@@ -33,7 +33,7 @@ from ..losses import LabelSmoothedCrossEntropy
 from ..models.decoding import beam_search, greedy_decode, inference
 from ..models.translator import Translator
 from ..tokenizers.words import PAD_ID, WordTokenizer, pad_batch
-from ..validate import positive_int
+from ..core.validate import positive_int
 from .progress import LanguageModelProgress
 from .signals import StopOnSignal
 from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, backward_and_update,

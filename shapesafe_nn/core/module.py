@@ -8,12 +8,14 @@ assignment, so ``named_parameters()`` yields names such as
 """
 
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .records import Record, current_pass, is_recording, start_new_pass
-from .shapes import checked, floats
+from .checked import checked
+from .dims import floats
+from .records import Record, is_recording
 
 
 # A layer this many forwards ahead of its backwards is almost surely being
@@ -28,7 +30,7 @@ class Parameter:
     ``backward`` adds to it, and ``Module.zero_grad`` clears it.
     """
 
-    __slots__ = ("value", "grad", "dims", "hint")
+    __slots__ = ("value", "grad", "dims", "hint", "owners")
 
     def __init__(self, value: np.ndarray, dims: str):
         value = np.asarray(value)
@@ -38,6 +40,7 @@ class Parameter:
         self.grad = np.zeros_like(value)
         self.dims = dims
         self.hint = floats(dims)
+        self.owners: list[weakref.ref] = []  # the modules holding it, for an optimizer
 
     def __repr__(self) -> str:
         return f"Parameter({self.dims}) = {self.value.shape} {self.value.dtype}"
@@ -81,6 +84,9 @@ class Module:
         object.__setattr__(self, "_consuming", None)  # the record of the backward running now
         object.__setattr__(self, "_saved", None)  # its arrays
         object.__setattr__(self, "_spent", None)  # the last backward's, until the next forward
+        object.__setattr__(self, "_pass", 0)  # this layer's zero_grad count: its records' pass
+        object.__setattr__(self, "_backwards", 0)  # backwards run in this pass
+        object.__setattr__(self, "_parents", [])  # weak references to the modules holding it
 
     def __setattr__(self, name: str, value) -> None:
         if name.startswith("_") and not isinstance(value, (Parameter, Module)):
@@ -94,8 +100,10 @@ class Module:
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
+            value.owners.append(weakref.ref(self))
         elif isinstance(value, Module):
             self._modules[name] = value
+            value._parents.append(weakref.ref(self))
         object.__setattr__(self, name, value)
 
     def __call__(self, *args, **kwargs):
@@ -131,7 +139,7 @@ class Module:
 
     def pending_records(self) -> int:
         """How many forwards of this layer (not of its sub-layers) await a backward."""
-        return sum(record.pass_number == current_pass() for record in self._records)
+        return sum(record.pass_number == self._pass for record in self._records)
 
     def _push_record(self, record: Record) -> None:
         records = self._records
@@ -155,12 +163,22 @@ class Module:
             raise RuntimeError(
                 f"{name}.{method}: no forward is waiting for this backward: every forward "
                 f"of this {name} has had its backward, or ran inside no_grad()")
-        if records[-1].pass_number != current_pass():
+        if records[-1].pass_number != self._pass:
             records.clear()
             raise RuntimeError(
                 f"{name}.{method}: the only forwards waiting ran before the last zero_grad(); "
                 f"run the forward again after zero_grad(), then its backward")
         return records[-1]
+
+    def _consume(self, record: Record) -> None:
+        """A backward has taken ``record``, the most recent one."""
+        self._records.pop()
+        self._backwards += 1
+
+    def _start_new_pass(self) -> None:
+        """Records made so far can no longer be used (see :class:`Record`)."""
+        self._pass += 1
+        self._backwards = 0
 
     # -- parameters and sub-modules -----------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
@@ -189,11 +207,24 @@ class Module:
         return sum(parameter.value.size for parameter in self.parameters())
 
     def zero_grad(self) -> None:
-        """Clear every gradient and start a new pass: records that no backward
-        consumed (an aborted step) can no longer be used (see :class:`Record`)."""
-        start_new_pass()
+        """Clear every gradient and start a new pass of this module and those
+        inside it: records that no backward consumed (an aborted step) can no
+        longer be used (see :class:`Record`).  Other models keep theirs.
+
+        Raises RuntimeError, after clearing, if a layer ran a backward in the
+        pass that ends while forwards of it still waited: that backward
+        differentiated the last forward, maybe not the one meant (an
+        evaluation run outside ``no_grad()`` between a step's forward and its
+        backward), so the gradients just cleared were wrong.
+        """
+        modules = list(self.named_modules())
+        problem = unconsumed_forwards(f"{type(self).__name__}.zero_grad", modules)
+        for _, module in modules:
+            module._start_new_pass()
         for parameter in self.parameters():
             parameter.grad[...] = 0
+        if problem is not None:
+            raise RuntimeError(problem + "\n  (the gradients and records are cleared now)")
 
     def train(self, mode: bool = True) -> "Module":
         """Training mode (dropout active) for this module and all inside it."""
@@ -218,3 +249,51 @@ class Module:
         count = self.num_parameters()
         size = f"  # {count:,} parameters" if count else ""
         return f"{type(self).__name__}({self.extra_repr()}){size}{own}{children}"
+
+
+def unconsumed_forwards(where: str, modules: list[tuple[str, Module]]) -> str | None:
+    """The message for layers that ran a backward while forwards of theirs still
+    wait, in this pass; None if there are none.
+
+    ``forward(train batch)``, ``forward(val batch)`` outside ``no_grad()``, then
+    ``backward``: the backward differentiates the validation batch, silently.
+    An aborted step (forwards, no backward) is not one of these: the next
+    pass drops its records.
+    """
+    wrong = [(path, module) for path, module in modules
+             if module._backwards and module.pending_records()]
+    if not wrong:
+        return None
+    path, module = wrong[0]
+    waiting = module.pending_records()
+    forwards = waiting + module._backwards
+    name = f"{path} ({type(module).__name__})" if path else type(module).__name__
+    others = f", and in {len(wrong) - 1} other layers" if len(wrong) > 1 else ""
+    return (f"{where}: {forwards} forwards and {module._backwards} "
+            f"backward{'s' if module._backwards > 1 else ''} since zero_grad() in {name}{others}\n"
+            f"  the backward differentiated the last forward, and {waiting} "
+            f"forward{'s' if waiting > 1 else ''} before it never had one\n"
+            f"  hint: run evaluation inside no_grad(), so that it records nothing")
+
+
+def modules_holding(parameters: Iterable[Parameter]) -> list[tuple[str, Module]]:
+    """Every module of the models these parameters belong to, with its path from
+    its model: what an optimizer's ``zero_grad`` starts a new pass of."""
+    roots: dict[int, Module] = {}
+    climbing = [owner() for parameter in parameters for owner in parameter.owners]
+    visited: set[int] = set()
+    while climbing:
+        module = climbing.pop()
+        if module is None or id(module) in visited:
+            continue
+        visited.add(id(module))
+        parents = [parent() for parent in module._parents]
+        if any(parent is not None for parent in parents):
+            climbing.extend(parents)
+        else:
+            roots[id(module)] = module
+    found: dict[int, tuple[str, Module]] = {}
+    for root in roots.values():
+        for path, module in root.named_modules():
+            found.setdefault(id(module), (path, module))
+    return list(found.values())

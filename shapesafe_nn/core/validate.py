@@ -96,3 +96,15 @@ def head_width(owner, d_model: int, n_heads: int, heads_name: str = "n_heads") -
         raise ValueError(f"{owner_name(owner)}: d_model {d_model} is not divisible by "
                          f"{heads_name} {n_heads}; d_model must be {heads_name} * d_head")
     return d_model // n_heads
+
+
+def check_ids(where: str, name: str, ids, size: int) -> None:
+    """Refuse ids outside ``[0, size)``, negative ones included.
+
+    numpy would read ``table[-1]`` as the last row and raise only for ids
+    ``>= size``; a wrong id must never become a silently wrong answer.
+    """
+    if ids.size and (ids.min() < 0 or ids.max() >= size):
+        bad = np.argwhere((ids < 0) | (ids >= size))[0]
+        raise ValueError(f"{where}: {name} holds {ids[tuple(bad)]} at index {tuple(bad.tolist())}, "
+                         f"outside [0, {size})")
