@@ -12,7 +12,7 @@ One idea per file, and nothing here imports the rest of the package:
   the per-thread stack of calls (``expect`` checks an intermediate in it);
 - ``errors.py``: :class:`ShapeError` and the five lines a learner reads;
 - ``explain.py``: a numpy error inside a layer's own line, said in dim names;
-- ``checked.py``: the ``@checked`` decorator, step by step;
+- ``decorator.py``: the ``@checked`` decorator, step by step;
 - ``records.py``: what a forward keeps for its backward, and ``no_grad``;
 - ``module.py``: :class:`Parameter` and :class:`Module`;
 - ``validate.py``: the checks constructors run on their arguments.
@@ -21,7 +21,7 @@ Users import these from ``shapesafe_nn`` (or ``shapesafe_nn.shapes``).
 """
 
 from .call import expect
-from .checked import anchor_value, checked
+from .decorator import anchor_value, checked
 from .dims import Array, Bool, DIMENSIONS, Float, Integer, booleans, floats, integers, register_dim
 from .errors import ShapeError
 from .modes import CHECK_MODES, checks, checks_from_environment, get_checks, set_checks

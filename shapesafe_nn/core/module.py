@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .checked import checked
+from .decorator import checked
 from .dims import floats
 from .records import Record, is_recording
 

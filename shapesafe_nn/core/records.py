@@ -12,7 +12,7 @@ call instead of one per layer.
 Records belong to the layer that made them, and a pass (the forwards and
 backwards between two ``zero_grad()`` calls) to the model that zeroes it:
 ``b.zero_grad()`` never touches ``a``'s records.  The ``@checked`` decorator
-(``checked.py``) opens, fills and consumes the records;
+(``decorator.py``) opens, fills and consumes the records;
 ``Module.save_for_backward`` and ``Module.saved`` are how a layer's code
 reaches the record of the call it is in.
 """
