@@ -10,13 +10,35 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+
+
+# Every whole number a flag gives becomes a numpy int64 (a size, a count, a
+# seed's draw): one beyond it would raise OverflowError deep inside numpy.
+LARGEST_WHOLE_NUMBER = np.iinfo(np.int64).max
+
+
+def finite(value: int | float) -> bool:
+    """Whether ``value`` is a finite number; every Python int is (``math.isfinite``
+    would convert it to a float first, and raise OverflowError beyond 1e308)."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def within_int64(value: int | float, text: str) -> None:
+    """Refuse a whole number beyond :data:`LARGEST_WHOLE_NUMBER`; ``text`` is as typed,
+    cut short when it is too long to read."""
+    if isinstance(value, int) and value > LARGEST_WHOLE_NUMBER:
+        typed = text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST_WHOLE_NUMBER}, not {typed}")
+
 
 def positive(kind):
     """An argparse type: ``kind(text)``, finite and above 0 (``--lr``, ``--epochs``)."""
     def parse(text: str):
         value = kind(text)
-        if not (math.isfinite(value) and value > 0):
+        if not (finite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+        within_int64(value, text)
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its message
     return parse
@@ -26,8 +48,9 @@ def non_negative(kind):
     """An argparse type: ``kind(text)``, finite and 0 or more (``--holdout``, ``--weight-decay``)."""
     def parse(text: str):
         value = kind(text)
-        if not (math.isfinite(value) and value >= 0):
+        if not (finite(value) and value >= 0):
             raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+        within_int64(value, text)
         return value
     parse.__name__ = kind.__name__
     return parse

@@ -16,7 +16,7 @@ from ..optim import SGD
 from ..saving.checkpoint import CheckpointError, config_from, load_checkpoint, load_parameters
 from ..training.progress import ClassifierProgress, fingerprint
 from ..training.trainer import EpochRecord, train_classifier
-from .arguments import non_negative_int, positive
+from .arguments import non_negative_int, positive, within_int64
 from .memory import network_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
     run_training, use_checks
@@ -37,6 +37,7 @@ def sizes_argument(text: str) -> list[int]:
                                          f"784,30,10, not {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"need at least two positive sizes, not {text!r}")
+    within_int64(max(sizes), text)
     if sizes[0] != PIXELS or sizes[-1] != CLASSES:  # every loader gives 784 pixels, 10 digits
         raise argparse.ArgumentTypeError(f"MNIST has {PIXELS} pixels and {CLASSES} digits, so "
                                          f"the sizes must start with {PIXELS} and end with "
