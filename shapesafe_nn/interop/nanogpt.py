@@ -193,7 +193,9 @@ def read_meta(path) -> CharTokenizer:
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
         raise FormatError(f"{path}: not a readable meta.pkl ({error})") from None
     itos = meta.get("itos") if isinstance(meta, dict) else None
-    if not isinstance(itos, dict) or sorted(itos) != list(range(len(itos))):
+    # the keys' types first: sorting ids mixed with strings would raise TypeError
+    if (not isinstance(itos, dict) or not all(type(i) is int for i in itos)
+            or sorted(itos) != list(range(len(itos)))):
         raise FormatError(f"{path}: its itos is not a table of ids 0, 1, 2, ... -> characters")
     try:
         return CharTokenizer([itos[i] for i in range(len(itos))])
@@ -215,8 +217,7 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # missing, truncated, not torch's, or holding code
         raise FormatError(f"{path}: not a readable nanoGPT checkpoint ({error})") from None
-    if not isinstance(checkpoint, dict) or not {"model", "model_args"} <= set(checkpoint):
-        raise FormatError(f"{path}: not a nanoGPT checkpoint (no model and model_args)")
+    _refuse_unless_nanogpt_layout(torch, checkpoint, path)
     args = checkpoint["model_args"]
     state = {name.removeprefix(COMPILED_PREFIX): tensor
              for name, tensor in checkpoint["model"].items()}
@@ -258,6 +259,30 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
         value = state.pop(name).detach().to(torch.float64 if float64 else torch.float32).numpy()
         parameter[...] = value.T if tensor.transposed else value
     return model, tokenizer
+
+
+def _refuse_unless_nanogpt_layout(torch, checkpoint, path: Path) -> None:
+    """The types nanoGPT's ``train.py`` saves, checked before any is used: a file
+    loads with ``weights_only`` whatever plain data it holds (lists, numbers)."""
+    if not isinstance(checkpoint, dict) or not {"model", "model_args"} <= set(checkpoint):
+        raise FormatError(f"{path}: not a nanoGPT checkpoint (no model and model_args)")
+    for key in ("model", "model_args", "config"):
+        value = checkpoint.get(key, {})
+        if not isinstance(value, dict):
+            raise FormatError(f"{path}: its {key} is a {type(value).__name__}, not the dict "
+                              f"nanoGPT saves")
+        odd = next((name for name in value if not isinstance(name, str)), None)
+        if odd is not None:
+            raise FormatError(f"{path}: its {key} holds the key {odd!r}, which is not a name "
+                              f"(a string)")
+    for name, value in checkpoint["model"].items():
+        if not isinstance(value, torch.Tensor):
+            raise FormatError(f"{path}: model[{name!r}] is a {type(value).__name__}, not a "
+                              f"tensor")
+    dataset = checkpoint.get("config", {}).get("dataset")
+    if dataset is not None and not isinstance(dataset, str):
+        raise FormatError(f"{path}: its config's dataset is {dataset!r}, not the name of a "
+                          f"data folder")
 
 
 def _nanogpt_tokenizer(folder: Path, tokenizer_path, checkpoint: dict, config: GPTConfig):
