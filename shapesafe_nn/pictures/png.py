@@ -318,11 +318,37 @@ def _records(history) -> list[dict]:
                                   for record in records):
             raise ValueError(f"{path}: no training history in it; give the file that "
                              f"`shapesafe-nn train mlp|gpt --json` wrote")
+        _refuse_records_without_curves(records, path)
         return records
     if history and all(isinstance(record, EvalRecord) for record in history):
         return [vars(record) for record in history]
     raise ValueError("plot_curves: give a History (train_classifier), a list of EvalRecord "
                      "(train_language_model), or the path of a --json file")
+
+
+# What each kind of record must hold for its curves: a number, or null where
+# a run had nothing to measure (no held-out digits: no accuracy)
+CURVES = {"epoch": ("epoch", "train_loss", "accuracy"),
+          "step": ("step", "train_loss", "val_loss", "lr")}
+MAY_BE_NULL = {"accuracy"}
+
+
+def _refuse_records_without_curves(records: list[dict], path: Path) -> None:
+    """A ``--json`` file edited by hand, or cut short, is refused naming the record
+    and the field, before anything is drawn; all records are of the first one's kind."""
+    kind = "epoch" if "epoch" in records[0] else "step"
+    for number, record in enumerate(records):
+        missing = [key for key in CURVES[kind] if key not in record]
+        if missing:
+            raise ValueError(f"{path}: history record {number} has no "
+                             f"{', '.join(missing)}; each {kind} record holds "
+                             f"{', '.join(CURVES[kind])}")
+        for key in CURVES[kind]:
+            value = record[key]
+            if not (isinstance(value, int | float) and not isinstance(value, bool)
+                    or value is None and key in MAY_BE_NULL):
+                raise ValueError(f"{path}: history record {number}: {key} is {value!r}, "
+                                 f"not a number")
 
 
 def plot_curves(history, out) -> Path:
