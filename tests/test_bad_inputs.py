@@ -27,6 +27,7 @@ line ``shapesafe-nn: error: ...``, neither with a traceback.
 import functools
 import json
 import os
+import pickle
 import tempfile
 import warnings
 import zipfile
@@ -466,6 +467,46 @@ def hard_link(target: str) -> Callable[[Path], None]:
 
 def folder_named(path: Path) -> None:
     path.mkdir()
+
+
+def nanogpt_files(edit: Callable[[dict], None] = lambda checkpoint: None,
+                  itos: dict | None = None):
+    """``nano/``: nanoGPT's ckpt.pt and meta.pkl as ``export`` writes them for a
+    tiny GPT, then ``edit(checkpoint)`` saved back with torch, and ``itos`` (if
+    given) as the meta.pkl's table, pickled as a person with Python would."""
+    def setup(folder: Path) -> SimpleNamespace:
+        torch = pytest.importorskip("torch")
+        from shapesafe_nn.interop import export_nanogpt
+        chars = CharTokenizer("abcdefg")
+        model = GPT(GPTConfig(**TINY, gelu="erf"))
+        path = export_nanogpt(model, chars, folder / "nano")
+        checkpoint = torch.load(path, weights_only=True)
+        edit(checkpoint)
+        torch.save(checkpoint, path)
+        if itos is not None:
+            meta = folder / "nano" / checkpoint["config"]["dataset"] / "meta.pkl"
+            meta.write_bytes(pickle.dumps({"vocab_size": len(itos), "itos": itos}))
+        return SimpleNamespace(folder=folder)
+    return setup
+
+
+def nanogpt_import(scene: SimpleNamespace) -> None:
+    command(scene, "import", scene.folder / "nano", "--format", "nanogpt", "--out",
+            scene.folder / "back.npz")
+
+
+def first_tensor_renamed(checkpoint: dict, name) -> None:
+    """The model's first tensor under ``name`` instead of its own."""
+    model = checkpoint["model"]
+    model[name] = model.pop(next(iter(model)))
+
+
+def curves_json(*records: dict) -> bytes:
+    return json.dumps({"history": list(records)}).encode()
+
+
+HUGE = str(10 ** 309)  # 310 digits: beyond float64, and far beyond numpy's int64
+STEP = {"step": 1, "train_loss": 2.0, "val_loss": 2.1, "lr": 1e-3}
 
 
 def f32(*shape) -> np.ndarray:
@@ -1289,6 +1330,57 @@ CASES = [
     Case("clip-max-norm-zero", momentum,
          lambda s: clip_grad_norm(s.model.named_parameters(), 0.0), ValueError,
          ("clip_grad_norm: max_norm must be a positive number, not 0.0",), ("params", "state")),
+
+    # -- values no command may end in a traceback on --------------------------------------
+    Case("cli-whole-number-of-310-digits", cli_data,
+         lambda s: command(s, "train", "mlp", "--epochs", HUGE), UsageError,
+         ("argument --epochs", "must be at most 9223372036854775807", "(310 characters)"),
+         ("files", "stdout")),
+    Case("cli-seed-beyond-int64", cli_data,
+         lambda s: command(s, "train", "gpt", "--seed", 2 ** 63, "--data",
+                           s.folder / "none.txt"), UsageError,
+         ("argument --seed", "must be at most 9223372036854775807", str(2 ** 63)),
+         ("files", "stdout")),
+    Case("cli-hidden-size-of-310-digits", cli_data,
+         lambda s: command(s, "train", "mlp", "--sizes", f"784,{HUGE},10"), UsageError,
+         ("argument --sizes", "must be at most 9223372036854775807"), ("files", "stdout")),
+    Case("cli-beam-beyond-int64", cli_data,
+         lambda s: command(s, "translate", "--checkpoint", s.gpt, "--beam",
+                           10 ** 20, "one"), UsageError,
+         ("argument --beam", "must be at most 9223372036854775807"), ("files", "stdout")),
+    Case("nanogpt-model-a-list", nanogpt_files(
+            lambda c: c.update(model=list(c["model"].values()))), nanogpt_import, UserError,
+         ("nano/ckpt.pt: its model is a list, not the dict nanoGPT saves",), ("files", "stdout")),
+    Case("nanogpt-config-a-list", nanogpt_files(lambda c: c.update(config=["shakespeare"])),
+         nanogpt_import, UserError, ("ckpt.pt: its config is a list",), ("files", "stdout")),
+    Case("nanogpt-model-args-a-list", nanogpt_files(lambda c: c.update(model_args=[1, 2])),
+         nanogpt_import, UserError, ("ckpt.pt: its model_args is a list",), ("files", "stdout")),
+    Case("nanogpt-dataset-a-number", nanogpt_files(lambda c: c["config"].update(dataset=7)),
+         nanogpt_import, UserError,
+         ("ckpt.pt: its config's dataset is 7, not the name of a data folder",),
+         ("files", "stdout")),
+    Case("nanogpt-tensor-name-not-a-string",
+         nanogpt_files(lambda c: first_tensor_renamed(c, 3)), nanogpt_import, UserError,
+         ("ckpt.pt: its model holds the key 3, which is not a name",), ("files", "stdout")),
+    Case("nanogpt-value-not-a-tensor",
+         nanogpt_files(lambda c: c["model"].update({"transformer.wte.weight": [0.5]})),
+         nanogpt_import, UserError,
+         ("ckpt.pt: model['transformer.wte.weight'] is a list, not a tensor",),
+         ("files", "stdout")),
+    Case("nanogpt-meta-ids-of-mixed-types",
+         nanogpt_files(itos={0: "a", "1": "b", 2: "c"}), nanogpt_import, UserError,
+         ("meta.pkl: its itos is not a table of ids 0, 1, 2",), ("files", "stdout")),
+    Case("cli-curves-record-without-its-losses",
+         cli_with({"m.json": curves_json(STEP, {"step": 2, "train_loss": 1.0})}),
+         lambda s: command(s, "plot", "curves", "--json", s.folder / "m.json", "--out",
+                           s.folder / "c.png"), UserError,
+         ("m.json: history record 1 has no val_loss, lr",), ("files", "stdout")),
+    Case("cli-curves-loss-not-a-number",
+         cli_with({"m.json": curves_json({"epoch": 1, "train_loss": "low", "accuracy": None})}),
+         lambda s: command(s, "plot", "curves", "--json", s.folder / "m.json", "--out",
+                           s.folder / "c.png"), UserError,
+         ("m.json: history record 0: train_loss is 'low', not a number",),
+         ("files", "stdout")),
 ]
 
 PARAMS = [pytest.param(case, id=case.id) if isinstance(case, Case)
