@@ -272,6 +272,7 @@ def costs(folder: Path) -> SimpleNamespace:
 def momentum(folder: Path) -> SimpleNamespace:
     """A network with gradients, and Momentum after one step (its velocities are not 0)."""
     scene = network(folder)
+    scene.model.zero_grad()  # a new pass: the scene's forward is not this step's
     SoftmaxCrossEntropy().forward(scene.model.forward(scene.x), scene.labels)
     scene.model.backward(np.ones((6, 2)) / 6)
     scene.optimizer = Momentum(scene.model.named_parameters(), lr=0.1)

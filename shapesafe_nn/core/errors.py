@@ -170,7 +170,7 @@ def _consistent(readings: list[tuple[list, tuple]]) -> bool:
 
 
 def _transposed_earlier_argument(call, hint, value):
-    """The earlier 2-axis argument that, read transposed, makes this one agree
+    """The earlier 2-axis ids or mask argument that, read transposed, makes this one agree
     with everything checked before, when reading it as given cannot: the
     argument to blame (``Translator.forward(src_ids.T, tgt_ids)`` fails on
     ``tgt_ids``, whose batch src_ids.T bound).  ``(label, argument, dims,
@@ -181,7 +181,9 @@ def _transposed_earlier_argument(call, hint, value):
              if "*" not in dims and isinstance(item, np.ndarray)]
     current = (axes(hint), value.shape)
     for position, (label, dims, item) in enumerate(items):
-        if not label.startswith("argument") or item.ndim != 2:
+        # ids and masks only: a float (batch classes) of 1 row and a label array of 2
+        # look as transposed as (src_seq batch) ids do, and are not
+        if not label.startswith("argument") or item.ndim != 2 or item.dtype.kind == "f":
             continue
         readings = [(dims.split(), other.shape) for _, dims, other in items]
         if _consistent(readings + [current]):

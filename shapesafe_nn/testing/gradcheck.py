@@ -155,6 +155,12 @@ def gradcheck(layer: Module, *inputs, eps: float = 1e-6, tolerance: float = 1e-6
     float64 inputs and parameters.
     """
     where = f"gradcheck of {type(layer).__name__} failed"
+    # before anything runs: a float32 layer would refuse the float64 dout below
+    floats = [(f"input {position}", value) for position, value in enumerate(inputs)
+              if isinstance(value, np.ndarray) and value.dtype.kind == "f"]
+    for name, array in floats + [(name, p.value) for name, p in layer.named_parameters()]:
+        if array.dtype != np.float64:
+            raise TypeError(f"gradcheck: {name} is {array.dtype}; use float64")
     rng = np.random.default_rng(seed)
     dropouts = [(module, module.get_state()) for _, module in layer.named_modules()
                 if isinstance(module, Dropout)]
@@ -175,8 +181,6 @@ def gradcheck(layer: Module, *inputs, eps: float = 1e-6, tolerance: float = 1e-6
     checks = [(name, array, np.array(gradient, dtype=np.float64))
               for name, array, gradient in checks]
     for name, array, analytic in checks:
-        if array.dtype != np.float64:
-            raise TypeError(f"gradcheck: {name} is {array.dtype}; use float64")
         if analytic.shape != array.shape:
             raise AssertionError(f"{where}: the gradient of {name} has shape {analytic.shape}, "
                                  f"but {name} has shape {array.shape}")
