@@ -12,8 +12,9 @@ weights and the same batches:
   archive`` and imported under another name): one forward per batch, each
   keeping its activations for a backward that never comes;
 - ``recording``: today's layers, one forward per batch outside ``no_grad()``,
-  each leaving a record (dropped between batches, as ``before`` overwrote its
-  one slot), to show what inference mode alone changes;
+  each leaving a record (dropped between batches by ``zero_grad()``, as
+  ``before`` overwrote its one slot), to show what inference mode alone
+  changes;
 - ``estimate_loss``: today's ``estimate_loss``: one forward per batch, inside
   ``no_grad()``: nothing is kept.
 
@@ -39,7 +40,6 @@ from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
-from shapesafe_nn.records import start_new_pass
 from shapesafe_nn.training.trainer import estimate_loss
 
 BATCH, BLOCK = 12, 64
@@ -123,9 +123,9 @@ def main() -> None:
                                             rng=np.random.default_rng(seed + 1))) / 2,
             "recording": lambda seed: (
                 one_forward_per_batch(model, SoftmaxCrossEntropy(), splits[:1], args.iters,
-                                      seed, start_new_pass)
+                                      seed, model.zero_grad)
                 + one_forward_per_batch(model, SoftmaxCrossEntropy(), splits[1:], args.iters,
-                                        seed + 1, start_new_pass)) / 2,
+                                        seed + 1, model.zero_grad)) / 2,
             "estimate_loss": lambda seed: (
                 estimate_loss(model, splits[0], batch_size=BATCH, block_size=BLOCK,
                               iters=args.iters, rng=np.random.default_rng(seed))
