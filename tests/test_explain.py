@@ -2,6 +2,8 @@
 names; a backward's gradients must keep their parameters' shapes and dtypes;
 an error inside a sub-layer names the chain of calls."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ class RaisesOnPurpose(MyDense):
 
 
 def _line_of(cls, text: str) -> int:
-    import inspect
+    """The line number, in this file, of the method's line holding ``text``."""
     lines, first = inspect.getsourcelines(cls.backward if "dout" in text else cls.forward)
     return first + next(i for i, line in enumerate(lines) if text in line)
 
