@@ -22,6 +22,7 @@ from .arguments import non_empty_prompt, non_negative, non_negative_int, positiv
 from .memory import check_fits, gpt_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \
     run_log, run_training, use_checks
+from .stream import TextStream
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -234,9 +235,10 @@ def trained_batch_size(meta: dict) -> int:
 def run_sample(args) -> int:
     model, tokenizer, _ = load_gpt(args.checkpoint)
     prompt = encode_prompt(tokenizer, args.prompt)
-    ids = model.generate(prompt, args.tokens, temperature=args.temperature, top_k=args.top_k,
-                         seed=args.seed)
-    print(tokenizer.decode(ids))
+    stream = TextStream(tokenizer, prompt)  # each character as it is drawn
+    model.generate(prompt, args.tokens, temperature=args.temperature, top_k=args.top_k,
+                   seed=args.seed, on_token=stream.add)
+    stream.close()
     return 0
 
 

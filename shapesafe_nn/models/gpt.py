@@ -54,6 +54,7 @@ Every rung from ``average`` up ties its head to the token embedding E, as
 the GPT does, so that the rungs differ only by the line each adds.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -320,7 +321,8 @@ class GPT(Module):
 
     def generate(self, prompt: Integer[Array, "seq"], max_new_tokens: int, *,
                  temperature: float = 1.0, top_k: int | None = None,
-                 seed: int | None = None, use_cache: bool = True) -> Integer[Array, "seq"]:
+                 seed: int | None = None, use_cache: bool = True,
+                 on_token: Callable[[int], object] | None = None) -> Integer[Array, "seq"]:
         """Extend ``prompt`` by ``max_new_tokens`` sampled tokens.
 
         Each step reads the last ``block_size`` tokens, takes the logits of the
@@ -337,6 +339,9 @@ class GPT(Module):
         With the cache, every step asks :meth:`next_token_logits`, which leaves
         out the last block's outputs at the earlier positions.  The tokens are
         the same with or without it; ``use_cache=False`` gives the plain path.
+
+        ``on_token``, if given, is called with each new token's id as soon as it
+        is drawn: ``shapesafe-nn sample`` prints the text as it is written.
         """
         prompt = np.asarray(prompt)
         if prompt.ndim != 1 or not np.issubdtype(prompt.dtype, np.integer):
@@ -385,6 +390,8 @@ class GPT(Module):
                         logits[logits < np.sort(logits)[-top_k]] = -np.inf
                     p = np.exp(logits)
                     ids = np.append(ids, rng.choice(vocab, p=p / p.sum()))
+                    if on_token is not None:
+                        on_token(int(ids[-1]))
         finally:
             self.train(was_training)
         return ids
