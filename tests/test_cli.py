@@ -6,7 +6,9 @@ problem with the user's files or settings (one line naming it, no
 traceback), 2 invalid arguments (argparse's usage error).
 """
 
+import contextlib
 import gzip
+import io
 import json
 import re
 import shutil
@@ -20,9 +22,13 @@ import numpy as np
 import pytest
 from cli_runner import assert_fails, run
 
+import shapesafe_nn
+from shapesafe_nn.cli import main
 from shapesafe_nn.cli.gpt import trained_batch_size
+from shapesafe_nn.cli.stream import TextStream
 from shapesafe_nn.data import load_bundled, stratified_split
 from shapesafe_nn.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from shapesafe_nn.saving import load_gpt
 
 MLP_SUMMARY = re.compile(r"^test accuracy 0\.\d{4} \((\d+)/1000\)$")
 GPT_SUMMARY = re.compile(r"^val loss \d+\.\d{4} .*after 20 iterations$")
@@ -372,6 +378,64 @@ def test_sample_extends_the_prompt_and_is_deterministic_for_a_seed(gpt_run):
 def test_sample_refuses_a_character_outside_the_vocabulary(gpt_run):
     folder, _ = gpt_run
     assert_fails(run("sample", "--checkpoint", folder / "g.npz", "--prompt", "café"), 1, "'é'")
+
+
+class FlushRecorder(io.StringIO):
+    """A stdout that remembers what had been written at each flush."""
+
+    def __init__(self):
+        super().__init__()
+        self.at_flush = []
+
+    def flush(self):
+        self.at_flush.append(self.getvalue())
+
+
+def test_sample_prints_each_character_as_it_is_drawn(gpt_run):
+    folder, _ = gpt_run
+    out = FlushRecorder()
+    with contextlib.redirect_stdout(out):
+        code = main(["sample", "--checkpoint", str(folder / "g.npz"), "--prompt", "ROMEO:",
+                     "--tokens", "30", "--seed", "1"])
+    assert code == 0
+    # the prompt at once, then one flush per character, each adding to the last
+    shown = [text for text in out.at_flush if text]
+    assert shown[0] == "ROMEO:" and len(shown) >= 1 + 30
+    assert all(later.startswith(earlier) for earlier, later in zip(shown, shown[1:]))
+    # what was streamed is the text the model writes for this seed, then a newline
+    model, tokenizer = load_gpt(folder / "g.npz")
+    written = tokenizer.decode(model.generate(tokenizer.encode("ROMEO:"), 30, seed=1))
+    assert out.getvalue() == written + "\n"
+
+
+class ByteTokenizer:
+    """One token per UTF-8 byte, as a byte-level BPE's single bytes are."""
+
+    def decode(self, ids) -> str:
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def test_a_stream_holds_back_half_a_character_until_its_other_half():
+    out = FlushRecorder()
+    stream = TextStream(ByteTokenizer(), list(b"a"), out=out)
+    for token in "é!".encode():  # é is two bytes, 0xc3 0xa9
+        stream.add(token)
+    stream.close()
+    assert [text for text in out.at_flush] == ["a", "aé", "aé!", "aé!\n"]  # never "a\ufffd"
+
+
+def test_a_stream_prints_a_character_left_broken_at_the_end():
+    out = FlushRecorder()
+    stream = TextStream(ByteTokenizer(), [], out=out)
+    stream.add("é".encode()[0])  # the first of its two bytes, and no second
+    stream.close()
+    assert out.getvalue() == "\ufffd\n"  # what tokenizer.decode gives for the same ids
+
+
+def test_version_prints_the_package_version():
+    result = run("--version")
+    assert result.code == 0
+    assert result.out == f"shapesafe-nn {shapesafe_nn.__version__}\n"
 
 
 def test_eval_gpt_prints_the_val_loss(gpt_run):

@@ -8,6 +8,7 @@ SIGHUP (129) stopped it.  See ``process.py``.
 
 import argparse
 
+from .. import __version__
 from . import draw
 from . import gpt, inspect, interop, mlp, process, translate
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shapesafe-nn",
         description="Train and inspect small neural networks whose every shape is checked.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="train a model (mlp, gpt or translate)")
     train_models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
