@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..saving.files import special_kind
+
 
 # Every whole number a flag gives becomes a numpy int64 (a size, a count, a
 # seed's draw): one beyond it would raise OverflowError deep inside numpy.
@@ -72,8 +74,9 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
     """Refuse, before any work, an output that would destroy something or fail at the end.
 
     ``outputs`` and ``inputs`` map each flag to the path given (None: not
-    given).  Refused, naming the flag and the user's path: an output that is
-    a directory, whose folder is missing or cannot be written, that is one of
+    given).  Refused, naming the flag and the user's path: an input or
+    output that is a named pipe, a device or a socket; an output that is a
+    directory, whose folder is missing or cannot be written, that is one of
     the inputs, or that is another output; "the same" also through a
     symbolic or hard link.  Otherwise ``--save poem.txt`` would overwrite the
     text the run trains on, and a full run could train for an hour and then
@@ -84,6 +87,13 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
     whole before its first step and replaces atomically.
     """
     given_outputs = [(flag, path) for flag, path in outputs.items() if path is not None]
+    for paths, harm in ((given_outputs, "writing would replace it with a file"),
+                        (inputs.items(), "reading it would not end")):
+        for flag, path in paths:
+            kind = None if path is None else special_kind(path)  # see data/files.py
+            if kind is not None:
+                raise ValueError(f"{flag} {path}: is {kind}, not an ordinary file: {harm}; "
+                                 f"name a file")
     for flag, path in given_outputs:
         folder = path.parent
         if path.is_dir():

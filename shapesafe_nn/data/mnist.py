@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..saving.files import special_kind
 from ..saving.npz import NpzError, read_npz
 from ..core import Array
 
@@ -87,6 +88,9 @@ def _existing_file(path: Path) -> None:
     """A DataError unless ``path`` is a file; a directory is called one, not "no such file"."""
     if path.is_dir():
         raise DataError(path, "is a directory, not a data file")
+    kind = special_kind(path)
+    if kind is not None:
+        raise DataError(path, f"is {kind}, not an ordinary file")
     if not path.is_file():
         raise DataError(path, "no such file")
 

@@ -15,6 +15,7 @@ and :func:`load_numbers` picks two of them::
 
 from pathlib import Path
 
+from ..saving.files import special_kind
 from .make_numbers import LANGUAGES
 
 HERE = Path(__file__).parent
@@ -36,6 +37,10 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
     and so is Windows' ``\\r\\n``.
     """
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:  # a named pipe would block the read below forever
+        raise PairsError(f"{path}: is {kind}, not an ordinary file: reading it would not end; "
+                         f"save the pairs to a file")
     try:
         raw = path.read_bytes()
     except OSError as error:

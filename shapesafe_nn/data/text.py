@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core import Array, check_ids
+from ..saving.files import special_kind
 
 BUNDLED_CORPUS = "shakespeare_tragedies.txt"
 
@@ -47,6 +48,10 @@ def load_text(path: str | os.PathLike | None = None) -> str:
             raise TextDataError(f"{name}: no such file")
         if os.path.isdir(name):
             raise TextDataError(f"{name} is a directory; give the path of a text file inside it")
+        kind = special_kind(name)
+        if kind is not None:  # a named pipe would block the read below forever
+            raise TextDataError(f"{name} is {kind}, not an ordinary file: reading it would "
+                                f"not end; save the text to a file")
         try:
             with open(name, "rb") as file:
                 data = file.read()

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import special_kind
+
 ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, and so of every .npz
 
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
@@ -54,6 +56,9 @@ def read_npz(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if path.is_dir():
         raise NpzError(f"{path}: is a directory, not a {kind} file")
+    special = special_kind(path)
+    if special is not None:
+        raise NpzError(f"{path}: is {special}, not an ordinary file")
     if not path.is_file():
         raise NpzError(f"{path}: no such {kind} file")
     # np.load reads anything that is not a zip archive as a lone .npy array or as a
