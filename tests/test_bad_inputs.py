@@ -64,6 +64,7 @@ from shapesafe_nn.data import (
     to_inputs,
 )
 from shapesafe_nn.data.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from shapesafe_nn.data.pairs import PairsError, read_pairs
 from shapesafe_nn.layers import (
     Dropout,
     Embedding,
@@ -152,7 +153,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 @functools.cache
 def trained_checkpoint(model: str) -> bytes:
-    """The bytes of a checkpoint written by a one-second ``train mlp`` or ``train gpt`` run."""
+    """The bytes of a checkpoint written by a one-second ``train mlp``, ``train gpt`` or
+    ``train translate`` run."""
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         scene = SimpleNamespace()
@@ -160,6 +162,10 @@ def trained_checkpoint(model: str) -> bytes:
             np.savez(folder / "digits.npz", x=digits()[0], y=digits()[1])
             command(scene, "train", "mlp", "--data", folder / "digits.npz", "--sizes", "784,10",
                     "--epochs", 1, "--holdout", 0, "--quiet", "--save", folder / "ck.npz")
+        elif model == "translate":
+            command(scene, "train", "translate", "--preset", "tiny", "--steps", 2, "--warmup", 1,
+                    "--eval-interval", 2, "--checks", "off", "--quiet", "--save",
+                    folder / "ck.npz")
         else:
             (folder / "poem.txt").write_text(POEM, encoding="utf-8")
             command(scene, "train", "gpt", "--data", folder / "poem.txt", "--preset", "tiny",
@@ -468,6 +474,28 @@ def hard_link(target: str) -> Callable[[Path], None]:
 
 def folder_named(path: Path) -> None:
     path.mkdir()
+
+
+def named_pipe(path: Path) -> None:
+    os.mkfifo(path)  # opened for reading, it waits for a writer: a test would hang, not fail
+
+
+def plus(setup: Callable[[Path], SimpleNamespace], files: dict):
+    """``setup``'s scene, with ``files`` (bytes, or a function of the path) added."""
+    def setup_plus(folder: Path) -> SimpleNamespace:
+        scene = setup(folder)
+        with_files(files)(folder)
+        return scene
+    return setup_plus
+
+
+def translator_and_pipe(folder: Path) -> SimpleNamespace:
+    (folder / "translator.npz").write_bytes(trained_checkpoint("translate"))
+    named_pipe(folder / "pipe")
+    return SimpleNamespace(folder=folder, translator=folder / "translator.npz")
+
+
+QUICK_MLP = ("train", "mlp", "--sizes", "784,10", "--epochs", 1, "--holdout", 0, "--quiet")
 
 
 def nanogpt_files(edit: Callable[[dict], None] = lambda checkpoint: None,
@@ -1382,6 +1410,52 @@ CASES = [
                            s.folder / "c.png"), UserError,
          ("m.json: history record 0: train_loss is 'low', not a number",),
          ("files", "stdout")),
+
+    # -- what a command reads and writes is an ordinary file -------------------------------
+    Case("cli-save-onto-a-named-pipe", cli_with({"pipe": named_pipe}),
+         lambda s: command(s, *QUICK_MLP, "--data", s.folder / "digits.npz", "--save",
+                           s.folder / "pipe"), UserError,
+         ("--save", "pipe: is a named pipe, not an ordinary file", "would replace it"),
+         ("files", "stdout")),
+    Case("cli-save-through-a-link-to-a-device", cli_with({"full.npz": symlink("/dev/full")}),
+         lambda s: command(s, *QUICK_MLP, "--data", s.folder / "digits.npz", "--save",
+                           s.folder / "full.npz"), UserError,
+         ("--save", "full.npz: is a character device"), ("files", "stdout")),
+    Case("cli-json-onto-dev-null", cli_data,
+         lambda s: command(s, *QUICK_MLP, "--data", s.folder / "digits.npz", "--json",
+                           "/dev/null"), UserError,
+         ("--json /dev/null: is a character device, not an ordinary file",), ("files", "stdout")),
+    Case("cli-picture-onto-a-named-pipe", cli_with({"pipe": named_pipe}),
+         lambda s: command(s, "plot", "mask", "--out", s.folder / "pipe"), UserError,
+         ("--out", "pipe: is a named pipe"), ("files", "stdout")),
+    Case("cli-import-onto-a-named-pipe", plus(nanogpt_files(), {"pipe": named_pipe}),
+         lambda s: command(s, "import", s.folder / "nano", "--format", "nanogpt", "--out",
+                           s.folder / "pipe"), UserError,
+         ("--out", "pipe: is a named pipe"), ("files", "stdout")),
+    Case("cli-gpt-text-a-named-pipe", cli_with({"pipe": named_pipe}),
+         lambda s: command(s, "train", "gpt", "--data", s.folder / "pipe", "--quiet",
+                           "--save", s.folder / "g.npz"), UserError,
+         ("--data", "pipe: is a named pipe", "reading it would not end"), ("files", "stdout")),
+    Case("cli-translate-pairs-a-named-pipe", cli_with({"pipe": named_pipe}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "pipe", "--quiet"),
+         UserError, ("--data", "pipe: is a named pipe"), ("files", "stdout")),
+    Case("cli-trace-text-a-named-pipe", cli_with({"pipe": named_pipe}),
+         lambda s: command(s, "trace", "gpt", "--checkpoint", s.gpt, "--data",
+                           s.folder / "pipe"), UserError,
+         ("pipe is a named pipe, not an ordinary file",), ("files", "stdout")),
+    Case("cli-eval-pairs-a-named-pipe", translator_and_pipe,
+         lambda s: command(s, "eval", "translate", "--checkpoint", s.translator, "--data",
+                           s.folder / "pipe"), UserError,
+         ("pipe: is a named pipe, not an ordinary file",), ("files", "stdout")),
+    Case("text-a-named-pipe", with_files({"pipe": named_pipe}),
+         lambda s: load_text(s.folder / "pipe"), TextDataError,
+         ("pipe is a named pipe", "save the text to a file"), ("files",)),
+    Case("pairs-a-named-pipe", with_files({"pipe": named_pipe}),
+         lambda s: read_pairs(s.folder / "pipe"), PairsError,
+         ("pipe: is a named pipe", "save the pairs to a file"), ("files",)),
+    Case("checkpoint-a-named-pipe", with_files({"pipe": named_pipe}),
+         lambda s: load_checkpoint(s.folder / "pipe"), CheckpointError,
+         ("pipe: is a named pipe, not an ordinary file",), ("files",)),
 ]
 
 PARAMS = [pytest.param(case, id=case.id) if isinstance(case, Case)
