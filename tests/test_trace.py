@@ -14,6 +14,7 @@ from cli_runner import run
 
 import shapesafe_nn
 from shapesafe_nn import Dense, Module, Sequential, ShapeError, Tanh, checks, trace
+from shapesafe_nn.core.call import intermediate_watchers
 from shapesafe_nn.data import load_bundled, to_inputs
 from shapesafe_nn.models import GPT, GPTConfig, Network
 
@@ -67,18 +68,21 @@ def test_network_rows_name_every_layer_with_its_shapes(digits):
     assert table.total == model.num_parameters() == 23_860
 
 
-def test_plain_text_is_an_aligned_table_ending_in_the_total(digits):
+def test_plain_text_gives_each_call_a_line_and_its_shapes_under_it(digits):
     table = trace(Network([784, 30, 10]), digits)
     lines = str(table).splitlines()
-    assert lines[0].split() == ["layer", "type", "input", "output", "gradient", "params"]
-    assert set(lines[1]) == {"-"} and lines[-2] == lines[1]
-    assert lines[-1].split() == ["total", "23,860"]
-    assert len({len(line) for line in lines}) == 1  # every column padded to one width
-    starts = [lines[0].index(column) for column in ("type", "input", "output", "gradient")]
-    for line in lines[2:-2]:
-        assert all(line[start - 2:start] == "  " for start in starts), line
-    first_dense = r"^layers\.0 +Dense +x \(batch d_in\) = \(10, 784\) "
-    assert re.search(first_dense, str(table), re.MULTILINE)
+    assert lines[0].split() == ["layer", "type", "params"]
+    rule = lines.index("-" * len(lines[0]))
+    assert lines[-2] == lines[rule] and lines[-1].split() == ["total", "23,860"]
+    # the layer's line, then what went in and came out, indented
+    first = lines.index(next(line for line in lines if line.startswith("layers.0 ")))
+    assert lines[first].split() == ["layers.0", "Dense", "23,550"]
+    assert lines[first + 1] == "    x (batch d_in) = (10, 784) → (batch d_out) = (10, 30)"
+    # an output with the input's dims and shape is written "same"
+    assert "    z (*shape) = (10, 30) → same" in lines
+    # the counts end in one column: the table's right edge
+    counted = [line for line in lines if line[-1].isdigit()]
+    assert len(counted) == 6 + 1 and len({len(line) for line in counted}) == 1
     assert repr(table) == str(table)  # at a Python prompt the table shows as a table
 
 
@@ -130,11 +134,40 @@ def test_gpt_rows_name_every_module_with_symbolic_and_concrete_shapes():
     assert sum(row.parameters for row in table.rows) == table.total == model.num_parameters()
 
 
+def test_the_attention_scores_get_a_line_with_their_dims():
+    table = trace(tiny_gpt(), token_ids())
+    rows = rows_by_name(table)
+    scores = f"(batch *heads q_seq kv_seq) = ({BATCH}, {HEADS}, {SEQ}, {SEQ})"
+    assert rows["blocks.0.attn.attend"].inside == [f"scores, weights, dropped {scores}"]
+    assert f"    inside: scores, weights, dropped {scores}" in str(table).splitlines()
+    # the split into heads: dims that neither x nor the output has
+    d_head = D_MODEL // HEADS
+    assert rows["blocks.1.attn"].inside == [
+        f"q, k, v, heads (batch n_heads seq d_head) = ({BATCH}, {HEADS}, {SEQ}, {d_head})"]
+    # an intermediate with the dims of an argument adds nothing: none for a LayerNorm
+    assert rows["blocks.0.ln1"].inside == []
+
+
+def test_a_dense_fed_one_row_per_position_says_its_batch_is_batch_times_seq():
+    rows = rows_by_name(trace(tiny_gpt(), token_ids()))
+    flattened = f"batch={BATCH * SEQ} (= batch·seq)"
+    for name in ("blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.1.ff.fc", "blocks.1.ff.proj"):
+        assert rows[name].flattened == flattened, name
+    assert rows["blocks.0.ff"].flattened == "" and rows["token_embedding"].flattened == ""
+
+
+def test_a_caller_whose_dims_do_not_multiply_to_the_size_gets_no_note():
+    """A Network hands its Dense layers the batch it got: nothing was flattened."""
+    rows = rows_by_name(trace(Network([784, 30, 10]), to_inputs(load_bundled()[0][:4])))
+    assert all(row.flattened == "" for row in rows.values())
+
+
 def test_symbols_come_from_the_annotations_even_with_checks_off():
     with checks("off"):
         table = trace(tiny_gpt(), token_ids())
-    assert rows_by_name(table)["blocks.0.ln1"].input == \
-        f"x (batch seq d_model) = ({BATCH}, {SEQ}, {D_MODEL})"
+    rows = rows_by_name(table)
+    assert rows["blocks.0.ln1"].input == f"x (batch seq d_model) = ({BATCH}, {SEQ}, {D_MODEL})"
+    assert rows["blocks.0.attn.attend"].inside  # expect() shows them unchecked too
 
 
 # ---------------------------------------------------------------------------
@@ -187,6 +220,7 @@ def test_methods_and_gradients_are_restored(digits):
         parameter.grad[...] = 0.5
     trace(model, digits)
     assert wrapped_methods(model) == []
+    assert intermediate_watchers.get() == ()  # expect() is watched no more
     assert all(np.all(parameter.grad == 0.5) for parameter in model.parameters())
     assert type(model).forward is Network.forward
 
@@ -196,7 +230,7 @@ def test_methods_are_restored_after_an_error():
     wrong = np.random.default_rng(0).integers(0, VOCAB, size=(BATCH, SEQ + 1))  # too long
     with pytest.raises(ValueError, match="block_size"):
         trace(model, wrong)
-    assert wrapped_methods(model) == []
+    assert wrapped_methods(model) == [] and intermediate_watchers.get() == ()
     network = Network([784, 30, 10])
     with pytest.raises(ShapeError, match="d_in"):
         trace(network, np.zeros((2, 785)))
@@ -226,8 +260,8 @@ def test_cli_trace_mlp_defaults():
     code, out, err = run("trace", "mlp")
     assert code == 0, err
     assert out.startswith("Network [784, 30, 10] (untrained) on 10 bundled MNIST digits\n")
-    assert re.search(r"^layers\.0 +Dense +x \(batch d_in\) = \(10, 784\) +\(batch d_out\) = "
-                     r"\(10, 30\) +dout \(batch d_out\) = \(10, 30\) +23,550$", out, re.MULTILINE)
+    assert re.search(r"^layers\.0 +Dense +23,550\n    x \(batch d_in\) = \(10, 784\) → "
+                     r"\(batch d_out\) = \(10, 30\)$", out, re.MULTILINE)
     assert re.search(r"^total +23,860$", out, re.MULTILINE)
 
 
@@ -249,7 +283,7 @@ def test_cli_trace_mlp_from_a_checkpoint(tmp_path):
     code, out, err = run("trace", "mlp", "--checkpoint", checkpoint, "--batch", 4)
     assert code == 0, err
     assert out.startswith(f"Network [784, 7, 10] ({checkpoint}) on 4 bundled MNIST digits")
-    assert "x (batch d_in) = (4, 784)  (batch d_out) = (4, 7)" in out
+    assert "    x (batch d_in) = (4, 784) → (batch d_out) = (4, 7)\n" in out
     code, _, err = run("trace", "mlp", "--checkpoint", checkpoint, "--sizes", "784,7,10")
     assert code == 2 and "--sizes and --checkpoint clash" in err
 
@@ -258,11 +292,26 @@ def test_cli_trace_gpt_tiny():
     code, out, err = run("trace", "gpt", "--preset", "tiny")
     assert code == 0, err
     assert out.startswith("GPT (tiny preset, untrained) on 8 windows of 32 characters")
-    assert re.search(r"^blocks\.1\.attn +MultiHeadAttention +x \(batch seq d_model\) = "
-                     r"\(8, 32, 32\) ", out, re.MULTILINE)
-    assert re.search(r"^blocks\.0\.ff\.fc +Dense +x \(batch d_in\) = \(256, 32\) ", out,
+    assert re.search(r"^blocks\.1\.attn +MultiHeadAttention +0\n    x \(batch seq d_model\) = "
+                     r"\(8, 32, 32\)$", out, re.MULTILINE)
+    assert re.search(r"^blocks\.0\.ff\.fc +Dense +4,224\n    x \(batch d_in\) = \(256, 32\) → "
+                     r"\(batch d_out\) = \(256, 128\) +batch=256 \(= batch·seq\)$", out,
                      re.MULTILINE)
-    assert re.search(r"^\(model\) +GPT +ids \(batch seq\) = \(8, 32\) ", out, re.MULTILINE)
+    assert re.search(r"^\(model\) +GPT +0\n    ids \(batch seq\) = \(8, 32\) → ", out,
+                     re.MULTILINE)
+    assert "    inside: scores, weights, dropped (batch *heads q_seq kv_seq) = (8, 2, 32, 32)\n" \
+        in out
+
+
+@pytest.mark.parametrize("argv", [("trace", "gpt"), ("trace", "translate"),
+                                  ("trace", "translate", "--pair", "en-ja")],
+                         ids=["gpt", "translate", "translate-en-ja"])
+def test_cli_traces_fit_a_terminal_of_100_columns(argv):
+    code, out, err = run(*argv)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert len(lines) > 60  # the whole model, not a summary
 
 
 def test_cli_trace_gpt_from_a_checkpoint_reads_its_text(tmp_path):
@@ -276,7 +325,8 @@ def test_cli_trace_gpt_from_a_checkpoint_reads_its_text(tmp_path):
     assert code == 0, err
     code, out, err = run("trace", "gpt", "--checkpoint", checkpoint, "--data", text_file)
     assert code == 0, err
-    assert re.search(r"^\(model\) +GPT +ids \(batch seq\) = \(8, 16\) ", out, re.MULTILINE)
+    assert re.search(r"^\(model\) +GPT +0\n    ids \(batch seq\) = \(8, 16\) → ", out,
+                     re.MULTILINE)
     unseen = tmp_path / "unseen.txt"
     unseen.write_text("~" * 100, encoding="utf-8")  # a character the model never saw
     code, _, err = run("trace", "gpt", "--checkpoint", checkpoint, "--data", unseen)

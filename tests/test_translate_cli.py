@@ -210,14 +210,19 @@ def test_pair_and_data_clash_and_german_is_read_by_characters(tmp_path):
 def test_trace_translate_shows_both_lengths_and_the_cross_scores():
     result = run("trace", "translate", "--batch", "3")
     assert result.code == 0, result.err
-    header = result.lines[0]
-    assert header.startswith("Translator (numbers preset, untrained) on 3 en-fr test pairs")
+    assert result.lines[0] == "Translator (numbers preset, untrained) on 3 en-fr test pairs:"
+    header = result.lines[1]
     src_seq = int(header.split("src_seq ")[1].split()[0])
     tgt_seq = int(header.split("tgt_seq ")[1].split()[0])
     assert src_seq != tgt_seq  # the point of the picture; true for this batch
-    cross = next(line for line in result.lines if line.startswith("decoder.0.cross_attn.attend "))
-    assert f"q (batch *heads q_seq d_head) = (3, 4, {tgt_seq}, 32)" in cross
-    assert f"k (batch *heads kv_seq d_head) = (3, 4, {src_seq}, 32)" in cross
+    # the core's line, then its arguments, the scores inside it and its output
+    start = next(index for index, line in enumerate(result.lines)
+                 if line.startswith("decoder.0.cross_attn.attend "))
+    cross = result.lines[start + 1:start + 7]
+    assert f"    q (batch *heads q_seq d_head) = (3, 4, {tgt_seq}, 32)" in cross
+    assert f"    k (batch *heads kv_seq d_head) = (3, 4, {src_seq}, 32)" in cross
+    assert (f"    inside: scores, weights, dropped (batch *heads q_seq kv_seq) = "
+            f"(3, 4, {tgt_seq}, {src_seq})") in cross
 
 
 def test_a_translator_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_path, monkeypatch):

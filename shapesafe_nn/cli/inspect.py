@@ -132,8 +132,7 @@ def add_commands(commands) -> None:
 # ---------------------------------------------------------------------------
 # trace
 # ---------------------------------------------------------------------------
-LEGEND = ("gradient: what each layer's backward receives, ∂C/∂(its output); the model's "
-          "own is drawn at random.")
+LEGEND = "The model's own output gradient, where the backward starts, is drawn at random."
 
 
 def run_trace_mlp(args) -> int:
@@ -218,8 +217,8 @@ def run_trace_translate(args) -> int:
     batch = EncodedPairs.encode([test[i] for i in chosen], source, target,
                                 model.config.max_len, f"the {args.pair} test pairs")
     src_ids, src_mask, tgt_in, _, tgt_mask = batch.batch(range(args.batch))
-    print(f"Translator ({origin}) on {args.batch} {args.pair} test pairs: src_seq "
-          f"{src_ids.shape[1]} {source.unit}, tgt_seq {tgt_in.shape[1]} {target.unit} "
+    print(f"Translator ({origin}) on {args.batch} {args.pair} test pairs:\n"
+          f"src_seq {src_ids.shape[1]} {source.unit}, tgt_seq {tgt_in.shape[1]} {target.unit} "
           f"(BOS and the target)")
     print(trace(model, src_ids, tgt_in, src_mask, tgt_mask, markdown=args.markdown))
     print(LEGEND)

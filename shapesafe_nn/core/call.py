@@ -40,6 +40,12 @@ REFUSED_ARRAYS = (np.matrix, np.ma.MaskedArray)
 calls_in_progress: contextvars.ContextVar[tuple] = contextvars.ContextVar(
     "shapesafe_calls", default=())
 
+# Functions shown every intermediate passed to :func:`expect`, as (name, value,
+# dims), whether or not its call is checked: the trace (pictures/trace.py) sets
+# one while it runs, to show the shapes inside each layer.  Per context too.
+intermediate_watchers: contextvars.ContextVar[tuple] = contextvars.ContextVar(
+    "shapesafe_intermediate_watchers", default=())
+
 
 class Call:
     """What one checked call has checked so far, to say where a dim was bound."""
@@ -198,11 +204,13 @@ def expect(name: str, value: Array, dims: str) -> Array:
     ``expect("scores", scores, "batch seq seq")`` in an attention head fails
     if ``seq`` differs from the input's ``seq``; a float intermediate must
     also keep the call's float dtype.  Returns ``value`` unchanged.  Costs
-    nothing when the enclosing call is not being checked.
+    nothing when the enclosing call is not being checked, and no trace runs.
     """
     stack = calls_in_progress.get()
     if stack and stack[-1] is not None:
         kind = getattr(getattr(value, "dtype", None), "kind", None)
         hint = floats(dims) if kind == "f" else integers(dims)
         stack[-1].check(f"intermediate {name}", name, hint, value)
+    for watch in intermediate_watchers.get():
+        watch(name, value, dims)
     return value
