@@ -1,5 +1,5 @@
-"""``shapesafe-nn export`` and ``shapesafe-nn import``: a GPT to nanoGPT or
-Hugging Face's GPT-2 files, and any GPT-2-architecture model back.
+"""``shapesafe-nn export`` and ``shapesafe-nn import``: a GPT to nanoGPT's,
+Hugging Face's or llama.cpp's GPT-2 files, and any GPT-2-architecture model back.
 
 The work is done by :mod:`shapesafe_nn.interop`; this file only reads the
 flags and says what was written, and where the other side looks for it.
@@ -8,38 +8,45 @@ flags and says what was written, and where the other side looks for it.
 from pathlib import Path
 
 from ..data.text import CharTokenizer, load_text
-from ..interop import export_hf, export_nanogpt, import_hf, import_nanogpt
+from ..interop import (export_gguf, export_hf, export_nanogpt, import_gguf, import_hf,
+                       import_nanogpt)
 from ..interop.nanogpt import DATASET
 from ..saving.checkpoint import load_checkpoint
 from ..saving.load import gpt_from, save_gpt
 from .arguments import check_outputs
 
-FORMATS = ("nanogpt", "hf")
+FORMATS = ("nanogpt", "hf", "gguf")
 BETAS = (0.9, 0.99)  # the betas of `train gpt`'s AdamW, which nanoGPT's optimizer restores
 
 
 def add_commands(commands) -> None:
     export = commands.add_parser(
-        "export", help="write a GPT as nanoGPT's or Hugging Face's files",
+        "export", help="write a GPT as nanoGPT's, Hugging Face's or llama.cpp's files",
         description="Write a GPT checkpoint as nanoGPT's ckpt.pt (with its optimizer state "
-                    "and vocabulary) or as Hugging Face's GPT-2 folder (config.json, "
-                    "model.safetensors, tokenizer.json).")
+                    "and vocabulary), as Hugging Face's GPT-2 folder (config.json, "
+                    "model.safetensors, tokenizer.json) or as llama.cpp's GGUF file.")
     export.add_argument("--checkpoint", type=Path, required=True)
     export.add_argument("--format", choices=FORMATS, required=True)
-    export.add_argument("--out", type=Path, required=True, metavar="DIR")
+    export.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="a folder; gguf: the .gguf file")
     export.add_argument("--dataset", default=DATASET,
                         help=f"nanogpt: the name of the data folder to write (default {DATASET})")
     export.add_argument("--gelu-change-ok", action="store_true",
                         help="nanogpt: export a model trained with the tanh GELU although "
-                             "nanoGPT computes the exact one (they differ by up to 4.7e-4)")
+                             "nanoGPT computes the exact one (they differ by up to 4.7e-4); "
+                             "gguf: the erf GELU, although llama.cpp computes the tanh one")
+    export.add_argument("--f16", action="store_true",
+                        help="gguf: write the weight matrices in float16 (half the file)")
     export.set_defaults(run=run_export)
 
     importing = commands.add_parser(
-        "import", help="read nanoGPT's or Hugging Face's GPT-2 files into a checkpoint",
+        "import", help="read nanoGPT's, Hugging Face's or llama.cpp's GPT-2 files into a "
+                       "checkpoint",
         description="Read a GPT-2-architecture model (GPT-2 itself included, from a folder "
                     "you downloaded) into a checkpoint that sample, eval gpt and trace gpt "
                     "open.")
-    importing.add_argument("folder", type=Path, metavar="DIR")
+    importing.add_argument("folder", type=Path, metavar="DIR",
+                           help="the folder of the files; gguf: the .gguf file")
     importing.add_argument("--format", choices=FORMATS, required=True)
     importing.add_argument("--out", type=Path, required=True, metavar="CKPT.npz")
     importing.add_argument("--tokenizer", type=Path, default=None,
@@ -49,8 +56,19 @@ def add_commands(commands) -> None:
 
 
 def run_export(args) -> int:
+    if args.format == "gguf":  # one file: refused before the work if it cannot be written
+        check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
     arrays, meta = load_checkpoint(args.checkpoint)
     model, tokenizer = gpt_from(arrays, meta, args.checkpoint)
+    if args.format == "gguf":
+        out = export_gguf(model, tokenizer, args.out, f16=args.f16,
+                          gelu_change_ok=args.gelu_change_ok)
+        print(f"wrote {out} ({'float16' if args.f16 else 'float32'}, "
+              f"{tokenizer.vocab_size:,} tokens)")
+        print(f"in llama.cpp: llama-completion -m {out} -p <prompt> -c "
+              f"{model.config.block_size} -n <tokens> --ignore-eos (prompt + tokens at most "
+              f"{model.config.block_size})")
+        return 0
     if args.format == "hf":
         out = export_hf(model, tokenizer, args.out)
         print(f"wrote {out}/config.json, model.safetensors and tokenizer.json")
@@ -78,13 +96,18 @@ def run_export(args) -> int:
 
 def run_import(args) -> int:
     # before the import's work: an --out that cannot be written, or that is an input
-    read_files = (("config.json", "model.safetensors", "tokenizer.json") if args.format == "hf"
-                  else ("ckpt.pt",))
-    check_outputs({"--out": args.out},
-                  {"--tokenizer": args.tokenizer} | {f"DIR's {name}": args.folder / name
-                                                    for name in read_files})
-    read = import_hf if args.format == "hf" else import_nanogpt
-    model, tokenizer = read(args.folder, args.tokenizer)
+    read_files = {"hf": ("config.json", "model.safetensors", "tokenizer.json"),
+                  "nanogpt": ("ckpt.pt",), "gguf": ()}[args.format]
+    inputs = ({f"DIR's {name}": args.folder / name for name in read_files} if read_files
+              else {"the GGUF file": args.folder})
+    check_outputs({"--out": args.out}, {"--tokenizer": args.tokenizer} | inputs)
+    if args.format == "gguf":
+        if args.tokenizer is not None:
+            raise ValueError("--tokenizer: a GGUF file holds its own tokenizer; leave it out")
+        model, tokenizer = import_gguf(args.folder)
+    else:
+        read = import_hf if args.format == "hf" else import_nanogpt
+        model, tokenizer = read(args.folder, args.tokenizer)
     save_gpt(args.out, model, tokenizer, imported={"format": args.format,
                                                    "from": str(args.folder.resolve())})
     c = model.config

@@ -14,6 +14,10 @@ place that knows both sides: every export and import goes through it.
 
 The language-model head (``lm_head.weight``) is tied to the token embedding
 in all three models, so it has no entry of its own here.
+
+llama.cpp's GGUF files name the same tensors its own way
+(``blk.0.attn_qkv.weight``): :func:`gguf_name` turns a GPT-2 name into
+llama.cpp's.  GGUF keeps each weight as ``nn.Linear`` does, (d_out, d_in).
 """
 
 from dataclasses import dataclass
@@ -45,6 +49,31 @@ PROJECTIONS = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
 OUT_IN = "(d_out, d_in)"  # nn.Linear: nanoGPT
 IN_OUT = "(d_in, d_out)"  # Conv1D: Hugging Face
 DENSE_DIMS = "d_out d_in"  # how a parameter stored (d_out, d_in) declares itself
+
+# GPT-2's names -> llama.cpp's, for its "gpt2" architecture in GGUF (the gguf
+# package's MODEL_TENSORS[MODEL_ARCH.GPT2]).  Inside block i, "blk.{i}." in front:
+GGUF_BLOCK_NAMES = {
+    "ln_1.weight": "attn_norm.weight",
+    "ln_1.bias": "attn_norm.bias",
+    "attn.c_attn.weight": "attn_qkv.weight",
+    "attn.c_attn.bias": "attn_qkv.bias",
+    "attn.c_proj.weight": "attn_output.weight",
+    "attn.c_proj.bias": "attn_output.bias",
+    "ln_2.weight": "ffn_norm.weight",
+    "ln_2.bias": "ffn_norm.bias",
+    "mlp.c_fc.weight": "ffn_up.weight",
+    "mlp.c_fc.bias": "ffn_up.bias",
+    "mlp.c_proj.weight": "ffn_down.weight",
+    "mlp.c_proj.bias": "ffn_down.bias",
+}
+# outside the blocks; llama.cpp's "output.weight" (the head) is left out, and
+# llama.cpp then ties the head to token_embd, as ours is
+GGUF_NAMES = {
+    "transformer.wte.weight": "token_embd.weight",
+    "transformer.wpe.weight": "position_embd.weight",
+    "transformer.ln_f.weight": "output_norm.weight",
+    "transformer.ln_f.bias": "output_norm.bias",
+}
 
 
 @dataclass(frozen=True)
@@ -90,3 +119,12 @@ def gpt2_tensors(model: GPT, projection_layout: str) -> list[Tensor]:
             transposed = projection_layout != OUT_IN
         tensors.append(Tensor(mine, theirs, parameter.value.shape, transposed))
     return tensors
+
+
+def gguf_name(gpt2_name: str) -> str:
+    """llama.cpp's name for GPT-2's tensor ``gpt2_name``:
+    ``"transformer.h.3.attn.c_attn.weight"`` -> ``"blk.3.attn_qkv.weight"``."""
+    if gpt2_name in GGUF_NAMES:
+        return GGUF_NAMES[gpt2_name]
+    _, _, block, inside = gpt2_name.split(".", 3)  # transformer . h . 3 . attn.c_attn.weight
+    return f"blk.{block}.{GGUF_BLOCK_NAMES[inside]}"

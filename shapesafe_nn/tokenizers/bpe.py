@@ -22,6 +22,30 @@ MISSING = ("a BPE tokenizer needs the tokenizers package: "
            "pip install 'shapesafe_nn[interop]'")
 
 
+def _byte_alphabet() -> tuple[str, ...]:
+    """GPT-2's byte-level alphabet: character ``i`` stands for byte ``i``.
+
+    A byte-level BPE's tokens are text, so each of the 256 bytes needs a
+    printable character.  The 188 bytes that are printable Latin-1
+    characters ('!' to '~', '¡' to '¬', '®' to 'ÿ') stand for themselves;
+    the other 68 (controls, the space, the soft hyphen) take the characters
+    from U+0100 on, in byte order.  So a space is 'Ġ' and a line break 'Ċ'.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    others = iter(range(256, 256 + 256 - len(printable)))
+    return tuple(chr(byte) if byte in printable else chr(next(others)) for byte in range(256))
+
+
+BYTE_ALPHABET = _byte_alphabet()
+
+
+def byte_level(text: str) -> str:
+    """``text`` as GPT-2's byte-level BPE sees it: its UTF-8 bytes, each as the
+    character of :data:`BYTE_ALPHABET` (``"é ø"`` -> ``"Ã©ĠÃ¸"``)."""
+    return "".join(BYTE_ALPHABET[byte] for byte in text.encode("utf-8"))
+
+
 def hugging_face_tokenizers():
     """Hugging Face's ``tokenizers`` package, imported when a BPE is first used:
     it is an extra, and the character tokenizer never needs it."""
