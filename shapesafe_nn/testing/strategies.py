@@ -444,6 +444,10 @@ def mismatched_inputs_for(layer: Module, method: str = "forward", *, max_side: i
     arguments share, or in a backward, a dim its forward bound.  So the call
     must raise a ShapeError whose ``.dim`` is ``dim.dim``.
 
+    A computed dim (``"2*n_pairs"``) whose names the layer binds is put off as a
+    whole: its size differs from its value, its names stay right, and the
+    label is its text.
+
     ``dim`` is a :class:`Mismatch`: a ``str``, the dim's name (``"d_model"``),
     that also names the argument it changed, ``dim.argument`` (``"x"``), at
     ``dim.position`` in ``args``.  A ``*shape`` dim comes with its star,
