@@ -16,8 +16,9 @@ import numpy as np
 from shapesafe_nn import QuadraticCost, SoftmaxCrossEntropy
 from shapesafe_nn.layers import (GELU, Attention, AttentionHead, CrossAttention, DecoderBlock,
                                  Dense, Dropout, Embedding, EncoderBlock, FeedForward, LayerNorm,
-                                 LearnedPositionalEmbedding, MultiHeadAttention, ReLU, Sigmoid,
-                                 SinusoidalPositionalEncoding, Softmax, Tanh, TransformerBlock)
+                                 LearnedPositionalEmbedding, MultiHeadAttention, ReLU, RMSNorm,
+                                 Sigmoid, SinusoidalPositionalEncoding, Softmax, Tanh,
+                                 TransformerBlock)
 from shapesafe_nn.losses import LabelSmoothedCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig, Network, Translator, TranslatorConfig
 
@@ -235,6 +236,10 @@ CASES: dict[str, Case] = {
         lambda dtype: LayerNorm(5, dtype=dtype),
         reference=lambda t, layer, i, p: _F(t).layer_norm(i[0], (5,), p["gamma"], p["beta"],
                                                           eps=layer.eps)),
+    # γ drawn apart from 1: a backward that forgot γ would pass with ones
+    "RMSNorm": Case(
+        lambda dtype: spread(RMSNorm(5, dtype=dtype)),
+        reference=lambda t, layer, i, p: _F(t).rms_norm(i[0], (5,), p["gamma"], eps=layer.eps)),
     # Dropout draws its mask from its own generator: no torch reference can draw
     # the same one, and one built from our mask would only repeat our arithmetic.
     # Its rate and scale are tested in tests/layers/test_dropout.py.

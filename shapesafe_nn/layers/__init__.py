@@ -14,12 +14,13 @@ from .kv_cache import KVCache
 from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
 from .positional_encoding import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .rms_norm import RMSNorm
 from .sequential import Sequential
 from .transformer_block import TransformerBlock
 
 __all__ = [
     "GELU", "Attention", "AttentionHead", "CrossAttention", "DecoderBlock", "Dense", "Dropout",
     "Embedding", "EncoderBlock", "FeedForward", "KVCache", "LayerNorm",
-    "LearnedPositionalEmbedding", "MultiHeadAttention", "ReLU", "Sequential", "Sigmoid",
-    "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
+    "LearnedPositionalEmbedding", "MultiHeadAttention", "RMSNorm", "ReLU", "Sequential",
+    "Sigmoid", "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
 ]
