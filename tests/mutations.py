@@ -156,10 +156,8 @@ MUTATIONS = [
              (LAYER_TESTS + "test_transformer_block.py::test_gradcheck_input_and_every_parameter",),
              "x's gradient forgets the residual path x -> h"),
     Mutation("multi-head-query-and-key-gradients-swapped", "layers/multi_head_attention.py",
-             'dqkv = expect("dqkv", np.concatenate([merge_heads(d) for d in (dq, dk, dv)], '
-             'axis=-1),',
-             'dqkv = expect("dqkv", np.concatenate([merge_heads(d) for d in (dk, dq, dv)], '
-             'axis=-1),',
+             "return self._into_heads_backward(self.qkv, (dq, dk, dv))",
+             "return self._into_heads_backward(self.qkv, (dk, dq, dv))",
              (LAYER_TESTS + "test_multi_head_attention.py::"
               "test_gradcheck_input_and_every_parameter",),
              "dq goes to the key columns of qkv and dk to the query columns"),

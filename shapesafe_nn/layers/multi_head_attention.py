@@ -2,30 +2,13 @@
 
 import numpy as np
 
-from ..core import Module
 from ..core import Array, Bool, Float, checked, expect
-from ..core.validate import head_width, option, positive_int, probability
-from .attention import MASKS, SCORES, Attention
 from .dense import Dense
-from .dropout import Dropout
 from .kv_cache import KVCache
+from .multi_head import MultiHead
 
 
-def split_heads(a: Array, n_heads: int) -> Array:
-    """(batch, seq, d_model) -> (batch, n_heads, seq, d_head): head h is columns
-    ``h * d_head`` to ``(h + 1) * d_head``."""
-    batch, seq, d_model = a.shape
-    return a.reshape(batch, seq, n_heads, d_model // n_heads).transpose(0, 2, 1, 3)
-
-
-def merge_heads(a: Array) -> Array:
-    """(batch, n_heads, seq, d_head) -> (batch, seq, d_model), the inverse of split_heads:
-    the heads' outputs side by side."""
-    batch, n_heads, seq, d_head = a.shape
-    return a.transpose(0, 2, 1, 3).reshape(batch, seq, n_heads * d_head)
-
-
-class MultiHeadAttention(Module):
+class MultiHeadAttention(MultiHead):
     r"""MultiHead(x) = Concat(head_1, ..., head_h) W_oᵀ + b_o.
 
     Vaswani et al. 2017, *Attention Is All You Need*, §3.2.2, in the fused
@@ -86,12 +69,9 @@ class MultiHeadAttention(Module):
     positions (``attention.causal_mask``), so each new position sees itself
     and everything before it, as in the plain forward.
 
-    The projections run on ``rows``, x reshaped to (batch*seq, d_model):
-    every position is one row of one matrix product, the same numbers as
-    a 3-D product.  numpy computes a 3-D @ 2-D product as a loop of
-    per-sequence products instead: 1.1 to 1.7 times slower on an idle
-    machine, and far slower (17x measured) when another process shares the
-    cores (``benchmarks/matmul_shapes.py``).
+    The projection into heads and the output half are
+    :class:`~shapesafe_nn.layers.multi_head.MultiHead`'s, which
+    cross-attention shares; :meth:`remember` projects as :meth:`forward` does.
     """
 
     # the weights live in the Dense layers: bind d_model from one of them before
@@ -101,25 +81,10 @@ class MultiHeadAttention(Module):
     def __init__(self, d_model: int, n_heads: int, mask: str = "causal", dropout: float = 0.0,
                  *, score: str = "scaled_dot", rng: np.random.Generator | None = None,
                  dtype=np.float32):
-        super().__init__()
-        self.d_model = positive_int(self, "d_model", d_model)
-        self.n_heads = positive_int(self, "n_heads", n_heads)
-        self.d_head = head_width(self, self.d_model, self.n_heads)
+        super().__init__(d_model, n_heads)
         rng = rng if rng is not None else np.random.default_rng()
         self.qkv = Dense(d_model, 3 * d_model, rng=rng, weight_std=0.02, dtype=dtype)
-        # each Dropout owns a generator; seeding both from rng makes one seed fix the layer
-        self.attend = Attention(option(self, "score", score, SCORES),
-                                option(self, "mask", mask, MASKS),
-                                probability(self, "dropout", dropout),
-                                seed=int(rng.integers(2**63)))
-        self.proj = Dense(d_model, d_model, rng=rng, weight_std=0.02, dtype=dtype)
-        self.resid_dropout = Dropout(dropout, seed=int(rng.integers(2**63)))
-
-    @property
-    def attention_weights(self) -> Array | None:
-        """(batch, n_heads, seq, kv_seq): the weights of the last forward, before
-        dropout; kv_seq = seq unless a cache held earlier positions."""
-        return self.attend.attention_weights
+        self._add_core_and_output(score, mask, dropout, rng, dtype)
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, "
@@ -132,24 +97,12 @@ class MultiHeadAttention(Module):
                 ) -> Float[Array, "batch seq d_model"]:
         if cache is not None:  # before any work, so a refused call leaves nothing behind
             self._refuse_what_a_cache_cannot_do(cache, key_padding_mask)
-        batch, seq, _ = x.shape
-        rows = x.reshape(batch * seq, self.d_model)  # one row per position (a view)
-        qkv = expect("qkv", self.qkv.forward(rows).reshape(batch, seq, 3 * self.d_model),
-                     "batch seq 3*d_model")
-        q, k, v = (split_heads(part, self.n_heads) for part in np.split(qkv, 3, axis=-1))
-        expect("q", q, "batch n_heads seq d_head")
-        expect("k", k, "batch n_heads seq d_head")
-        expect("v", v, "batch n_heads seq d_head")
+        q, k, v = self._queries_keys_values(x)
         if cache is not None:
-            # the keys and values of every position so far, these new ones last
-            k, v = cache.append(k, v)
-            expect("keys", k, "batch n_heads kv_seq d_head")
-            expect("values", v, "batch n_heads kv_seq d_head")
+            k, v = self._append(cache, k, v)
         heads = expect("heads", self.attend.forward(q, k, v, key_padding_mask=key_padding_mask),
                        "batch n_heads seq d_head")
-        merged = expect("merged", merge_heads(heads), "batch seq d_model")
-        projected = self.proj.forward(merged.reshape(batch * seq, self.d_model))
-        return self.resid_dropout.forward(projected.reshape(batch, seq, self.d_model))
+        return self._out_of_heads(heads)
 
     @checked
     def remember(self, x: Float[Array, "batch seq d_model"], cache: KVCache) -> None:
@@ -167,14 +120,22 @@ class MultiHeadAttention(Module):
         third of one projection, for the same keys and values as ``forward``.
         """
         self._refuse_what_a_cache_cannot_do(cache, None)
-        batch, seq, _ = x.shape
-        qkv = self.qkv.forward(x.reshape(batch * seq, self.d_model))
-        _, k, v = (split_heads(part, self.n_heads)
-                   for part in np.split(qkv.reshape(batch, seq, 3 * self.d_model), 3, axis=-1))
-        keys, values = cache.append(expect("k", k, "batch n_heads seq d_head"),
-                                    expect("v", v, "batch n_heads seq d_head"))
-        expect("keys", keys, "batch n_heads kv_seq d_head")
-        expect("values", values, "batch n_heads kv_seq d_head")
+        _, k, v = self._queries_keys_values(x)
+        self._append(cache, k, v)
+
+    def _queries_keys_values(self, x: Array) -> tuple[Array, Array, Array]:
+        """q, k, v, (batch, n_heads, seq, d_head) each: one fused product, cut into three."""
+        q, k, v = self._into_heads(self.qkv, x, 3)
+        return (expect("q", q, "batch n_heads seq d_head"),
+                expect("k", k, "batch n_heads seq d_head"),
+                expect("v", v, "batch n_heads seq d_head"))
+
+    @staticmethod
+    def _append(cache: KVCache, k: Array, v: Array) -> tuple[Array, Array]:
+        """The keys and values of every position so far, these new ones last."""
+        keys, values = cache.append(k, v)
+        return (expect("keys", keys, "batch n_heads kv_seq d_head"),
+                expect("values", values, "batch n_heads kv_seq d_head"))
 
     def _refuse_what_a_cache_cannot_do(self, cache: KVCache,
                                        key_padding_mask: Array | None) -> None:
@@ -193,16 +154,6 @@ class MultiHeadAttention(Module):
     @checked
     def backward(self,
                  dout: Float[Array, "batch seq d_model"]) -> Float[Array, "batch seq d_model"]:
-        batch, seq, _ = dout.shape
-        # out = resid_dropout(projected), projected = merged W_oᵀ + b_o on rows
-        dprojected = self.resid_dropout.backward(dout).reshape(batch * seq, self.d_model)
-        dmerged = expect("dmerged", self.proj.backward(dprojected).reshape(
-            batch, seq, self.d_model), "batch seq d_model")
-        # merged = merge_heads(heads): a reshape, undone by the inverse reshape
-        dheads = expect("dheads", split_heads(dmerged, self.n_heads), "batch n_heads seq d_head")
-        dq, dk, dv = self.attend.backward(dheads)
-        # q, k, v = split(qkv): put the three gradients back side by side
-        dqkv = expect("dqkv", np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1),
-                      "batch seq 3*d_model")
-        drows = self.qkv.backward(dqkv.reshape(batch * seq, 3 * self.d_model))
-        return drows.reshape(batch, seq, self.d_model)
+        dq, dk, dv = self.attend.backward(self._out_of_heads_backward(dout))
+        # q, k, v were cut from one projection, qkv, in that order
+        return self._into_heads_backward(self.qkv, (dq, dk, dv))

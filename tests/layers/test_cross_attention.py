@@ -93,8 +93,8 @@ def test_wrong_shapes_name_the_sequence_they_belong_to():
     x, memory = inputs()
     with pytest.raises(ShapeError) as error:
         layer.forward(x, memory, PADDING[:, :5])
-    assert error.value.argument == "memory_padding_mask" and error.value.dim == "src_seq"
-    assert "src_seq is 5 here, but src_seq = 6 was bound by argument memory" in str(error.value)
+    assert error.value.argument == "memory_padding_mask" and error.value.dim == "kv_seq"
+    assert "kv_seq is 5 here, but kv_seq = 6 was bound by argument memory" in str(error.value)
     with pytest.raises(ShapeError) as error:
         layer.forward(x, memory[:2])
     assert error.value.dim == "batch"
@@ -103,8 +103,8 @@ def test_wrong_shapes_name_the_sequence_they_belong_to():
     assert error.value.argument == "memory" and error.value.dim == "d_model"
     layer.forward(x, memory)
     with pytest.raises(ShapeError) as error:
-        layer.backward(np.zeros((BATCH, SRC_SEQ, D_MODEL)))  # the source's length, not the target's
-    assert error.value.dim == "tgt_seq"
+        layer.backward(np.zeros((BATCH, SRC_SEQ, D_MODEL)))  # the memory's length, not x's
+    assert error.value.dim == "seq"
 
 
 def test_a_padding_mask_must_be_boolean():

@@ -197,7 +197,7 @@ def test_a_memory_cache_refuses_a_source_of_another_shape_and_recording():
     # the first line names the chain: "DecoderBlock.forward -> cross_attn: CrossAttention..."
     assert message.splitlines()[0].endswith(
         "cross_attn: CrossAttention.forward: intermediate k has the wrong shape or type")
-    assert f"src_seq is {memory.shape[1]} here, but src_seq = {memory.shape[1] - 1}" in message
+    assert f"kv_seq is {memory.shape[1]} here, but kv_seq = {memory.shape[1] - 1}" in message
     with pytest.raises(RuntimeError, match="no_grad"):  # a cache is for inference only
         model.decoder[0].cross_attn.forward(np.zeros((3, 1, 8)), memory, SRC_PADDING,
                                             cache=cache[0].memory)
