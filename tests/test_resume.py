@@ -379,6 +379,22 @@ def test_resuming_a_checkpoint_with_nan_parameters_names_it_and_does_not_blame_t
     assert "--lr" not in result.err
 
 
+def test_a_gpt_run_saved_before_the_gelu_setting_existed_resumes_with_the_tanh_gelu(
+        tmp_path, ctrl_c_at_step):
+    full = run(*TRAIN_GPT, "--iters", "12", "--save", tmp_path / "full.npz")
+    assert full.code == 0, full.err
+    ctrl_c_at_step(optim.AdamW, 5)
+    assert run(*TRAIN_GPT, "--iters", "12", "--save", tmp_path / "part.npz").code == 130
+    arrays, meta = load_checkpoint(tmp_path / "part.npz")
+    del meta["settings"]["gelu"]  # as an older version wrote it (its config says "tanh")
+    save_checkpoint(tmp_path / "old.npz", arrays, meta)
+    resumed = run("train", "gpt", "--resume", tmp_path / "old.npz",
+                  "--save", tmp_path / "resumed.npz")
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[-1] == full.lines[-1]
+    assert load_checkpoint(tmp_path / "resumed.npz")[1]["settings"]["gelu"] == "tanh"
+
+
 def test_a_gpt_run_saved_before_the_rung_setting_existed_resumes_as_the_full_gpt(
         tmp_path, ctrl_c_at_step):
     full = run(*TRAIN_GPT, "--save", tmp_path / "full.npz")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
+from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
 from ..models import GPT, GPTConfig
 from ..models.gpt import RUNGS
@@ -34,8 +35,8 @@ PRESETS = {
                  iters=100, eval_interval=50, eval_iters=10),
 }
 # What the model is, whatever the preset; each flag given replaces one.
-MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", dtype="float32",
-                      seed=0, rung="full")
+MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", gelu="tanh",
+                      dtype="float32", seed=0, rung="full")
 # Every setting of a run, with the types a saved one must have (values: baby's).
 DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
@@ -71,6 +72,9 @@ def add_commands(train_models, eval_models, commands) -> None:
                             "benchmarks/experiments.py)")
     train.add_argument("--mask", choices=list(MASKS),
                        help="which positions attention may see (default causal: the past only)")
+    train.add_argument("--gelu", choices=list(GELU_FORMS),
+                       help="the feed-forward's GELU: tanh (GPT-2's approximation, the default; "
+                            "llama.cpp's) or erf (the exact form, nanoGPT's)")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     train.add_argument("--rung", choices=list(RUNGS),
                        help="a step of the build-up ladder of Let's build GPT, each the one "
@@ -147,7 +151,8 @@ class GptTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "tokenizer": (str,)}
-    later_settings = {"rung": "full"}  # runs saved before the ladder were all the full GPT
+    # runs saved before these settings existed: the full GPT, with the tanh GELU
+    later_settings = {"rung": "full", "gelu": "tanh"}
     progress_type = LanguageModelProgress
     total, unit = "iters", "iterations"
     bundled = "the bundled corpus"
@@ -184,7 +189,7 @@ class GptTraining(Training):
                            d_model=settings["d_model"], dropout=settings["dropout"],
                            positions=settings["positions"], score=settings["score"],
                            mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"],
-                           rung=settings["rung"])
+                           rung=settings["rung"], gelu=settings["gelu"])
         model = GPT(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])

@@ -46,15 +46,16 @@ def test_hf_export_then_import_then_sample(tmp_path):
     assert "(batch seq vocab) = (2, 8, 270)" in result.out
 
 
-def test_nanogpt_export_says_where_the_data_goes(tmp_path):
+def test_an_erf_run_goes_to_nanogpt_with_no_flag_and_says_where_the_data_goes(tmp_path):
     path = tmp_path / "run.npz"
     result = run("train", "gpt", "--preset", "tiny", "--iters", "12", "--warmup", "2",
-                 "--eval-interval", "12", "--eval-iters", "1", "--save", path, "--quiet")
+                 "--eval-interval", "12", "--eval-iters", "1", "--gelu", "erf", "--save", path,
+                 "--quiet")
     assert result.code == 0, result.err
+    assert load_gpt(path)[0].config.gelu == "erf"
     out = tmp_path / "ng"
-    result = run("export", "--checkpoint", path, "--format", "nanogpt", "--out", out,
-                 "--gelu-change-ok")  # train gpt's models use the tanh GELU
-    assert result.code == 0, result.err
+    result = run("export", "--checkpoint", path, "--format", "nanogpt", "--out", out)
+    assert result.code == 0, result.err  # nanoGPT's GELU is the exact one: nothing changes
     assert result.lines == [
         f"wrote {out}/ckpt.pt (with the optimizer state)",
         f"wrote {out}/shapesafe_char/meta.pkl, train.bin and val.bin: nanoGPT reads them from "
