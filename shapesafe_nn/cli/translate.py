@@ -5,6 +5,12 @@ bundled number words, English to French: 20,000 pairs to train on, the
 1,000 test numbers (none of them among the training ones) held out.  It
 prints the val loss and a few translations as it goes, then the exact-match
 accuracy on the held-out numbers.
+
+Real sentences come from a tab-separated file (``--data``), two parallel
+files (``--source-file train.de --target-file train.en``, plain or .gz), or
+a corpus fetched into the cache (``--corpus multi30k --pair de-en``; also
+``shapesafe-nn download multi30k``); the ``sentences`` preset is sized for
+them.
 """
 
 import argparse
@@ -14,16 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.corpora import CORPORA, corpus_pairs
 from ..data.make_numbers import LANGUAGES
 from ..data.pair_batches import EncodedPairs
-from ..data.pairs import PairsError, load_numbers, read_pairs
-from ..layers.encoder_block import NORMS
+from ..data.pairs import PairsError, load_numbers, read_pairs, read_parallel
+from ..layers.norms import NORM_TYPES
+from ..layers.transformer_block import NORM_PLACEMENTS
 from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
 from ..saving.checkpoint import CheckpointError
 from ..saving.load import load_translator_checkpoint
-from ..tokenizers.words import WordTokenizer
+from ..tokenizers.choice import DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokenizers
+from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
+from ..training.scores import corpus_scores
 from ..training.trainer import EvalRecord
 from ..training.translation import Example, exact_match, train_translator, translate
 from .arguments import non_negative, positive
@@ -35,28 +45,51 @@ from .runs import Built, Training, add_checks_argument, add_run_arguments, prese
 # The task's configuration (d_model 128, 2 + 2 layers, 4 heads, d_ff 512, batch 64,
 # 2,000 AdamW steps warmed up then cosine-decayed, label smoothing 0.1), and a
 # seconds-long smoke run.
+# batch_tokens 0: batch_size pairs a batch, not a token budget.
 PRESETS = {
     "numbers": dict(n_layer=2, n_head=4, d_model=128, d_ff=512, dropout=0.1, batch_size=64,
-                    steps=2000, lr=1e-3, min_lr=1e-4, warmup=200, smoothing=0.1,
-                    weight_decay=0.01, grad_clip=1.0, eval_interval=250),
+                    batch_tokens=0, steps=2000, lr=1e-3, min_lr=1e-4, warmup=200,
+                    smoothing=0.1, weight_decay=0.01, grad_clip=1.0, eval_interval=250),
     "tiny": dict(n_layer=1, n_head=2, d_model=32, d_ff=64, dropout=0.0, batch_size=32,
-                 steps=60, lr=3e-3, min_lr=3e-4, warmup=10, smoothing=0.1,
+                 batch_tokens=0, steps=60, lr=3e-3, min_lr=3e-4, warmup=10, smoothing=0.1,
                  weight_decay=0.01, grad_clip=1.0, eval_interval=30),
+    # Real sentences (Multi30k): the PyTorch reference's model (benchmarks/
+    # translate_reference.py: d_model 256, 4 heads, 3 + 3 layers, d_ff 1024, AdamW
+    # 1e-3, 400 warm-up steps, cosine, smoothing and dropout 0.1), with batches of
+    # 2,000 tokens a side, about 128 captions of 15 BPE pieces, for 8 passes over
+    # Multi30k's 29,000 (1,800 steps).  Sizes to be settled by the 30-minute run.
+    "sentences": dict(n_layer=3, n_head=4, d_model=256, d_ff=1024, dropout=0.1,
+                      batch_size=128, batch_tokens=2000, steps=1800, lr=1e-3, min_lr=1e-5,
+                      warmup=400, smoothing=0.1, weight_decay=0.01, grad_clip=1.0,
+                      eval_interval=300),
 }
 # What the model and run are, whatever the preset; each flag given replaces one.
 # max_len 0: the longest sentence of the data, in tokens (a target with BOS and EOS)
+# source_file, target_file and corpus: where the pairs come from, when not --data
+# or the bundled numbers
 MODEL_DEFAULTS = dict(pair="en-fr", val="", tokens="auto", schedule="cosine", max_len=0,
-                      norm="post", activation="relu", dtype="float32", seed=0)
+                      norm="post", norm_type="layer", activation="relu", dtype="float32", seed=0,
+                      vocab_size=DEFAULT_VOCAB_SIZE, source_file="", target_file="", corpus="")
+# the settings added after runs were saved without them, with the values those runs had
+LATER_SETTINGS = dict(norm_type="layer", vocab_size=DEFAULT_VOCAB_SIZE, batch_tokens=0,
+                      source_file="", target_file="", corpus="")
 DEFAULT_SETTINGS = {"preset": "numbers"} | PRESETS["numbers"] | MODEL_DEFAULTS
 PAIRS = [f"{a}-{b}" for a in LANGUAGES for b in LANGUAGES if a != b]
+# the pairs of the bundled numbers and of every corpus: --pair's choices
+ALL_PAIRS = sorted(set(PAIRS) | {f"{a}-{b}" for corpus in CORPORA.values()
+                                 for a in corpus.languages for b in corpus.languages if a != b})
 BETAS = (0.9, 0.98)  # the paper's (§5.3): a shorter memory of g² than Adam's 0.999
-TOKENS = ("auto", "words", "characters")
-# "auto" keeps words whole unless a side's words are too many to learn: German
-# writes each number as one word (20,003 of them for 20,000 numbers)
-MOST_WORDS = 1000
 SCHEDULES = ("cosine", "paper")
 HELD_OUT_AT_MOST = 1000  # pairs held out from a --data file without --val (and at most 10%)
 SHOWN_EXAMPLES = 3  # held-out sentences translated at each evaluation
+# held-out pairs translated and scored by BLEU at each evaluation: a fixed sample,
+# the same at every evaluation, so that the numbers compare
+BLEU_SAMPLE = 200
+
+
+def resolved(path: str) -> str:
+    """A path made absolute: a resumed or evaluated run finds the file from any folder."""
+    return str(Path(path).resolve())
 
 
 def add_commands(train_models, eval_models, commands) -> None:
@@ -65,10 +98,19 @@ def add_commands(train_models, eval_models, commands) -> None:
         description="Train an encoder-decoder Transformer (default: the numbers preset on "
                     "the bundled number words, English to French). Flags override the preset.")
     data = train.add_mutually_exclusive_group()
-    data.add_argument("--pair", choices=PAIRS, default=None,
-                      help="a bundled pair of languages (default en-fr)")
+    data.add_argument("--pair", choices=ALL_PAIRS, default=None, metavar="SRC-TGT",
+                      help="a pair of languages: of the bundled numbers (en, fr, de, ja; "
+                           "default en-fr), or of --corpus")
     data.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
-                      help="a UTF-8 file of source<TAB>target lines (more columns are ignored)")
+                      help="a UTF-8 file of source<TAB>target lines (more columns are ignored; "
+                           ".gz is read too)")
+    train.add_argument("--source-file", type=resolved, default=None, metavar="TRAIN.de",
+                       help="with --target-file: the training pairs as two files, one "
+                            "sentence a line (.gz is read too)")
+    train.add_argument("--target-file", type=resolved, default=None, metavar="TRAIN.en")
+    train.add_argument("--corpus", choices=sorted(CORPORA), default=None,
+                       help="a corpus fetched into the cache (see download): its train split "
+                            "to train on, val held out, --pair its languages")
     # resolved: a resumed or evaluated run finds the file from any folder
     train.add_argument("--val", type=lambda path: str(Path(path).resolve()), default=None,
                        metavar="PAIRS.tsv",
@@ -83,17 +125,27 @@ def add_commands(train_models, eval_models, commands) -> None:
                        ("smoothing", probability), ("weight-decay", non_negative(float)),
                        ("grad-clip", non_negative(float)), ("eval-interval", positive(int))):
         train.add_argument(f"--{name}", type=kind, default=None, help="default: from the preset")
+    train.add_argument("--batch-tokens", type=positive(int), default=None, metavar="N",
+                       help="fill each batch with pairs of about one length up to N tokens a "
+                            "side, padding included, instead of --batch-size pairs")
+    train.add_argument("--vocab-size", type=positive(int), default=None, metavar="N",
+                       help=f"the most BPE pieces (default {DEFAULT_VOCAB_SIZE:,})")
     train.add_argument("--max-len", type=positive(int), default=None,
                        help="the longest sentence the model reads, in tokens (default: the "
                             "longest of the data; decoding writes at most max_len - 1)")
-    train.add_argument("--tokens", choices=TOKENS,
-                       help="words (Latin words whole, other characters one by one), "
-                            "characters, or auto (default: words, unless a side has more "
-                            f"than {MOST_WORDS:,} distinct words)")
+    train.add_argument("--tokens", choices=TOKEN_KINDS,
+                       help="words (Latin words whole, other characters one by one), chars, "
+                            "bpe (pieces learned from the training sentences, one joint "
+                            "vocabulary of --vocab-size), or auto (the default: words for few "
+                            "distinct words, else bpe; see tokenizers/choice.py)")
     train.add_argument("--schedule", choices=SCHEDULES,
                        help="cosine (warm-up, then cosine decay to --min-lr; the default) or "
                             "paper (warm-up, then 1/√step; --lr is its peak)")
-    train.add_argument("--norm", choices=NORMS, help="post (the paper, default) or pre (GPT)")
+    train.add_argument("--norm", choices=NORM_PLACEMENTS,
+                       help="where the norms sit: post (the paper, default) or pre (GPT)")
+    train.add_argument("--norm-type", choices=list(NORM_TYPES),
+                       help="which norm: layer (LayerNorm, the paper's; the default) or rms "
+                            "(RMSNorm)")
     train.add_argument("--activation", choices=["relu", "gelu"], help="default relu")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     add_run_arguments(train)
@@ -229,6 +281,7 @@ class TranslateTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "src_tokenizer": (str,), "tgt_tokenizer": (str,)}
+    later_settings = {"norm_type": "layer"}  # runs saved before it existed had LayerNorms
     progress_type = LanguageModelProgress
     total, unit = "steps", "steps"
     bundled = "the bundled number words"
@@ -265,8 +318,8 @@ class TranslateTraining(Training):
             src_vocab_size=pairs.source.vocab_size, tgt_vocab_size=pairs.target.vocab_size,
             max_len=max_len, n_layer=settings["n_layer"], n_head=settings["n_head"],
             d_model=settings["d_model"], d_ff=settings["d_ff"], dropout=settings["dropout"],
-            norm=settings["norm"], activation=settings["activation"], dtype=settings["dtype"],
-            seed=settings["seed"])
+            norm=settings["norm"], norm_type=settings["norm_type"],
+            activation=settings["activation"], dtype=settings["dtype"], seed=settings["seed"])
         model = Translator(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])
@@ -296,7 +349,8 @@ class TranslateTraining(Training):
                      "history": [vars(record) for record in history]})
 
         header = [f"Translator ({settings['preset']}): {model.num_parameters():,} parameters, "
-                  f"{config.n_layer} + {config.n_layer} layers ({config.norm}-LN), n_head "
+                  f"{config.n_layer} + {config.n_layer} layers ({config.norm}-"
+                  f"{'LN' if config.norm_type == 'layer' else 'RMSNorm'}), n_head "
                   f"{config.n_head}, d_model {config.d_model}, d_ff {config.d_ff}, max_len "
                   f"{config.max_len}, batch {settings['batch_size']}, {settings['steps']} "
                   f"steps, checks {checks}",

@@ -8,7 +8,6 @@ from .decoder_block import DecoderBlock
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
-from .encoder_block import EncoderBlock
 from .feed_forward import FeedForward
 from .kv_cache import KVCache
 from .layer_norm import LayerNorm
@@ -20,7 +19,7 @@ from .transformer_block import TransformerBlock
 
 __all__ = [
     "GELU", "Attention", "AttentionHead", "CrossAttention", "DecoderBlock", "Dense", "Dropout",
-    "Embedding", "EncoderBlock", "FeedForward", "KVCache", "LayerNorm",
-    "LearnedPositionalEmbedding", "MultiHeadAttention", "RMSNorm", "ReLU", "Sequential",
-    "Sigmoid", "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
+    "Embedding", "FeedForward", "KVCache", "LayerNorm", "LearnedPositionalEmbedding",
+    "MultiHeadAttention", "RMSNorm", "ReLU", "Sequential", "Sigmoid",
+    "SinusoidalPositionalEncoding", "Softmax", "Tanh", "TransformerBlock",
 ]

@@ -5,23 +5,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core import Module
-from ..core import Array, Bool, Float, checked, expect
-from ..core.validate import option, positive_int
-from .activations import GELU_FORMS
+from ..core import Array, Bool, Float, Module, checked, expect
 from .cross_attention import CrossAttention
-from .encoder_block import NORMS
-from .feed_forward import ACTIVATIONS, FeedForward
+from .feed_forward import FeedForward
 from .kv_cache import KVCache
-from .layer_norm import LayerNorm
 from .multi_head_attention import MultiHeadAttention
+from .transformer_block import TransformerBlock, block_settings, residual, residual_backward
 
 
 class DecoderCache(NamedTuple):
     """What one decoder block keeps while a target is written one token at a time."""
 
     self_attn: KVCache  # the target's keys and values so far: (batch, n_heads, t, d_head)
-    memory: KVCache  # the source's, from the first step on: (batch, n_heads, src_seq, d_head)
+    memory: KVCache  # the source's, from the first step on: (batch, n_heads, kv_seq, d_head)
 
     @property
     def seq_so_far(self) -> int:
@@ -36,27 +32,36 @@ class DecoderCache(NamedTuple):
 
 
 class DecoderBlock(Module):
-    r"""Post-LN: h₁ = LN₁(x + MHA(x));  h₂ = LN₂(h₁ + Cross(h₁, memory));
-    out = LN₃(h₂ + FFN(h₂)).  Pre-LN puts each LN at its sub-block's input.
+    r"""A :class:`~shapesafe_nn.layers.transformer_block.TransformerBlock` with
+    cross-attention between its two sub-layers.
+
+    Post-LN: h₁ = N₁(x + MHA(x));  h₂ = N₂(h₁ + Cross(h₁, memory));
+             out = N₃(h₂ + FFN(h₂)).
+    Pre-LN puts each norm at its sub-layer's input instead.
 
     The decoder layer of Vaswani et al. 2017, §3.1: the encoder layer's two
     sub-layers with "a third sub-layer, which performs multi-head attention
     over the output of the encoder stack" between them.  ``x`` is the target
-    written so far (batch, tgt_seq, d_model); ``memory`` is the encoder's
-    output for the source (batch, src_seq, d_model)::
+    written so far (batch, seq, d_model); ``memory`` is the encoder's output
+    for the source (batch, kv_seq, d_model)::
 
-        a  = self_attn(x)            causal: scores (batch, n_heads, tgt_seq, tgt_seq)
-        h1 = ln1(x + a)              (batch, tgt_seq, d_model)
-        c  = cross_attn(h1, memory)  scores (batch, n_heads, tgt_seq, src_seq)
-        h2 = ln2(h1 + c)             (batch, tgt_seq, d_model)
-        out = ln3(h2 + ff(h2))       (batch, tgt_seq, d_model)
+        a  = self_attn(x)            causal: scores (batch, n_heads, seq, seq)
+        h1 = ln1(x + a)              (batch, seq, d_model)
+        c  = cross_attn(h1, memory)  scores (batch, n_heads, seq, kv_seq)
+        h2 = ln2(h1 + c)             (batch, seq, d_model)
+        out = ln3(h2 + ff(h2))       (batch, seq, d_model)
+
+    Each addition with its norm is one call of
+    :func:`~shapesafe_nn.layers.transformer_block.residual`, the wiring the
+    TransformerBlock uses, pre or post.  In a translator, seq is the
+    target's tgt_seq and kv_seq the source's src_seq.
 
     The self-attention is causal: position t reads targets 0..t only, so that
     training on a whole target at once (teacher forcing) predicts token t+1
     from what a decoder writing one token at a time would have seen.  The
     cross-attention has no such mask: the whole source is known.
-    ``memory_padding_mask`` (batch, src_seq) hides the source's padding;
-    ``padding_mask`` (batch, tgt_seq) the target's (with padding at the end,
+    ``memory_padding_mask`` (batch, kv_seq) hides the source's padding;
+    ``padding_mask`` (batch, seq) the target's (with padding at the end,
     causality already hides it from every real position; it matters to the
     padded positions only, whose outputs nothing should read).
 
@@ -75,7 +80,9 @@ class DecoderBlock(Module):
         ds2 = ln2.backward(dh2);    dh1, dmemory = cross_attn.backward(ds2);  dh1 += ds2
         ds1 = ln1.backward(dh1);    dx = ds1 + self_attn.backward(ds1)
 
-    Args: as :class:`~shapesafe_nn.layers.encoder_block.EncoderBlock`.
+    Args: as :class:`~shapesafe_nn.layers.transformer_block.TransformerBlock`,
+    whose ``mask`` here is always causal; ``norm`` defaults to ``"post"``
+    and ``activation`` to ``"relu"``, the paper's.
     """
 
     # the parameters belong to the sub-layers: bind d_model from one of them
@@ -83,71 +90,48 @@ class DecoderBlock(Module):
     shape_anchors = (("ln1.gamma", "d_model"),)
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None,
-                 dropout: float = 0.0, *, norm: str = "post", activation: str = "relu",
-                 gelu: str = "tanh", rng: np.random.Generator | None = None, dtype=np.float32):
+                 dropout: float = 0.0, *, norm: str = "post", norm_type: str = "layer",
+                 activation: str = "relu", gelu: str = "tanh",
+                 rng: np.random.Generator | None = None, dtype=np.float32):
         super().__init__()
-        self.d_model = positive_int(self, "d_model", d_model)
-        self.d_ff = 4 * self.d_model if d_ff is None else positive_int(self, "d_ff", d_ff)
-        self.norm = option(self, "norm", norm, NORMS)
-        option(self, "activation", activation, ACTIVATIONS)
-        option(self, "gelu", gelu, GELU_FORMS)
+        self.d_model, self.d_ff, self.norm, Norm = block_settings(self, d_model, d_ff, norm,
+                                                                  norm_type, activation, gelu)
+        self.n_heads = n_heads
         rng = rng if rng is not None else np.random.default_rng()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, "causal", dropout, rng=rng,
-                                            dtype=dtype)
-        self.ln1 = LayerNorm(d_model, dtype=dtype)
-        self.cross_attn = CrossAttention(d_model, n_heads, dropout, rng=rng, dtype=dtype)
-        self.ln2 = LayerNorm(d_model, dtype=dtype)
-        self.ff = FeedForward(d_model, self.d_ff, dropout, gelu=gelu, activation=activation,
-                              rng=rng, dtype=dtype)
-        self.ln3 = LayerNorm(d_model, dtype=dtype)
+        ln1, ln2, ln3 = (Norm(d_model, dtype=dtype) for _ in range(3))
+        self_attn = MultiHeadAttention(d_model, n_heads, "causal", dropout, rng=rng, dtype=dtype)
+        cross_attn = CrossAttention(d_model, n_heads, dropout, rng=rng, dtype=dtype)
+        ff = FeedForward(d_model, self.d_ff, dropout, gelu=gelu, activation=activation, rng=rng,
+                         dtype=dtype)
+        # registered in the order they compute, as in a TransformerBlock
+        if self.norm == "pre":
+            (self.ln1, self.self_attn, self.ln2, self.cross_attn, self.ln3,
+             self.ff) = ln1, self_attn, ln2, cross_attn, ln3, ff
+        else:
+            (self.self_attn, self.ln1, self.cross_attn, self.ln2, self.ff,
+             self.ln3) = self_attn, ln1, cross_attn, ln2, ff, ln3
 
-    def extra_repr(self) -> str:
-        return (f"d_model={self.d_model}, n_heads={self.self_attn.n_heads}, d_ff={self.d_ff}, "
-                f"norm={self.norm}")
-
-    @checked
-    def forward(self, x: Float[Array, "batch tgt_seq d_model"],
-                memory: Float[Array, "batch src_seq d_model"],
-                memory_padding_mask: Bool[Array, "batch src_seq"] | None = None,
-                padding_mask: Bool[Array, "batch tgt_seq"] | None = None,
-                cache: DecoderCache | None = None) -> Float[Array, "batch tgt_seq d_model"]:
-        self_cache, memory_cache = (None, None) if cache is None else (cache.self_attn,
-                                                                       cache.memory)
-        if self.norm == "post":
-            h1 = self.ln1.forward(x + self.self_attn.forward(x, padding_mask, cache=self_cache))
-            expect("h1", h1, "batch tgt_seq d_model")
-            h2 = self.ln2.forward(h1 + self.cross_attn.forward(h1, memory, memory_padding_mask,
-                                                               cache=memory_cache))
-            expect("h2", h2, "batch tgt_seq d_model")
-            return self.ln3.forward(h2 + self.ff.forward(h2))
-        h1 = expect("h1", x + self.self_attn.forward(self.ln1.forward(x), padding_mask,
-                                                     cache=self_cache),
-                    "batch tgt_seq d_model")
-        h2 = expect("h2", h1 + self.cross_attn.forward(self.ln2.forward(h1), memory,
-                                                        memory_padding_mask, cache=memory_cache),
-                    "batch tgt_seq d_model")
-        return h2 + self.ff.forward(self.ln3.forward(h2))
+    extra_repr = TransformerBlock.extra_repr  # the same sizes, the same words
 
     @checked
-    def backward(self, dout: Float[Array, "batch tgt_seq d_model"]
-                 ) -> tuple[Float[Array, "batch tgt_seq d_model"],
-                            Float[Array, "batch src_seq d_model"]]:
-        if self.norm == "post":
-            # out = ln3(h2 + ff(h2))
-            dsum3 = self.ln3.backward(dout)
-            dh2 = expect("dh2", dsum3 + self.ff.backward(dsum3), "batch tgt_seq d_model")
-            # h2 = ln2(h1 + cross_attn(h1, memory))
-            dsum2 = self.ln2.backward(dh2)
-            dh1, dmemory = self.cross_attn.backward(dsum2)
-            dh1 = expect("dh1", dh1 + dsum2, "batch tgt_seq d_model")
-            # h1 = ln1(x + self_attn(x))
-            dsum1 = self.ln1.backward(dh1)
-            return dsum1 + self.self_attn.backward(dsum1), dmemory
-        # out = h2 + ff(ln3(h2))
-        dh2 = expect("dh2", dout + self.ln3.backward(self.ff.backward(dout)),
-                     "batch tgt_seq d_model")
-        # h2 = h1 + cross_attn(ln2(h1), memory)
-        dnormed, dmemory = self.cross_attn.backward(dh2)
-        dh1 = expect("dh1", dh2 + self.ln2.backward(dnormed), "batch tgt_seq d_model")
-        # h1 = x + self_attn(ln1(x))
-        return dh1 + self.ln1.backward(self.self_attn.backward(dh1)), dmemory
+    def forward(self, x: Float[Array, "batch seq d_model"],
+                memory: Float[Array, "batch kv_seq d_model"],
+                memory_padding_mask: Bool[Array, "batch kv_seq"] | None = None,
+                padding_mask: Bool[Array, "batch seq"] | None = None,
+                cache: DecoderCache | None = None) -> Float[Array, "batch seq d_model"]:
+        self_cache, memory_cache = (None, None) if cache is None else cache
+        h1 = expect("h1", residual(self.norm, self.ln1, self.self_attn, x, padding_mask,
+                                   cache=self_cache), "batch seq d_model")
+        h2 = expect("h2", residual(self.norm, self.ln2, self.cross_attn, h1, memory,
+                                   memory_padding_mask, cache=memory_cache), "batch seq d_model")
+        return residual(self.norm, self.ln3, self.ff, h2)
+
+    @checked
+    def backward(self, dout: Float[Array, "batch seq d_model"]
+                 ) -> tuple[Float[Array, "batch seq d_model"],
+                            Float[Array, "batch kv_seq d_model"]]:
+        dh2 = expect("dh2", residual_backward(self.norm, self.ln3, self.ff, dout),
+                     "batch seq d_model")
+        dh1, dmemory = residual_backward(self.norm, self.ln2, self.cross_attn, dh2)
+        expect("dh1", dh1, "batch seq d_model")
+        return residual_backward(self.norm, self.ln1, self.self_attn, dh1), dmemory

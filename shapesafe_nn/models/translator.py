@@ -7,7 +7,7 @@ with the shape after each line::
 
     src_ids                                 (batch, src_seq)   integers in [0, src_vocab)
     x = E_src[src_ids] · √d_model + PE      (batch, src_seq, d_model)
-    memory = encoder blocks(x)              (batch, src_seq, d_model)   N EncoderBlocks
+    memory = encoder blocks(x)              (batch, src_seq, d_model)   N TransformerBlocks, no mask
     tgt_ids                                 (batch, tgt_seq)   BOS, then the target so far
     y = E_tgt[tgt_ids] · √d_model + PE      (batch, tgt_seq, d_model)
     h = decoder blocks(y, memory)           (batch, tgt_seq, d_model)   N DecoderBlocks;
@@ -28,13 +28,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..layers import (DecoderBlock, Dropout, Embedding, EncoderBlock, LayerNorm, Sequential,
-                      SinusoidalPositionalEncoding)
+from ..layers import (DecoderBlock, Dropout, Embedding, Sequential, SinusoidalPositionalEncoding,
+                      TransformerBlock)
 from ..layers.activations import GELU_FORMS
-from ..layers.encoder_block import NORMS
-from ..layers.feed_forward import ACTIVATIONS
 from ..layers.decoder_block import DecoderCache
+from ..layers.feed_forward import ACTIVATIONS
 from ..layers.kv_cache import KVCache
+from ..layers.norms import NORM_TYPES
+from ..layers.transformer_block import NORM_PLACEMENTS
 from ..core import Module
 from ..core import Array, Bool, Float, Integer, checked, expect
 from ..core.validate import float_dtype, option, positive_int, probability
@@ -54,7 +55,8 @@ class TranslatorConfig:
     d_model: int = 128  # width of the residual stream
     d_ff: int = 512  # feed-forward hidden width (4 * d_model, as the paper's 2048 for 512)
     dropout: float = 0.1  # the paper's P_drop, for every dropout layer
-    norm: str = "post"  # "post" (the paper) or "pre" (GPT-2): where the layer norms sit
+    norm: str = "post"  # "post" (the paper) or "pre" (GPT-2): where the norms sit
+    norm_type: str = "layer"  # which norm, one of norms.NORM_TYPES: "layer" or "rms"
     activation: str = "relu"  # the feed-forward's: "relu" (the paper) or "gelu"
     gelu: str = "tanh"  # GELU's form when activation is "gelu": "tanh" or "erf"
     dtype: str = "float32"  # float64 for gradient checks
@@ -72,7 +74,8 @@ class TranslatorConfig:
                              f"src_vocab_size is {self.src_vocab_size} and tgt_vocab_size "
                              f"{self.tgt_vocab_size}")
         probability(self, "dropout", self.dropout)
-        option(self, "norm", self.norm, NORMS)
+        option(self, "norm", self.norm, NORM_PLACEMENTS)
+        option(self, "norm_type", self.norm_type, NORM_TYPES)
         option(self, "activation", self.activation, ACTIVATIONS)
         option(self, "gelu", self.gelu, GELU_FORMS)
         float_dtype(self, "dtype", self.dtype)
@@ -84,7 +87,7 @@ class TranslatorConfig:
 class Translator(Module):
     """Source and target embeddings, sinusoidal positions, ``n_layer`` encoder
     and ``n_layer`` decoder blocks, and an output projection tied to the
-    target embedding.  Pre-LN stacks end with one more LayerNorm each
+    target embedding.  Pre-LN stacks end with one more norm each
     (``encoder_norm``, ``decoder_norm``), as GPT-2's ``ln_f``: their
     residual streams are never normalized otherwise.  Post-LN stacks end
     with a norm already.
@@ -112,19 +115,23 @@ class Translator(Module):
         self.positions = SinusoidalPositionalEncoding(c.max_len, c.d_model, dtype=dtype)
         self.src_dropout = Dropout(c.dropout, seed=int(rng.integers(2**63)))
         self.tgt_dropout = Dropout(c.dropout, seed=int(rng.integers(2**63)))
-        options = dict(norm=c.norm, activation=c.activation, gelu=c.gelu, rng=rng, dtype=dtype)
-        self.encoder = Sequential(*[EncoderBlock(c.d_model, c.n_head, c.d_ff, c.dropout,
-                                                 **options) for _ in range(c.n_layer)])
+        options = dict(norm=c.norm, norm_type=c.norm_type, activation=c.activation, gelu=c.gelu,
+                       rng=rng, dtype=dtype)
+        # the encoder's blocks: no mask, the whole source is known
+        self.encoder = Sequential(*[TransformerBlock(c.d_model, c.n_head, c.d_ff, c.dropout,
+                                                     "none", **options)
+                                    for _ in range(c.n_layer)])
         self.decoder = Sequential(*[DecoderBlock(c.d_model, c.n_head, c.d_ff, c.dropout,
                                                  **options) for _ in range(c.n_layer)])
         if c.norm == "pre":
-            self.encoder_norm = LayerNorm(c.d_model, dtype=dtype)
-            self.decoder_norm = LayerNorm(c.d_model, dtype=dtype)
+            self.encoder_norm = NORM_TYPES[c.norm_type](c.d_model, dtype=dtype)
+            self.decoder_norm = NORM_TYPES[c.norm_type](c.d_model, dtype=dtype)
 
     def extra_repr(self) -> str:
         c = self.config
         return (f"src_vocab_size={c.src_vocab_size}, tgt_vocab_size={c.tgt_vocab_size}, "
-                f"n_layer={c.n_layer}, n_head={c.n_head}, d_model={c.d_model}, norm={c.norm}")
+                f"n_layer={c.n_layer}, n_head={c.n_head}, d_model={c.d_model}, norm={c.norm}"
+                + ("" if c.norm_type == "layer" else f", norm_type={c.norm_type}"))
 
     def _check_length(self, name: str, ids: Array) -> None:
         if ids.shape[1] > self.config.max_len:

@@ -10,7 +10,7 @@ Needs the ``reference`` extra (torch).
 
 import warnings
 
-# our name inside an EncoderBlock -> the name in nn.TransformerEncoderLayer
+# our name inside an encoder's TransformerBlock -> the name in nn.TransformerEncoderLayer
 ENCODER_LAYER = {
     "attn.qkv.W": "self_attn.in_proj_weight", "attn.qkv.b": "self_attn.in_proj_bias",
     "attn.proj.W": "self_attn.out_proj.weight", "attn.proj.b": "self_attn.out_proj.bias",

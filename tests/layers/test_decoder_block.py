@@ -14,10 +14,11 @@ MEMORY_PADDING = np.array([[False] * 6, [False] * 4 + [True] * 2])
 PADDING = np.array([[False] * 4, [False] * 3 + [True]])
 
 
-def make(norm="post", seed=0, dropout=0.0):
+def make(norm="post", seed=0, dropout=0.0, norm_type="layer"):
     """A float64 block with weights large enough to matter (N(0, 0.5²))."""
     rng = np.random.default_rng(seed)
-    block = DecoderBlock(D_MODEL, N_HEADS, D_FF, dropout, norm=norm, rng=rng, dtype=np.float64)
+    block = DecoderBlock(D_MODEL, N_HEADS, D_FF, dropout, norm=norm, norm_type=norm_type, rng=rng,
+                         dtype=np.float64)
     for parameter in block.parameters():
         parameter.value[...] = rng.standard_normal(parameter.value.shape) * 0.5
     return block
@@ -30,8 +31,9 @@ def inputs(seed=1):
 
 
 @pytest.mark.parametrize("norm", ["post", "pre"])
-def test_gradcheck_with_both_paddings(norm):
-    block = make(norm)
+@pytest.mark.parametrize("norm_type", ["layer", "rms"])
+def test_gradcheck_with_both_paddings(norm, norm_type):
+    block = make(norm, norm_type=norm_type)
     x, memory = inputs()
     report = gradcheck(block, x, memory, MEMORY_PADDING, PADDING)  # raises beyond 1e-6
     assert report.compared == x.size + memory.size + block.num_parameters()
@@ -93,14 +95,14 @@ def test_wrong_shapes_name_the_block_argument_and_dim():
     assert "DecoderBlock.forward" in str(error.value)
     with pytest.raises(ShapeError) as error:
         block.forward(x, memory, MEMORY_PADDING[:, :4])
-    assert error.value.argument == "memory_padding_mask" and error.value.dim == "src_seq"
+    assert error.value.argument == "memory_padding_mask" and error.value.dim == "kv_seq"
     with pytest.raises(ShapeError) as error:
         block.forward(x, memory, None, PADDING[:, :3])
-    assert error.value.argument == "padding_mask" and error.value.dim == "tgt_seq"
+    assert error.value.argument == "padding_mask" and error.value.dim == "seq"
     block.forward(x, memory)
     with pytest.raises(ShapeError) as error:
         block.backward(np.zeros_like(memory))  # the source's length, not the target's
-    assert error.value.dim == "tgt_seq"
+    assert error.value.dim == "seq"
 
 
 @pytest.mark.reference

@@ -15,8 +15,8 @@ SRC = np.array([[3, 4, 5, 6, 7], [8, 3, 4, PAD_ID, PAD_ID], [5, PAD_ID, PAD_ID, 
 SRC_PADDING = SRC == PAD_ID
 
 
-def make(seed=36, norm="pre", dropout=0.1):
-    """A float64 translator with N(0, 0.5²) weights.  Seed 36 (found by trying
+def make(seed=126, norm="pre", dropout=0.1):
+    """A float64 translator with N(0, 0.5²) weights.  Seed 126 (found by trying
     seeds) gives untrained outputs that differ from sentence to sentence, one
     ending early with EOS and two running to the maximum length.  The rows of
     PAD and BOS are 0, so that neither is the argmax, as in a trained model."""

@@ -19,22 +19,23 @@ SRC_PADDING, TGT_PADDING = SRC == PAD_ID, TGT == PAD_ID
 LABELS = np.array([[3, 4, 5, 2], [6, 2, PAD_ID, PAD_ID]])  # the targets shifted left, EOS = 2
 
 
-def make(norm="post", share=False, dropout=0.0, d_model=8, n_layer=2):
+def make(norm="post", share=False, dropout=0.0, d_model=8, n_layer=2, norm_type="layer"):
     """A float64 translator with weights large enough to matter (N(0, 0.5²))."""
     vocab = SRC_VOCAB if share else TGT_VOCAB
     model = Translator(TranslatorConfig(
         src_vocab_size=SRC_VOCAB, tgt_vocab_size=vocab, share_embeddings=share, max_len=6,
         n_layer=n_layer, n_head=2, d_model=d_model, d_ff=2 * d_model, dropout=dropout,
-        norm=norm, dtype="float64"))
+        norm=norm, norm_type=norm_type, dtype="float64"))
     rng = np.random.default_rng(1)
     for parameter in model.parameters():
         parameter.value[...] = rng.standard_normal(parameter.value.shape) * 0.5
     return model
 
 
-@pytest.mark.parametrize("norm, share", [("post", False), ("pre", True)])
-def test_gradcheck_of_the_whole_model_with_padding(norm, share):
-    model = make(norm, share, d_model=4, n_layer=1)
+@pytest.mark.parametrize("norm, share, norm_type", [("post", False, "layer"), ("pre", True, "layer"),
+                                                ("post", False, "rms"), ("pre", True, "rms")])
+def test_gradcheck_of_the_whole_model_with_padding(norm, share, norm_type):
+    model = make(norm, share, d_model=4, n_layer=1, norm_type=norm_type)
     report = gradcheck(model, SRC, TGT, SRC_PADDING, TGT_PADDING)  # raises beyond 1e-6
     assert report.compared == model.num_parameters()
 
@@ -89,6 +90,21 @@ def test_config_errors_are_named():
         TranslatorConfig(src_vocab_size=5, tgt_vocab_size=6, share_embeddings=True)
     with pytest.raises(ValueError, match="TranslatorConfig: norm must be one of post, pre"):
         TranslatorConfig(src_vocab_size=5, tgt_vocab_size=6, norm="sandwich")
+    with pytest.raises(ValueError, match="TranslatorConfig: norm_type must be one of layer, rms"):
+        TranslatorConfig(src_vocab_size=5, tgt_vocab_size=6, norm_type="batch")
+
+
+@pytest.mark.parametrize("norm", ["post", "pre"])
+def test_norm_type_names_every_norm_of_the_translator(norm):
+    from shapesafe_nn.layers import LayerNorm, RMSNorm
+
+    for norm_type, Norm in (("layer", LayerNorm), ("rms", RMSNorm)):
+        model = make(norm, n_layer=1, norm_type=norm_type)
+        norms = {name for name, module in model.named_modules() if isinstance(module, Norm)}
+        # two per encoder block, three per decoder block, and pre-LN's two last ones
+        assert norms == {"encoder.0.ln1", "encoder.0.ln2", "decoder.0.ln1", "decoder.0.ln2",
+                         "decoder.0.ln3"} | ({"encoder_norm", "decoder_norm"}
+                                             if norm == "pre" else set())
 
 
 def test_the_bundled_numbers_go_through_in_float32():
@@ -138,3 +154,16 @@ def test_logits_loss_and_every_gradient_match_torch_transformer(norm, share):
     for name, parameter in model.named_parameters():
         np.testing.assert_allclose(parameter.grad, ours[name].grad.numpy(), rtol=1e-8,
                                    atol=1e-11, err_msg=name)
+
+
+def test_a_checkpoint_saved_before_norm_type_loads_with_layer_norms():
+    from pathlib import Path
+
+    from shapesafe_nn.saving import load_translator
+    from shapesafe_nn.saving.checkpoint import load_checkpoint
+
+    bundled = Path(__file__).parents[2] / "docs" / "assets" / "numbers_en_ja.npz"
+    assert "norm_type" not in load_checkpoint(bundled)[1]["config"]  # written before it existed
+    model, _, _ = load_translator(bundled)
+    assert model.config.norm_type == "layer"
+    assert type(model.decoder[0].ln3).__name__ == "LayerNorm"
