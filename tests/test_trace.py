@@ -142,8 +142,8 @@ def test_the_attention_scores_get_a_line_with_their_dims():
     assert f"    inside: scores, weights, dropped {scores}" in str(table).splitlines()
     # the split into heads: dims that neither x nor the output has
     d_head = D_MODEL // HEADS
-    assert rows["blocks.1.attn"].inside == [
-        f"q, k, v, heads (batch n_heads seq d_head) = ({BATCH}, {HEADS}, {SEQ}, {d_head})"]
+    assert (f"q, k, v, heads (batch n_heads seq d_head) = ({BATCH}, {HEADS}, {SEQ}, {d_head})"
+            in rows["blocks.1.attn"].inside)
     # an intermediate with the dims of an argument adds nothing: none for a LayerNorm
     assert rows["blocks.0.ln1"].inside == []
 
