@@ -8,6 +8,7 @@ before doing any work.
 
 import builtins
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 from cli_runner import run
 
 from shapesafe_nn.data import CharTokenizer, load_bundled, load_text
+from shapesafe_nn.layers.attention import MASKS
 from shapesafe_nn.models import GPT, GPTConfig, Network
 from shapesafe_nn.pictures import png
 from shapesafe_nn.training.trainer import EpochRecord, EvalRecord, History
@@ -79,11 +81,53 @@ def test_positions(tmp_path):
 
 
 @draws
-def test_causal_mask(tmp_path):
-    assert_png(png.plot_causal_mask(8, tmp_path / "mask.png"), 600, 500)
-    assert_png(png.plot_causal_mask(40, tmp_path / "long.png"), 600, 500)  # no cell labels
+@pytest.mark.parametrize("mask", MASKS)
+def test_every_mask_is_drawn_with_its_hidden_cells_marked(mask, tmp_path):
+    figure = png.mask_figure(5, mask)
+    ax = figure.axes[0]
+    # white (1) where a query may attend, and -∞ written in every hidden cell
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), ~MASKS[mask](5))
+    marked = {(round(text.get_position()[1]), round(text.get_position()[0]))
+              for text in ax.texts if text.get_text() == "-∞"}
+    assert marked == {(int(t), int(s)) for t, s in zip(*np.nonzero(MASKS[mask](5)))}
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("query position t (q_seq)",
+                                                  "key position s (kv_seq)")
+    assert ax.get_title().startswith(f"{mask!r} mask, seq = 5")
+    assert_png(png.plot_mask(8, tmp_path / "mask.png", mask), 600, 500)
+    assert_png(png.plot_mask(40, tmp_path / "long.png", mask), 600, 500)  # no cell labels
+
+
+@draws
+def test_the_anti_causal_mask_hides_the_lower_left():
+    """The seed's question, "what if the lower left were -∞?", as a picture."""
+    hidden = png.mask_figure(4, "anti_causal").axes[0].get_images()[0].get_array() == 0
+    assert hidden[3, 0] and not hidden[0, 3] and not hidden.diagonal().any()
+
+
+@draws
+def test_a_mask_that_does_not_exist_or_an_empty_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match="seq must be at least 1"):
-        png.plot_causal_mask(0, tmp_path / "none.png")
+        png.plot_mask(0, tmp_path / "none.png")
+    with pytest.raises(ValueError, match="mask must be one of causal, none, anti_causal"):
+        png.plot_mask(4, tmp_path / "m.png", "sideways")
+    with pytest.raises(ValueError, match=r"m\.svg: these pictures are PNG images"):
+        png.plot_mask(4, tmp_path / "m.svg")
+    assert not list(tmp_path.iterdir())
+
+
+@draws
+def test_characters_no_font_has_give_one_warning_naming_the_font_package(tmp_path):
+    """matplotlib warns once per missing character; the save says it once, with
+    what to install.  DejaVu Sans alone is asked for: no installed font decides."""
+    figure = png._figure(3.0, 2.0)
+    figure.text(0.1, 0.5, "三十二万千 and 九百", fontfamily="DejaVu Sans")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png._save(figure, tmp_path / "kanji.png")
+    assert [warning.category for warning in caught] == [png.MissingGlyphsWarning]
+    message = str(caught[0].message)
+    assert "no installed font has 三 十 二 万 千 and 2 more, drawn as empty boxes" in message
+    assert message.endswith("(Debian, Ubuntu: apt install fonts-noto-cjk)")
 
 
 @draws
@@ -116,6 +160,15 @@ def test_attention_labels_every_character_of_a_long_prompt_readably(tmp_path):
     assert_png(png.plot_attention(model, tokenizer, PIZZA, tmp_path / "pizza.png"),
                3 * 490 + 90, 2 * 490)
     assert figure.get_suptitle() == f"attention weights for {PIZZA!r}"  # wide enough: whole
+
+
+@draws
+def test_attention_axes_are_named_by_the_dims_of_the_attention_core():
+    model, tokenizer = tiny_gpt()
+    figure = png.attention_figure(model, tokenizer, "a bad cafe")
+    pictures = [ax for ax in figure.axes if ax.get_images()]
+    assert {ax.get_ylabel() for ax in pictures[::2]} == {"query position (q_seq)"}
+    assert {ax.get_xlabel() for ax in pictures[-2:]} == {"key position (kv_seq)"}
 
 
 @draws
@@ -213,6 +266,8 @@ def test_mnist_weights_one_image_per_neuron(tmp_path):
 @pytest.mark.parametrize("argv, size", [
     (["plot", "positions", "--max-len", 16, "--d-model", 8], (1000, 500)),
     (["plot", "mask", "--seq", 5], (600, 500)),
+    (["plot", "mask", "--mask", "anti_causal", "--seq", 5], (600, 500)),
+    (["plot", "mask", "--mask", "none"], (600, 500)),
     (["plot", "curves", "--json", "mlp.json"], (1000, 400)),
     (["plot", "curves", "--json", "gpt.json"], (1000, 400)),
     (["plot", "mnist-errors", "--checkpoint", "mlp.npz"], (750, 6 * 125 + 50)),
@@ -239,6 +294,30 @@ def test_train_mlp_plot_draws_the_curves(files, tmp_path):
     assert code == 0, err
     assert f"wrote {out}\n" in stdout
     assert_png(out, 1000, 400)
+
+
+@pytest.mark.parametrize("argv", [["plot", "mask"], ["plot", "positions"],
+                                  ["attention", "--checkpoint", "gpt.npz"],
+                                  ["train", "mlp", "--epochs", 1, "--plot"]])
+def test_a_picture_named_other_than_png_is_refused_before_any_work(files, tmp_path, argv):
+    argv = [files.get(arg, arg) if isinstance(arg, str) else arg for arg in argv]
+    out = tmp_path / "m.svg"
+    code, stdout, err = run(*argv, out) if argv[-1] == "--plot" else run(*argv, "--out", out)
+    assert code == 1 and stdout == ""
+    flag = "--plot" if argv[-1] == "--plot" else "--out"
+    assert err == f"shapesafe-nn: error: {flag} {out}: plots are PNG images; name a .png file\n"
+    assert not out.exists()
+
+
+def test_a_warning_while_drawing_prints_as_one_line(capsys):
+    from shapesafe_nn.cli.inspect import warnings_in_one_line
+
+    def draws_kanji(args) -> int:
+        warnings.warn("no installed font has 三", png.MissingGlyphsWarning)
+        return 0
+
+    assert warnings_in_one_line(draws_kanji)(None) == 0
+    assert capsys.readouterr().err == "shapesafe-nn: warning: no installed font has 三\n"
 
 
 def test_plot_commands_report_bad_input_in_one_line(files, tmp_path):
@@ -272,7 +351,7 @@ def no_matplotlib(monkeypatch):
 def test_functions_say_which_extra_to_install(no_matplotlib, tmp_path):
     assert not png.matplotlib_available()
     with pytest.raises(ModuleNotFoundError, match=r'pip install "shapesafe_nn\[plot\]"'):
-        png.plot_causal_mask(4, tmp_path / "mask.png")
+        png.plot_mask(4, tmp_path / "mask.png")
     assert not (tmp_path / "mask.png").exists()
 
 

@@ -69,6 +69,14 @@ def non_empty_prompt(text: str) -> str:
     return text
 
 
+def check_png(flag: str, path: Path | None) -> None:
+    """Refuse a picture named other than ``.png``, the only format the plots
+    write: a ``.svg`` name would get PNG bytes.  Run it after
+    :func:`check_outputs`, whose reasons (the file is an input) come first."""
+    if path is not None and path.suffix.lower() != ".png":
+        raise ValueError(f"{flag} {path}: plots are PNG images; name a .png file")
+
+
 def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None],
                   continues: tuple[str, str] | None = None) -> None:
     """Refuse, before any work, an output that would destroy something or fail at the end.

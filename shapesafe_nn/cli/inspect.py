@@ -9,6 +9,8 @@ matplotlib, the ``plot`` extra.
 
 import argparse
 import functools
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,11 @@ from ..data import CharTokenizer, load_bundled, load_mnist, load_text, to_inputs
 from ..data.pair_batches import EncodedPairs
 from ..data.pairs import load_numbers
 from ..models import GPT, GPTConfig, Network, Translator, TranslatorConfig
+from ..layers.attention import MASKS
 from ..models.mlp import NetworkConfig
 from ..pictures import png, trace
 from ..saving.checkpoint import load_checkpoint
-from .arguments import check_outputs, non_empty_prompt, positive
+from .arguments import check_outputs, check_png, non_empty_prompt, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
 from .memory import FLOAT64, check_fits
 from .mlp import held_out, load_network, sizes_argument
@@ -45,6 +48,24 @@ def needs_matplotlib(run):
 def add_out(parser, default: str) -> None:
     parser.add_argument("--out", type=Path, default=Path(default), metavar="PICTURE.png",
                         help=f"the PNG file to write (default {default})")
+
+
+def check_picture(out: Path, inputs: dict[str, Path | None]) -> None:
+    """Before any work: ``--out`` destroys no input and names a PNG."""
+    check_outputs({"--out": out}, inputs)
+    check_png("--out", out)
+
+
+def warnings_in_one_line(run):
+    """A warning while drawing (a font without the kanji of a label) prints as
+    one line, like the command's errors, not as Python's two."""
+    @functools.wraps(run)
+    def run_with_short_warnings(args) -> int:
+        with warnings.catch_warnings():
+            warnings.showwarning = lambda message, *_: print(
+                f"shapesafe-nn: warning: {message}", file=sys.stderr)
+            return run(args)
+    return run_with_short_warnings
 
 
 def add_commands(commands) -> None:
@@ -98,7 +119,7 @@ def add_commands(commands) -> None:
                            help="a translator's source sentence (default: its first "
                                 "held-out one)")
     add_out(attention, "attention.png")
-    attention.set_defaults(run=needs_matplotlib(run_attention))
+    attention.set_defaults(run=needs_matplotlib(warnings_in_one_line(run_attention)))
 
     plot = commands.add_parser("plot", help="draw a picture (positions, mask, curves, ...)",
                                description="Draw a PNG with matplotlib.")
@@ -108,8 +129,11 @@ def add_commands(commands) -> None:
     positions.add_argument("--d-model", type=positive(int), default=128)
     add_out(positions, "positions.png")
     positions.set_defaults(run=needs_matplotlib(run_positions))
-    mask = pictures.add_parser("mask", help="the causal attention mask")
-    mask.add_argument("--seq", type=positive(int), default=8)
+    mask = pictures.add_parser("mask", help="an attention mask: which keys each query sees")
+    mask.add_argument("--mask", choices=list(MASKS), default="causal",
+                      help="which mask (default causal)")
+    mask.add_argument("--seq", type=positive(int), default=8,
+                      help="positions, the mask's rows and columns (default 8)")
     add_out(mask, "mask.png")
     mask.set_defaults(run=needs_matplotlib(run_mask))
     curves = pictures.add_parser("curves", help="loss curves from a train --json file")
@@ -229,7 +253,7 @@ def run_trace_translate(args) -> int:
 # pictures
 # ---------------------------------------------------------------------------
 def run_attention(args) -> int:
-    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
+    check_picture(args.out, {"--checkpoint": args.checkpoint})
     _, meta = load_checkpoint(args.checkpoint)
     if meta.get("model") == "translator":
         if args.prompt is not None:
@@ -252,7 +276,7 @@ def run_attention(args) -> int:
 
 
 def run_positions(args) -> int:
-    check_outputs({"--out": args.out}, {})
+    check_picture(args.out, {})
     # the table, and the image matplotlib resamples it into
     check_fits("this plot", {"--max-len or --d-model": 3 * args.max_len * args.d_model * FLOAT64})
     print(f"wrote {png.plot_positions(args.max_len, args.d_model, args.out)}")
@@ -260,21 +284,21 @@ def run_positions(args) -> int:
 
 
 def run_mask(args) -> int:
-    check_outputs({"--out": args.out}, {})
+    check_picture(args.out, {})
     # the mask (seq, seq) of booleans, its negation, and the image of floats drawn from it
     check_fits("this plot", {"--seq": args.seq ** 2 * (2 + 2 * FLOAT64)})
-    print(f"wrote {png.plot_causal_mask(args.seq, args.out)}")
+    print(f"wrote {png.plot_mask(args.seq, args.out, args.mask)}")
     return 0
 
 
 def run_curves(args) -> int:
-    check_outputs({"--out": args.out}, {"--json": args.json})
+    check_picture(args.out, {"--json": args.json})
     print(f"wrote {png.plot_curves(args.json, args.out)}")
     return 0
 
 
 def run_mnist_errors(args) -> int:
-    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint, "--data": args.data})
+    check_picture(args.out, {"--checkpoint": args.checkpoint, "--data": args.data})
     model, meta = load_network(args.checkpoint)
     if args.data is None:  # the digits the network never trained on, as `eval mlp`
         x, labels, _ = held_out(args.checkpoint, meta)
@@ -285,7 +309,7 @@ def run_mnist_errors(args) -> int:
 
 
 def run_mnist_weights(args) -> int:
-    check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
+    check_picture(args.out, {"--checkpoint": args.checkpoint})
     model, _ = load_network(args.checkpoint)
     print(f"wrote {png.plot_mnist_weights(model, args.out)}")
     return 0

@@ -36,7 +36,7 @@ from ..saving.checkpoint import (CheckpointError, load_checkpoint, load_paramete
 from ..core import CHECK_MODES, checks_from_environment, set_checks
 from ..training.generator_state import dropout_arrays, load_dropout_arrays
 from ..training.trainer import write_line
-from .arguments import check_outputs, non_negative_int, positive
+from .arguments import check_outputs, check_png, non_negative_int, positive
 from .memory import check_fits
 
 
@@ -162,6 +162,7 @@ def run_training(args, training: Training) -> int:
         inputs["--val"] = Path(settings["val"])
     check_outputs({"--save": args.save, "--json": args.json, "--plot": args.plot}, inputs,
                   continues=("--save", "--resume"))
+    check_png("--plot", args.plot)
     checks = use_checks(args)
     dataset = training.read(data, settings, meta)
     check_fits(f"train {training.kind} with these settings", training.needs(settings, dataset))

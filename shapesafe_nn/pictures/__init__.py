@@ -9,15 +9,15 @@
   ``plot`` extra, and saved as PNG (``shapesafe-nn attention``, ``plot``).
 """
 
-from .png import (attention_figure, matplotlib_available, plot_attention, plot_causal_mask,
-                  plot_curves, plot_mnist_errors, plot_mnist_weights, plot_positions,
-                  plot_translation_attention, translation_attention_figure)
+from .png import (MissingGlyphsWarning, attention_figure, mask_figure, matplotlib_available,
+                  plot_attention, plot_curves, plot_mask, plot_mnist_errors, plot_mnist_weights,
+                  plot_positions, plot_translation_attention, translation_attention_figure)
 from .svg import draw_block, draw_dense, draw_head, draw_multi_head, to_svg
 from .trace import Trace, TraceRow, trace
 
 __all__ = [
-    "Trace", "TraceRow", "attention_figure", "draw_block", "draw_dense", "draw_head",
-    "draw_multi_head", "matplotlib_available", "plot_attention", "plot_causal_mask",
-    "plot_curves", "plot_mnist_errors", "plot_mnist_weights", "plot_positions",
+    "MissingGlyphsWarning", "Trace", "TraceRow", "attention_figure", "draw_block", "draw_dense",
+    "draw_head", "draw_multi_head", "mask_figure", "matplotlib_available", "plot_attention",
+    "plot_curves", "plot_mask", "plot_mnist_errors", "plot_mnist_weights", "plot_positions",
     "plot_translation_attention", "to_svg", "trace", "translation_attention_figure",
 ]

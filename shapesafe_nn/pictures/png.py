@@ -10,25 +10,35 @@ path:
 - :func:`plot_translation_attention`: a translator's encoder, decoder and
   cross-attention for one sentence;
 - :func:`plot_positions`: the sinusoidal position table of Vaswani et al.;
-- :func:`plot_causal_mask`: which positions each position may attend to;
+- :func:`plot_mask`: which positions each position may attend to, for each
+  mask in :data:`~shapesafe_nn.layers.attention.MASKS` (:func:`mask_figure`
+  unsaved);
 - :func:`plot_curves`: loss (and accuracy) during training;
 - :func:`plot_mnist_errors`: the test digits the network reads wrongly;
 - :func:`plot_mnist_weights`: each first-layer neuron's weights as a 28×28 image.
 
 matplotlib is the ``plot`` extra (``pip install "shapesafe_nn[plot]"``),
 imported only when a figure is drawn: the rest of the package never needs it.
+
+A label in a script that no installed font has (the kanji of a Japanese
+translation, where only matplotlib's own DejaVu Sans is installed) is drawn
+as an empty box; instead of matplotlib's warning for each such character,
+saving gives one :class:`MissingGlyphsWarning` that names the font package
+to install.
 """
 
 import json
 import math
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..data.mnist import PIXELS, SIDE, to_inputs
 from ..data.text import CharTokenizer
-from ..layers.attention import Attention, causal_mask
+from ..layers.attention import MASKS, Attention
 from ..layers.positional_encoding import sinusoid_table
 from ..core import Module
 from ..core import no_grad
@@ -45,9 +55,17 @@ TITLE_CHARS_PER_INCH = 12  # characters of a 12-point title in an inch of figure
 DIGIT_CELL = 1.25  # inches per 28×28 image
 MIN_WIDTH = 5.0  # inches: room for a grid's title, however few the images
 # Fonts with kanji, tried after matplotlib's own DejaVu Sans, which has none: a
-# Japanese token is drawn in the first one installed (Debian: fonts-ipafont-gothic
-# or fonts-noto-cjk), else as an empty box, with matplotlib's warning.
+# Japanese token is drawn in the first one installed, else as an empty box.
 KANJI_FONTS = ("IPAGothic", "IPAPGothic", "Noto Sans CJK JP", "Noto Sans CJK SC")
+# The Debian (and Ubuntu) package a MissingGlyphsWarning names: Noto's CJK fonts
+# draw Japanese, Chinese and Korean, and give the families KANJI_FONTS looks for
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
+# matplotlib's warning for a character no font of a text has
+MISSING_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\)")
+
+
+class MissingGlyphsWarning(UserWarning):
+    """Some characters of a picture's labels are in no installed font: they show as boxes."""
 
 
 def matplotlib_available() -> bool:
@@ -72,8 +90,28 @@ def _figure(width: float, height: float):
 
 
 def _save(figure, out) -> Path:
+    """Save ``figure`` as a PNG at ``out``, which must end in ``.png``; matplotlib's
+    warnings about characters no font has become one MissingGlyphsWarning."""
     out = Path(out)
-    figure.savefig(out, format="png")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"{out}: these pictures are PNG images; name a .png file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.savefig(out, format="png")
+    missing = []
+    for warning in caught:
+        glyph = MISSING_GLYPH.search(str(warning.message))
+        if glyph is None:  # any other warning goes on as it came
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+        elif chr(int(glyph[1])) not in missing:
+            missing.append(chr(int(glyph[1])))
+    if missing:
+        shown = " ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                         else "")
+        warnings.warn(f"{out}: no installed font has {shown}, drawn as empty boxes; install "
+                      f"one that does (Debian, Ubuntu: apt install {CJK_FONT_PACKAGE})",
+                      MissingGlyphsWarning, stacklevel=3)
     return out
 
 
@@ -112,7 +150,9 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
     for that one example.  Row ``t`` of a picture is the query at position
     ``t``; its colours say how much it takes from each key position ``s``
     (each row sums to 1; with the causal mask, everything above the diagonal
-    is 0: the future it may not see).
+    is 0: the future it may not see).  The axes are named by the attention
+    core's dims: rows ``q_seq``, columns ``kv_seq`` (both the prompt's
+    ``seq`` in a GPT).
 
     Grid: one row per attention layer (``blocks.0.attn``, ...), one column
     per head, and a colour bar for the weights (0 to 1) on the right.  Every
@@ -160,9 +200,9 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
                 ax.set_title(f"{name}, head {head}", fontsize=9)
             else:  # a layer with fewer heads than the widest
                 ax.set_axis_off()
-        axes[row, 0].set_ylabel("query (reads)")
+        axes[row, 0].set_ylabel("query position (q_seq)")
     for ax in axes[-1]:
-        ax.set_xlabel("key (is read)")
+        ax.set_xlabel("key position (kv_seq)")
     for ax in axes.flat:
         ax.tick_params(labelsize=TICK_FONT, length=2)
         ax.label_outer()
@@ -204,7 +244,9 @@ def translation_attention_figure(model, source, target, sentence: str):
     layer's weights.  A decoder row is labelled with the token it writes:
     row ``t`` reads BOS and the first t tokens and predicts token t + 1, so a
     cross-attention row shows which source words the decoder read to write
-    that token: the alignment.
+    that token: the alignment.  Each picture names its axes by the attention
+    core's dims and the sentence they run along: rows ``q_seq``, columns
+    ``kv_seq`` (``tgt_seq`` by ``src_seq`` in a cross-attention).
     """
     from ..models.decoding import greedy_decode
     from ..tokenizers.words import EOS_ID, PAD_ID, split_tokens
@@ -235,8 +277,11 @@ def translation_attention_figure(model, source, target, sentence: str):
     axes = figure.subplots(len(layers), heads, squeeze=False)
     fonts = _label_fonts()
     for row, (name, weights) in enumerate(layers):
-        queries = src_labels if name.startswith("encoder") else tgt_labels
-        keys = tgt_labels if name.endswith("self_attn") else src_labels
+        # the core's q_seq and kv_seq, named by the sentence each runs along
+        q_seq = "src_seq" if name.startswith("encoder") else "tgt_seq"
+        kv_seq = "tgt_seq" if name.endswith("self_attn") else "src_seq"
+        queries = src_labels if q_seq == "src_seq" else tgt_labels
+        keys = tgt_labels if kv_seq == "tgt_seq" else src_labels
         for head, ax in enumerate(axes[row]):
             image = ax.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0)
             ax.set_title(f"{name}, head {head}", fontsize=9)
@@ -244,8 +289,9 @@ def translation_attention_figure(model, source, target, sentence: str):
             ax.set_yticks(np.arange(len(queries)), queries if head == 0 else [],
                           fontfamily=fonts)
             ax.tick_params(labelsize=TICK_FONT, length=2)
-        axes[row, 0].set_ylabel("writes (query)" if name.startswith("decoder") else
-                                "reads (query)")
+            ax.set_xlabel(f"key (kv_seq = {kv_seq})", fontsize=8)
+        axes[row, 0].set_ylabel(f"{'writes' if q_seq == 'tgt_seq' else 'reads'}: query "
+                                f"(q_seq = {q_seq})")
     figure.colorbar(image, ax=axes, label="attention weight", aspect=50, pad=0.01)
     translation = target.decode(written)
     title = "attention for "
@@ -275,14 +321,24 @@ def plot_positions(max_len: int, d_model: int, out) -> Path:
     return _save(figure, out)
 
 
-def plot_causal_mask(seq: int, out) -> Path:
-    """The causal mask (seq, seq): position ``t`` (row) may attend to ``s`` (column) iff s <= t.
+def plot_mask(seq: int, out, mask: str = "causal") -> Path:
+    """Saves :func:`mask_figure` as a PNG at ``out`` and returns the path."""
+    return _save(mask_figure(seq, mask), out)
 
-    The hidden cells are those the attention sets to -∞ before the softmax.
+
+def mask_figure(seq: int, mask: str = "causal"):
+    """One of the attention masks of :data:`~shapesafe_nn.layers.attention.MASKS`,
+    (seq, seq): query ``t`` (row) may attend to key ``s`` (column) where it is white.
+
+    The hidden cells, marked -∞, are those the attention sets to -∞ before
+    the softmax: ``causal`` hides the future (s > t), ``anti_causal`` the
+    past (s < t), and ``none`` nothing.
     """
+    if mask not in MASKS:
+        raise ValueError(f"plot_mask: mask must be one of {', '.join(MASKS)}, not {mask!r}")
     if seq < 1:
-        raise ValueError(f"plot_causal_mask: seq must be at least 1, not {seq}")
-    hidden = causal_mask(seq)
+        raise ValueError(f"plot_mask: seq must be at least 1, not {seq}")
+    hidden = MASKS[mask](seq)
     figure = _figure(6.0, 5.0)
     ax = figure.subplots()
     ax.imshow(~hidden, cmap="Greys_r", vmin=0, vmax=1)
@@ -293,10 +349,10 @@ def plot_causal_mask(seq: int, out) -> Path:
     ticks = np.arange(0, seq, math.ceil(seq / 16))
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
-    ax.set_xlabel("key position s")
-    ax.set_ylabel("query position t")
-    ax.set_title(f"causal mask, seq = {seq}: white = may attend (s <= t)")
-    return _save(figure, out)
+    ax.set_xlabel("key position s (kv_seq)")
+    ax.set_ylabel("query position t (q_seq)")
+    ax.set_title(f"{mask!r} mask, seq = {seq}: white = may attend, -∞ = hidden")
+    return figure
 
 
 # ---------------------------------------------------------------------------
