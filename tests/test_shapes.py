@@ -353,6 +353,12 @@ def test_an_unknown_dim_name_is_refused_when_the_method_is_decorated():
             @checked
             def forward(self, x: Float[Array, "batch"]) -> Float[Array, "batch pixels"]:
                 return x[:, None]
+    # a computed dim reads names too: 2*pixels binds pixels as surely as "pixels" does
+    with pytest.raises(NameError, match=r"'x' uses the dim 'pixels'"):
+        class Pairs(Module):
+            @checked
+            def forward(self, x: Float[Array, "batch 2*pixels"]) -> Float[Array, "batch"]:
+                return x.sum(1)
 
 
 def test_register_dim_adds_a_name_that_is_then_checked(monkeypatch):

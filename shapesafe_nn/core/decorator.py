@@ -21,6 +21,7 @@ run with checks off leaves no dims, and its backward is then checked against
 the layer's parameters alone).
 """
 
+import ast
 import functools
 import inspect
 import types
@@ -33,6 +34,7 @@ from . import errors
 from .call import Call, calls_in_progress
 from .dims import DIMENSIONS, Array, floats
 from .explain import explained
+from .jaxtyping_internals import _SymbolicDim
 from .modes import checks_from_environment, mode_in_force
 from .records import Record, recording
 
@@ -47,11 +49,23 @@ def _array_hints_in(hint) -> list:
     return [h for arg in typing.get_args(hint) for h in _array_hints_in(arg)]
 
 
+def _dim_names(array_hint) -> list[str]:
+    """Every dim name an array hint reads: ``"batch 2*n_pairs"`` -> batch, n_pairs."""
+    names = []
+    for dim in array_hint.dims:
+        if type(dim) is _SymbolicDim:  # a computed dim reads the names in its expression
+            names += [node.id for node in ast.walk(ast.parse(dim.elem, mode="eval"))
+                      if isinstance(node, ast.Name)]
+        elif getattr(dim, "name", None) is not None:
+            names.append(dim.name)
+    return names
+
+
 def _validate_dim_names(where: str, hints: dict) -> None:
     for name, hint in hints.items():
         for array_hint in _array_hints_in(hint):
-            for dim in errors.axes(array_hint):
-                if dim is not None and dim not in DIMENSIONS:
+            for dim in _dim_names(array_hint):
+                if dim not in DIMENSIONS:
                     raise NameError(
                         f"{where}: annotation of {name!r} uses the dim {dim!r}, which is not "
                         f"in shapesafe_nn.shapes.DIMENSIONS; add it with register_dim()")
