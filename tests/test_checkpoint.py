@@ -79,18 +79,6 @@ def test_saving_over_a_checkpoint_replaces_it(tmp_path):
     assert meta["step"] == 2
 
 
-def test_a_save_removes_the_temporary_files_a_killed_save_of_the_same_path_left(tmp_path):
-    """``kill -9`` during a save leaves ``.ck.npz.<8 random>.tmp``, as large as the
-    checkpoint; the next save of ck.npz removes it, and nothing of any other path."""
-    stale = tmp_path / ".ck.npz.k3j9x_2a.tmp"
-    others = [tmp_path / ".other.npz.abcdefgh.tmp", tmp_path / ".ck.npz.notes.txt"]
-    for path in (stale, *others):
-        path.write_bytes(b"\0" * 1000)
-    save_checkpoint(tmp_path / "ck.npz", {"x": np.zeros(2)}, {})
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
-        ["ck.npz"] + [path.name for path in others])
-
-
 def test_a_description_edited_by_hand_is_refused_naming_the_field(tmp_path):
     path = save_checkpoint(tmp_path / "ck.npz", {"x": np.zeros(2)},
                            {"config": {"n_head": 4, "mask": "causal"}, "settings": {"lr": 0.1}})

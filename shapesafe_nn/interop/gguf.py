@@ -47,8 +47,6 @@ Two things llama.cpp adds that a character model lacks:
 """
 
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +54,7 @@ import numpy as np
 
 from ..data.text import CharTokenizer
 from ..models.gpt import GPT, GPTConfig
-from ..saving.checkpoint import TEMPORARY_SUFFIX, remove_stale_temporaries
+from ..saving.files import writing_atomically
 from ..tokenizers import BPETokenizer
 from ..tokenizers.bpe import BYTE_ALPHABET, byte_level, hugging_face_tokenizers
 from .limits import FormatError, refuse_unless_gpt2_attention
@@ -208,7 +206,8 @@ def export_gguf(model: GPT, tokenizer, out, *, f16: bool = False,
         finally:
             writer.close()
 
-    _write_atomically(out, write)
+    with writing_atomically(out) as file:  # see saving/files.py
+        write(Path(file.name))  # llama.cpp's writer opens the file by its name
     return out
 
 
@@ -264,22 +263,6 @@ def _fill(writer, model: GPT, vocabulary: Vocabulary, tensors: dict, f16: bool) 
     writer.add_add_bos_token(False)  # the model never saw a token before the text
     for name, value in tensors.items():
         writer.add_tensor(name, value)
-
-
-def _write_atomically(out: Path, write) -> None:
-    """``write(path)`` a new file beside ``out``, then rename it over ``out``."""
-    remove_stale_temporaries(out)  # what a killed export left: the checkpoints' naming
-    temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
-    try:
-        with open(temporary, "xb"):  # made now, with the permissions of any new file
-            pass
-        write(temporary)
-        with open(temporary, "rb+") as file:
-            os.fsync(file.fileno())  # on disk before it takes the name
-        os.replace(temporary, out)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path):

@@ -3,6 +3,10 @@
 Every file is an ``.npz`` of named arrays, read without ever loading code
 from it (no pickle), so opening a file from elsewhere is safe.
 
+- ``files.py``: what every command reads and writes is an ordinary file
+  (never a named pipe or a device), written all or nothing: a temporary
+  file (or folder) beside the target, renamed over it; a full disk is one
+  error naming the file;
 - ``npz.py``: reading an ``.npz`` and refusing a damaged one with one clear
   error, for checkpoints and data alike;
 - ``checkpoint.py``: a checkpoint is named arrays plus a JSON description,

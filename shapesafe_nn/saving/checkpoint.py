@@ -3,50 +3,27 @@
 A checkpoint never holds pickled objects, so loading one cannot run code:
 it is read with ``allow_pickle=False``.  The JSON (model kind and config,
 and whatever else the trainer records) is stored as a string array named
-``__meta__``.  Files are written atomically: to a temporary file in the same
-folder, flushed to disk, then renamed over the target, so a crash during a
-save never damages the previous checkpoint.
+``__meta__``.  Files are written atomically (:mod:`.files`): to a temporary
+file in the same folder, flushed to disk, then renamed over the target, so a
+crash or a full disk during a save never damages the previous checkpoint.
 """
 
 import dataclasses
-import glob
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core import Module
+from .files import writing_atomically
 from .npz import NpzError, read_npz
 
 FORMAT = "shapesafe_nn checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
-TEMPORARY_SUFFIX = ".tmp"
 DIGESTS_KEY = "sha256"
 DIGESTED = ("config", "settings")  # the parts of a description check_unedited guards
-
-
-def _new_file_mode() -> int:
-    """The permissions open() gives a new file: rw for all, less the umask.
-    mkstemp makes its file private (0o600); a checkpoint should not be."""
-    return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process's umask, read from /proc where Linux offers it: os.umask can
-    only read it by setting it, which would briefly change it for every thread."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    umask = os.umask(0o077)  # elsewhere: set it (to a safe value), then put it back
-    os.umask(umask)
-    return umask
 
 
 class CheckpointError(ValueError):
@@ -74,36 +51,9 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     if not directory.is_dir():
         raise FileNotFoundError(f"{path}: cannot save the checkpoint there: the folder "
                                 f"{directory} does not exist")
-    remove_stale_temporaries(path)
-    try:
-        file_descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
-                                                      suffix=TEMPORARY_SUFFIX)
-    except OSError as error:  # a folder that cannot be written: name the user's path
-        raise PermissionError(f"{path}: cannot save the checkpoint there: {error.strerror} "
-                              f"(the folder {directory})") from error
-    try:
-        with os.fdopen(file_descriptor, "wb") as file:
-            np.savez(file, **arrays, **{META_KEY: np.array(document)})
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, _new_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with writing_atomically(path) as file:  # see files.py
+        np.savez(file, **arrays, **{META_KEY: np.array(document)})
     return path
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Remove the temporary files an earlier save of ``path`` left behind.
-
-    A save killed outright (``kill -9``, a power cut) never reaches the line
-    that removes its temporary file, which is as large as the checkpoint.
-    The next save of the same path removes it: its name is ``path``'s with
-    a dot in front and mkstemp's 8 random characters and ``.tmp`` behind.
-    """
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}{TEMPORARY_SUFFIX}"):
-        stale.unlink(missing_ok=True)
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
