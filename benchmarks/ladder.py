@@ -5,8 +5,8 @@ Run:  python benchmarks/ladder.py            (2.3 to 3.4 minutes in three runs, 
                                                  cores shared with other work)
       python benchmarks/ladder.py --iters 30 --eval-iters 2   (smoke run)
 
-Each rung is ``shapesafe-nn train gpt --rung NAME`` (``GPTConfig.rung``; the
-model's docstring, ``shapesafe_nn/models/gpt.py``, gives each one's lines):
+Each rung is ``shapesafe-nn train gpt --rung NAME`` (``LadderConfig.rung``;
+``shapesafe_nn/models/ladder.py`` gives each one's lines and its model):
 
 1. ``bigram``: a (vocab, vocab) table, row i read as the logits of the
    token after token i;
@@ -49,8 +49,7 @@ from experiments import BATCH, TINY, refuse_runs_within_the_warmup
 from shapesafe_nn import checks
 from shapesafe_nn.cli.gpt import BETAS, SAMPLE_PROMPT
 from shapesafe_nn.data.text import CharTokenizer, load_text, split_train_val
-from shapesafe_nn.models import GPT, GPTConfig
-from shapesafe_nn.models.gpt import RUNGS
+from shapesafe_nn.models.ladder import RUNGS, LadderConfig, build_gpt
 from shapesafe_nn.optim import AdamW
 from shapesafe_nn.training.trainer import train_language_model
 
@@ -79,10 +78,10 @@ def counted_bigram_loss(train: np.ndarray, val: np.ndarray, vocab: int) -> float
 def train_rung(rung: str, seed: int, data: dict, args) -> dict:
     """Train one rung from ``seed`` on the batches of seed 0; its final losses."""
     tokenizer = data["tokenizer"]
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=TINY["block_size"],
-                       n_layer=TINY["n_layer"], n_head=TINY["n_head"], d_model=TINY["d_model"],
-                       dropout=args.dropout if rung == "full" else 0.0, seed=seed, rung=rung)
-    model = GPT(config)
+    config = LadderConfig(vocab_size=tokenizer.vocab_size, block_size=TINY["block_size"],
+                          n_layer=TINY["n_layer"], n_head=TINY["n_head"], d_model=TINY["d_model"],
+                          dropout=args.dropout if rung == "full" else 0.0, seed=seed, rung=rung)
+    model = build_gpt(config)
     optimizer = AdamW(model.named_parameters(), lr=TINY["lr"], betas=BETAS,
                       weight_decay=TINY["weight_decay"])
     start = time.perf_counter()

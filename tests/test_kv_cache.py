@@ -18,6 +18,7 @@ from shapesafe_nn import ShapeError, checks, no_grad
 from shapesafe_nn.layers import MultiHeadAttention, TransformerBlock
 from shapesafe_nn.layers.kv_cache import KVCache
 from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.models.ladder import LadderConfig, build_gpt
 
 # float64: the cached path does the same sums as the plain one, some of them
 # by other BLAS kernels (a one-row product is blocked differently), so they
@@ -297,8 +298,8 @@ def test_next_token_logits_refuse_to_run_past_block_size_and_lower_rungs():
         with pytest.raises(ValueError) as error:
             model.next_token_logits(np.zeros((1, 2), dtype=np.int64), cache)
     assert "GPT.next_token_logits: ids hold 5 cached and 2 new positions" in str(error.value)
-    heads = GPT(GPTConfig(vocab_size=7, block_size=6, n_layer=1, n_head=2, d_model=8,
-                          rung="heads"))
+    heads = build_gpt(LadderConfig(vocab_size=7, block_size=6, n_layer=1, n_head=2, d_model=8,
+                                   rung="heads"))
     with no_grad(), pytest.raises(ValueError, match="rung 'heads' keeps no keys and values"):
         heads.next_token_logits(np.zeros((1, 2), dtype=np.int64), [KVCache(6)])
 

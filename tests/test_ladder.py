@@ -1,6 +1,7 @@
-"""The build-up ladder (``GPTConfig.rung``): each rung computes what its line
-says, passes the gradient check, learns, and is a setting of ``train gpt``;
-the default rung is the GPT as it was built before the ladder, exactly."""
+"""The build-up ladder (``models/ladder.py``, ``LadderConfig.rung``): each rung
+computes what its line says, passes the gradient check, learns, and is a setting
+of ``train gpt``; the default rung is the GPT as it was built before the ladder,
+exactly."""
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from shapesafe_nn.layers import (Dropout, Embedding, LayerNorm, LearnedPositiona
                                  Sequential, TransformerBlock)
 from shapesafe_nn.losses import SoftmaxCrossEntropy
 from shapesafe_nn.models import GPT, GPTConfig
-from shapesafe_nn.models.gpt import RUNGS
+from shapesafe_nn.models.ladder import RUNGS, LadderConfig, build_gpt
 from shapesafe_nn.optim import AdamW
 from shapesafe_nn.saving import load_gpt
 from shapesafe_nn.saving.checkpoint import load_checkpoint, save_checkpoint
@@ -25,7 +26,7 @@ TRAIN_GPT = ["train", "gpt", "--preset", "tiny", "--iters", "3", "--warmup", "1"
 def make(rung: str, dtype="float64", scale=0.3, seed=0, **config) -> GPT:
     """A tiny GPT at ``rung`` with every parameter moved well away from its initial
     value (biases 0, gains 1), so that no term of the gradient vanishes by construction."""
-    model = GPT(GPTConfig(rung=rung, dtype=dtype, **TINY | config))
+    model = build_gpt(LadderConfig(rung=rung, dtype=dtype, **TINY | config))
     rng = np.random.default_rng(seed)
     for name, parameter in model.named_parameters():
         centre = 1.0 if name.endswith("gamma") else 0.0
@@ -42,7 +43,16 @@ def some_ids(batch=2, seq=4, seed=1) -> np.ndarray:
 # ---------------------------------------------------------------------------
 def test_the_rungs_follow_the_lecture_and_the_default_is_the_whole_gpt():
     assert RUNGS == ("bigram", "average", "head", "heads", "feed_forward", "residual", "full")
-    assert GPTConfig(vocab_size=7).rung == "full"
+    assert LadderConfig(vocab_size=7).rung == "full"
+    assert type(build_gpt(LadderConfig(vocab_size=7))) is GPT
+    assert type(build_gpt(GPTConfig(vocab_size=7))) is GPT  # a plain config is the GPT
+
+
+def test_each_rung_is_a_small_model_of_its_own_and_the_last_two_are_the_gpt():
+    models = {rung: type(make(rung)).__name__ for rung in RUNGS}
+    assert models == {"bigram": "Bigram", "average": "Average", "head": "Head",
+                      "heads": "Heads", "feed_forward": "HeadsThenFeedForward",
+                      "residual": "GPT", "full": "GPT"}
 
 
 def test_bigram_logits_are_the_rows_of_one_vocab_by_vocab_table():
@@ -134,8 +144,8 @@ class GPTBeforeTheLadder(Module):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_default_rung_draws_and_computes_exactly_the_gpt_before_the_ladder(dtype):
-    config = GPTConfig(dropout=0.2, dtype=dtype, seed=3, **TINY)  # dropout: the same masks too
-    model, before = GPT(config), GPTBeforeTheLadder(config)
+    config = LadderConfig(dropout=0.2, dtype=dtype, seed=3, **TINY)  # dropout: the same masks
+    model, before = build_gpt(config), GPTBeforeTheLadder(config)
     ours, theirs = dict(model.named_parameters()), dict(before.named_parameters())
     assert list(ours) == list(theirs)
     for name in ours:
@@ -164,7 +174,7 @@ def test_full_at_dropout_0_is_the_residual_rung_exactly():
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("rung", RUNGS)
 def test_every_rung_lowers_its_loss_at_every_one_of_a_few_adamw_steps(rung):
-    model = GPT(GPTConfig(rung=rung, **TINY))  # its own initialization, float32
+    model = build_gpt(LadderConfig(rung=rung, **TINY))  # its own initialization, float32
     optimizer = AdamW(model.named_parameters(), lr=1e-2)
     cost = SoftmaxCrossEntropy()
     ids = some_ids(batch=4, seq=5)
@@ -201,13 +211,20 @@ def test_ids_without_a_batch_axis_are_a_shape_error_at_every_rung(rung):
 @pytest.mark.parametrize("rung", RUNGS[:-1])
 def test_dropout_below_the_full_rung_is_refused(rung):
     with pytest.raises(ValueError, match=f"dropout 0.1 is what rung 'full' adds; rung '{rung}'"):
-        GPTConfig(rung=rung, dropout=0.1, **TINY)
+        LadderConfig(rung=rung, dropout=0.1, **TINY)
+
+
+@pytest.mark.parametrize("rung", RUNGS[:-2])
+def test_a_norm_type_below_the_residual_rung_is_refused(rung):
+    with pytest.raises(ValueError, match=f"norm_type 'rms' is the norm of rungs residual and "
+                                         f"full; rung '{rung}' has no norm"):
+        LadderConfig(rung=rung, norm_type="rms", **TINY)
 
 
 def test_an_unknown_rung_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="rung must be one of bigram, average, head, heads, "
                                          "feed_forward, residual, full, not 'trigram'"):
-        GPTConfig(rung="trigram", **TINY)
+        LadderConfig(rung="trigram", **TINY)
 
 
 def test_a_config_saved_before_the_ladder_loads_as_the_full_gpt(tmp_path):

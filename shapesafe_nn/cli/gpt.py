@@ -13,8 +13,8 @@ import numpy as np
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
 from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
-from ..models import GPT, GPTConfig
-from ..models.gpt import RUNGS
+from ..layers.norms import NORM_TYPES
+from ..models.ladder import RUNGS, LadderConfig, build_gpt
 from ..optim import AdamW
 from ..saving.load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..training.progress import LanguageModelProgress, fingerprint
@@ -36,7 +36,7 @@ PRESETS = {
 }
 # What the model is, whatever the preset; each flag given replaces one.
 MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", gelu="tanh",
-                      dtype="float32", seed=0, rung="full")
+                      dtype="float32", seed=0, rung="full", norm_type="layer")
 # Every setting of a run, with the types a saved one must have (values: baby's).
 DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
@@ -81,6 +81,9 @@ def add_commands(train_models, eval_models, commands) -> None:
                             "before plus one idea: bigram, average (of the past), head, heads, "
                             "feed_forward, residual (+ layer norm), full (+ dropout; the "
                             "default); see benchmarks/ladder.py")
+    train.add_argument("--norm-type", choices=list(NORM_TYPES),
+                       help="which norm every block and the last one use: layer (LayerNorm, "
+                            "GPT-2's; the default) or rms (RMSNorm)")
     train.add_argument("--prompt", type=non_empty_prompt, default=None,
                        help="what the sample after training continues (default: a line break, "
                             "or the text's first character if it has none)")
@@ -151,8 +154,9 @@ class GptTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "tokenizer": (str,)}
-    # runs saved before these settings existed: the full GPT, with the tanh GELU
-    later_settings = {"rung": "full", "gelu": "tanh"}
+    # runs saved before these settings existed: the full GPT, with LayerNorms and the
+    # tanh GELU
+    later_settings = {"rung": "full", "norm_type": "layer", "gelu": "tanh"}
     progress_type = LanguageModelProgress
     total, unit = "iters", "iterations"
     bundled = "the bundled corpus"
@@ -184,13 +188,14 @@ class GptTraining(Training):
         prompt_ids = encode_prompt(tokenizer, prompt)  # now, not after the training
         ids = tokenizer.encode(text)
         train_ids, val_ids = split_train_val(ids)
-        config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
-                           n_layer=settings["n_layer"], n_head=settings["n_head"],
-                           d_model=settings["d_model"], dropout=settings["dropout"],
-                           positions=settings["positions"], score=settings["score"],
-                           mask=settings["mask"], dtype=settings["dtype"], seed=settings["seed"],
-                           rung=settings["rung"], gelu=settings["gelu"])
-        model = GPT(config)
+        config = LadderConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
+                              n_layer=settings["n_layer"], n_head=settings["n_head"],
+                              d_model=settings["d_model"], dropout=settings["dropout"],
+                              positions=settings["positions"], score=settings["score"],
+                              mask=settings["mask"], dtype=settings["dtype"],
+                              seed=settings["seed"], rung=settings["rung"],
+                              norm_type=settings["norm_type"], gelu=settings["gelu"])
+        model = build_gpt(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])
 
@@ -216,8 +221,9 @@ class GptTraining(Training):
                                "val_loss": final.val_loss},
                      "history": [vars(record) for record in history]})
 
-        rung = "" if config.rung == "full" else f", rung {config.rung}"
-        header = [f"GPT ({settings['preset']}{rung}): {model.num_parameters():,} parameters, "
+        variant = ("" if config.rung == "full" else f", rung {config.rung}") + \
+            ("" if config.norm_type == "layer" else f", {config.norm_type} norm")
+        header = [f"GPT ({settings['preset']}{variant}): {model.num_parameters():,} parameters, "
                   f"n_layer {config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, "
                   f"block {config.block_size}, batch {settings['batch_size']}, attention "
                   f"{config.score} {config.mask}, {settings['iters']} iterations, "

@@ -1,6 +1,7 @@
 """What the GPT-2 formats cannot hold, and the error that says so."""
 
-from ..models.gpt import TRANSFORMER_RUNGS
+from ..layers.norms import NORM_TYPES
+from ..models.ladder import TRANSFORMER_RUNGS, LadderConfig
 
 
 class FormatError(ValueError):
@@ -12,9 +13,9 @@ class FormatError(ValueError):
 
 def refuse_unless_gpt2_attention(config, fmt: str) -> None:
     """GPT-2's attention is softmax(q kᵀ / √d_head) with a causal mask, in
-    blocks with residuals and layer norms; a format built on it has no field
-    for another score or mask, nor a place for a lower rung of the ladder."""
-    if config.rung not in TRANSFORMER_RUNGS:
+    blocks with residuals and LayerNorms; a format built on it has no field
+    for another score, mask or norm, nor a place for a lower rung of the ladder."""
+    if isinstance(config, LadderConfig) and config.rung not in TRANSFORMER_RUNGS:
         raise FormatError(f"the {fmt} format cannot hold rung={config.rung!r}: it holds "
                           f"GPT-2's blocks, with residuals and layer norms (rung "
                           f"{' or '.join(map(repr, TRANSFORMER_RUNGS))})")
@@ -23,3 +24,7 @@ def refuse_unless_gpt2_attention(config, fmt: str) -> None:
         if value != gpt2:
             raise FormatError(f"the {fmt} format cannot hold {setting}={value!r}: its "
                               f"attention is GPT-2's, {setting}={gpt2!r}")
+    if config.norm_type != "layer":
+        raise FormatError(f"the {fmt} format cannot hold norm_type={config.norm_type!r} "
+                          f"({NORM_TYPES[config.norm_type].__name__}): GPT-2's norms are "
+                          f"LayerNorms, a weight and a bias each")

@@ -109,6 +109,9 @@ def gpt2_tensors(model: GPT, projection_layout: str) -> list[Tensor]:
     tensors = []
     for mine, theirs in order.items():
         if mine not in ours:
+            if mine != "positions.P":  # only a sinusoidal model lacks one: it has no table
+                raise ValueError(f"gpt2_tensors: GPT-2's {theirs} has no parameter here; the "
+                                 f"model has no {mine}")
             continue
         parameter = ours[mine]
         transposed = False

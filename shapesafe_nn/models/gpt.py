@@ -28,30 +28,9 @@ Writing text, :meth:`GPT.generate` keeps each block's keys and values in a
 and asks for the next token's logits alone (:meth:`GPT.next_token_logits`),
 so the last block answers for the newest position only.
 
-The build-up ladder (``GPTConfig.rung``) follows the order of Karpathy's
-lecture: each rung is the one before plus one idea, built from the same
-checked layers, and the last, ``full``, is the model above::
-
-    bigram        logits = T[ids]                  T (vocab, vocab): row i holds the
-                                                   logits of the token after token i
-    average       x = E[ids] + P                   (batch, seq, d_model)
-                  x_t = (x_0 + ... + x_t) / (t+1)  the past averaged: attention whose
-                                                   every score is 0, so the causal
-                                                   softmax weighs each position alike
-                  logits = x Eᵀ                    (batch, seq, vocab)
-    head          x = head(x), n_layer times       one learned head d_model wide: the
-                                                   weights now depend on the tokens
-    heads         x = MHA(x), n_layer times        n_head heads of d_model / n_head
-                                                   side by side, then a projection
-    feed_forward  x = FFN(MHA(x)), n_layer times   each position thinks on its own
-    residual      x = x + MHA(LN₁(x))              the TransformerBlock: each sub-block
-                  x = x + FFN(LN₂(x))              adds to the residual stream, and a
-                  logits = LN_f(x) Eᵀ              final layer norm before the head
-    full          + dropout                        after the embeddings and in every
-                                                   block: the GPT above
-
-Every rung from ``average`` up ties its head to the token embedding E, as
-the GPT does, so that the rungs differ only by the line each adds.
+The build-up ladder of Karpathy's lecture, the models on the way to this
+one (a bigram table, an average of the past, one head, ...), lives beside
+it in :mod:`shapesafe_nn.models.ladder`; this file holds the last step alone.
 """
 
 from collections.abc import Callable
@@ -59,24 +38,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..layers import (Attention, AttentionHead, Dropout, Embedding, FeedForward, LayerNorm,
-                      LearnedPositionalEmbedding, MultiHeadAttention, Sequential,
+from ..core import Array, Float, Integer, Module, checked, expect, no_grad
+from ..core.validate import float_dtype, head_width, is_integer, option, positive_int, probability
+from ..layers import (Dropout, Embedding, LearnedPositionalEmbedding, Sequential,
                       SinusoidalPositionalEncoding, TransformerBlock)
 from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
 from ..layers.kv_cache import KVCache
-from ..core import Module
-from ..core import no_grad
-from ..core import Array, Float, Integer, checked, expect
-from ..core.validate import float_dtype, head_width, is_integer, option, positive_int, probability
+from ..layers.norms import NORM_TYPES
 
 POSITIONS = ("learned", "sinusoidal")
-# The build-up ladder of Karpathy's "Let's build GPT", in the lecture's order:
-# each rung adds one idea to the one before (see the module's docstring)
-RUNGS = ("bigram", "average", "head", "heads", "feed_forward", "residual", "full")
-# the rungs made of TransformerBlocks: they alone have the embedding dropout, the
-# final layer norm, and attention that keeps a KVCache
-TRANSFORMER_RUNGS = ("residual", "full")
 
 
 @dataclass(frozen=True)
@@ -94,27 +65,24 @@ class GPTConfig:
     score: str = "scaled_dot"  # attention score, one of attention.SCORES
     mask: str = "causal"  # which positions attention sees, one of attention.MASKS
     gelu: str = "tanh"  # the feed-forward's GELU: "tanh" (GPT-2) or "erf" (exact, nanoGPT)
+    norm_type: str = "layer"  # every norm's kind, one of norms.NORM_TYPES: "layer" or "rms"
     dtype: str = "float32"  # float64 for gradient checks
     seed: int = 0  # seeds the initial weights and every dropout generator
-    rung: str = "full"  # a step of the build-up ladder, one of RUNGS; "full" is the whole GPT
 
     def __post_init__(self):
+        owner = GPTConfig  # errors name the class of these fields, in a subclass's too
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
-            positive_int(self, name, getattr(self, name))
+            positive_int(owner, name, getattr(self, name))
         if self.d_ff is not None:
-            positive_int(self, "d_ff", self.d_ff)
-        head_width(self, self.d_model, self.n_head, "n_head")
-        probability(self, "dropout", self.dropout)
-        option(self, "positions", self.positions, POSITIONS)
-        option(self, "score", self.score, SCORES)
-        option(self, "mask", self.mask, MASKS)
-        option(self, "gelu", self.gelu, GELU_FORMS)
-        float_dtype(self, "dtype", self.dtype)
-        option(self, "rung", self.rung, RUNGS)
-        if self.dropout > 0 and self.rung != "full":
-            # dropout is the last rung's one addition: below it, the rung names the model
-            raise ValueError(f"GPTConfig: dropout {self.dropout} is what rung 'full' adds; "
-                             f"rung {self.rung!r} has none, so its dropout must be 0")
+            positive_int(owner, "d_ff", self.d_ff)
+        head_width(owner, self.d_model, self.n_head, "n_head")
+        probability(owner, "dropout", self.dropout)
+        option(owner, "positions", self.positions, POSITIONS)
+        option(owner, "score", self.score, SCORES)
+        option(owner, "mask", self.mask, MASKS)
+        option(owner, "gelu", self.gelu, GELU_FORMS)
+        option(owner, "norm_type", self.norm_type, NORM_TYPES)
+        float_dtype(owner, "dtype", self.dtype)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -122,74 +90,34 @@ class GPTConfig:
 
 class GPT(Module):
     """Token and position embeddings, ``n_layer`` pre-LN transformer blocks, a
-    final LayerNorm, and a language-model head tied to the token embedding;
-    or a lower rung of the ladder (``config.rung``, see the module's docstring)."""
+    final norm, and a language-model head tied to the token embedding."""
 
     # the token table fixes vocab and d_model: bind them before the ids
     shape_anchors = (("token_embedding.W", "vocab d_model"),)
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.config = config
-        dtype = np.dtype(config.dtype)
-        rng = np.random.default_rng(config.seed)
-        if config.rung == "bigram":
-            # the whole model is one table: row i is read as the logits of the
-            # token after token i, so it is vocab wide, not d_model
-            self.token_embedding = Embedding(config.vocab_size, config.vocab_size, rng=rng,
-                                             dtype=dtype)
-            self.shape_anchors = (("token_embedding.W", "vocab vocab"),)
-            return
-        self.token_embedding = Embedding(config.vocab_size, config.d_model, rng=rng, dtype=dtype)
-        if config.positions == "learned":
-            self.positions = LearnedPositionalEmbedding(config.block_size, config.d_model,
-                                                        rng=rng, dtype=dtype)
-        else:
-            self.positions = SinusoidalPositionalEncoding(config.block_size, config.d_model,
-                                                          dtype=dtype)
-        if config.rung == "average":
-            # the attention core fed zero queries and keys: scaled_dot scores every
-            # pair 0, so the masked softmax gives each of the t+1 visible positions
-            # 1/(t+1), Karpathy's softmax of a zero matrix under the lower triangle
-            self.average = Attention("scaled_dot", config.mask)
-            return
-        if config.rung in TRANSFORMER_RUNGS:
-            self.dropout = Dropout(config.dropout, seed=int(rng.integers(2**63)))
-        self.blocks = Sequential(*[self._block(rng, dtype) for _ in range(config.n_layer)])
-        if config.rung in TRANSFORMER_RUNGS:
-            self.ln_f = LayerNorm(config.d_model, dtype=dtype)
-
-    def _block(self, rng: np.random.Generator, dtype) -> Module:
-        """One of the ``n_layer`` blocks, as rung ``head`` and those above build it."""
-        c = self.config
-        if c.rung == "head":
-            # one head as wide as the stream, so that blocks stack (Karpathy's Head(n_embd))
-            return AttentionHead(c.d_model, c.d_model, c.mask, score=c.score, rng=rng,
-                                 dtype=dtype)
-        if c.rung in TRANSFORMER_RUNGS:
-            return TransformerBlock(c.d_model, c.n_head, c.d_ff, c.dropout, c.mask,
-                                    score=c.score, gelu=c.gelu, rng=rng, dtype=dtype)
-        attention = MultiHeadAttention(c.d_model, c.n_head, c.mask, score=c.score, rng=rng,
-                                       dtype=dtype)
-        if c.rung == "heads":
-            return attention
-        # feed_forward: after attention mixes the positions, each thinks on its own
-        return Sequential(attention, FeedForward(c.d_model, c.d_ff or 4 * c.d_model,
-                                                 gelu=c.gelu, rng=rng, dtype=dtype))
+        self.config = c = config
+        dtype = np.dtype(c.dtype)
+        rng = np.random.default_rng(c.seed)
+        self.token_embedding = Embedding(c.vocab_size, c.d_model, rng=rng, dtype=dtype)
+        self.positions = position_layer(c, rng, dtype)
+        self.dropout = Dropout(c.dropout, seed=int(rng.integers(2**63)))
+        self.blocks = Sequential(*[
+            TransformerBlock(c.d_model, c.n_head, c.d_ff, c.dropout, c.mask, norm_type=c.norm_type,
+                             score=c.score, gelu=c.gelu, rng=rng, dtype=dtype)
+            for _ in range(c.n_layer)])
+        self.ln_f = NORM_TYPES[c.norm_type](c.d_model, dtype=dtype)
 
     def extra_repr(self) -> str:
         c = self.config
         return (f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, "
                 f"n_head={c.n_head}, d_model={c.d_model}"
-                + ("" if c.rung == "full" else f", rung={c.rung}"))
+                + ("" if c.norm_type == "layer" else f", norm_type={c.norm_type}"))
 
     def new_cache(self) -> list[KVCache]:
         """An empty key/value cache for each block, each up to block_size positions:
         pass it to :meth:`forward` to feed a sequence a few tokens at a time."""
-        if self.config.rung not in TRANSFORMER_RUNGS:
-            raise ValueError(f"GPT.new_cache: rung {self.config.rung!r} has no "
-                             f"TransformerBlocks to keep keys and values for; only "
-                             f"{' and '.join(TRANSFORMER_RUNGS)} do")
         return [KVCache(self.config.block_size) for _ in self.blocks]
 
     @checked
@@ -205,30 +133,19 @@ class GPT(Module):
         """
         seq = ids.shape[1]
         start = self._first_position("forward", ids, cache)
-        rung = self.config.rung
-        if rung == "bigram":
-            # logits = T[ids]: each token's row scores every token that may follow it
-            return self.token_embedding.forward(ids)
         E = self.token_embedding.W.value  # (vocab, d_model), checked as a shape anchor
         x = self.token_embedding.forward(ids)
         if cache is None:
-            x = self.positions.forward(x)
-            if rung in TRANSFORMER_RUNGS:
-                x = self.dropout.forward(x)
-            if rung == "average":
-                # x_t = (x_0 + ... + x_t) / (t+1): softmax(0 + mask) x, the values x itself
-                zeros = np.zeros_like(x)
-                x = self.average.forward(zeros, zeros, x)
-            else:
-                x = self.blocks.forward(x)
+            x = self.dropout.forward(self.positions.forward(x))
+            x = self.blocks.forward(x)
         else:
             # the new tokens sit at positions start, start+1, ...: add those rows
             x = self.dropout.forward(x + self.position_rows(start, start + seq))
             for block, block_cache in zip(self.blocks, cache, strict=True):
                 x = block.forward(x, cache=block_cache)
-        h = self.ln_f.forward(x) if rung in TRANSFORMER_RUNGS else x
+        h = self.ln_f.forward(x)
         # logits = h Eᵀ, as one matrix product over all batch*seq rows: numpy's
-        # 3-D @ 2-D product is a slow loop of small ones (see MultiHeadAttention)
+        # 3-D @ 2-D product is a slow loop of small ones (see MultiHead)
         batch = ids.shape[0]
         h_rows = h.reshape(batch * seq, self.config.d_model)
         self.save_for_backward(h_rows=h_rows)
@@ -269,9 +186,6 @@ class GPT(Module):
         block_size, each step reads the whole window again, and the last
         block's outputs are a fifth of the baby GPT's work on it.
         """
-        if self.config.rung not in TRANSFORMER_RUNGS:
-            raise ValueError(f"GPT.next_token_logits: rung {self.config.rung!r} keeps no "
-                             f"keys and values; call forward(ids)[:, -1] instead")
         start = self._first_position("next_token_logits", ids, cache)
         seq = ids.shape[1]
         x = self.token_embedding.forward(ids)
@@ -295,10 +209,6 @@ class GPT(Module):
     @checked
     def backward(self, dlogits: Float[Array, "batch seq vocab"]) -> None:
         """Gradients of every parameter; token ids have none, so nothing is returned."""
-        rung = self.config.rung
-        if rung == "bigram":  # logits = T[ids]: each logit's gradient lands in its row
-            self.token_embedding.backward(dlogits)
-            return
         h_rows = self.saved["h_rows"]
         E = self.token_embedding.W
         batch, seq, vocab = dlogits.shape
@@ -306,16 +216,8 @@ class GPT(Module):
         # logits = h Eᵀ: the head's share of E's gradient, summed over all rows ...
         E.grad += dlogits_rows.T @ h_rows
         dx = (dlogits_rows @ E.value).reshape(batch, seq, self.config.d_model)
-        if rung in TRANSFORMER_RUNGS:
-            dx = self.ln_f.backward(dx)
-        if rung == "average":
-            # the zero queries and keys are constants: only the values', x's, gradient counts
-            _, _, dx = self.average.backward(dx)
-        else:
-            dx = self.blocks.backward(dx)
-        if rung in TRANSFORMER_RUNGS:
-            dx = self.dropout.backward(dx)
-        dx = self.positions.backward(dx)
+        dx = self.blocks.backward(self.ln_f.backward(dx))
+        dx = self.positions.backward(self.dropout.backward(dx))
         # ... and the embedding's share, added by Embedding.backward
         self.token_embedding.backward(dx)
 
@@ -358,10 +260,8 @@ class GPT(Module):
             raise ValueError(f"GPT.generate: max_new_tokens must be 0 or more, "
                              f"not {max_new_tokens!r}")
         rng = np.random.default_rng(seed)
-        # only under the causal mask do a position's keys stay fixed as text grows;
-        # a lower rung reads the whole window at each step
-        use_cache = (use_cache and self.config.mask == "causal"
-                     and self.config.rung in TRANSFORMER_RUNGS)
+        # only under the causal mask do a position's keys stay fixed as text grows
+        use_cache = use_cache and self.config.mask == "causal"
         block_size = self.config.block_size
         was_training = self.training
         self.eval()
@@ -395,3 +295,11 @@ class GPT(Module):
         finally:
             self.train(was_training)
         return ids
+
+
+def position_layer(config: GPTConfig, rng: np.random.Generator, dtype) -> Module:
+    """What adds each token's position: a learned table (GPT-2, nanoGPT), drawn
+    from ``rng``, or Vaswani et al.'s fixed sinusoids, block_size rows of d_model."""
+    if config.positions == "learned":
+        return LearnedPositionalEmbedding(config.block_size, config.d_model, rng=rng, dtype=dtype)
+    return SinusoidalPositionalEncoding(config.block_size, config.d_model, dtype=dtype)

@@ -13,9 +13,10 @@ characters, or GPT-2's byte-level BPE (:mod:`shapesafe_nn.tokenizers`).
 from pathlib import Path
 
 from ..data.text import CharTokenizer
-from ..models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT
+from ..models.ladder import LadderConfig, build_gpt
 from ..models.translator import Translator, TranslatorConfig
-from ..tokenizers import WordTokenizer, tokenizer_from_json
+from ..tokenizers import tokenizer_from_json
 from .checkpoint import (CheckpointError, config_from, load_checkpoint, load_parameters,
                          parameter_arrays, save_checkpoint)
 
@@ -40,7 +41,9 @@ def gpt_from(arrays: dict, meta: dict, source) -> tuple[GPT, object]:
     errors name ``source``."""
     if meta.get("model") != "gpt":
         raise CheckpointError(f"{source}: holds a {meta.get('model')!r} model, not a gpt")
-    config = config_from(GPTConfig, meta, source)
+    # a rung of the build-up ladder, or the GPT (checkpoints from before the ladder
+    # have no rung: they are all the GPT)
+    config = config_from(LadderConfig, meta, source)
     try:
         tokenizer = tokenizer_from_json(meta.get("tokenizer"), source=str(source))
     except ValueError as error:
@@ -54,7 +57,7 @@ def gpt_from(arrays: dict, meta: dict, source) -> tuple[GPT, object]:
         raise CheckpointError(f"{source}: the description's tokenizer has "
                               f"{tokenizer.vocab_size} {'characters' if characters else 'tokens'}"
                               f" but its config.vocab_size is {config.vocab_size}")
-    model = GPT(config)
+    model = build_gpt(config)
     load_parameters(model, arrays, source=str(source))
     return model, tokenizer
 
@@ -79,8 +82,14 @@ def load_translator(path):
     return model, source, target
 
 
-def load_translator_checkpoint(path) -> tuple[Translator, WordTokenizer, WordTokenizer, dict]:
-    """:func:`load_translator`, and the checkpoint's description."""
+def load_translator_checkpoint(path) -> tuple[Translator, object, object, dict]:
+    """:func:`load_translator`, and the checkpoint's description.
+
+    The tokenizers are whatever kind the run trained with: words or
+    characters (:class:`~shapesafe_nn.tokenizers.words.WordTokenizer`, every
+    checkpoint saved before BPE), or one joint BPE
+    (:class:`~shapesafe_nn.tokenizers.subwords.SubwordTokenizer`).
+    """
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != "translator":
         raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a translator")
@@ -89,13 +98,20 @@ def load_translator_checkpoint(path) -> tuple[Translator, WordTokenizer, WordTok
     for side, size in (("src_tokenizer", config.src_vocab_size),
                        ("tgt_tokenizer", config.tgt_vocab_size)):
         try:
-            tokenizer = WordTokenizer.from_json(meta.get(side), source=f"{path}: {side}")
+            tokenizer = tokenizer_from_json(meta.get(side), source=f"{path}: {side}")
         except ValueError as error:
             raise CheckpointError(str(error)) from error
+        missing = tokenizer.specials.missing_for_translation()
+        if missing:  # a GPT's characters, pasted into a translator's description
+            raise CheckpointError(f"{path}: its {side} has no {', '.join(missing)} token, "
+                                  f"which a translator needs")
         if tokenizer.vocab_size != size:
             raise CheckpointError(f"{path}: its {side} has {tokenizer.vocab_size} tokens but "
                                   f"the config says {size}")
         tokenizers.append(tokenizer)
+    if config.share_embeddings and tokenizers[0].to_json() != tokenizers[1].to_json():
+        raise CheckpointError(f"{path}: its config shares one embedding between the two "
+                              f"languages, but src_tokenizer and tgt_tokenizer differ")
     model = Translator(config)
     load_parameters(model, arrays, source=str(path))
     return model, *tokenizers, meta

@@ -18,6 +18,9 @@ The architecture is the same line by line (nanoGPT's ``GPT`` with biases)::
     x = x + attn(ln1(x)); x = x + ff(ln2(x))      for each block (pre-LN)
     logits = ln_f(x) @ wte.weightᵀ         the head is tied to the token embedding
 
+Its norms are ``nn.LayerNorm`` or, for ``norm_type="rms"``, ``nn.RMSNorm``:
+torch's own layers, as the reference for ours.
+
 GPT's own attention (``score="scaled_dot"``, ``mask="causal"``) goes
 through ``F.scaled_dot_product_attention`` (nanoGPT's choice where PyTorch
 has it): the same softmax(q kᵀ / √d_head) v with the causal mask, in one
@@ -118,12 +121,19 @@ class _FeedForward(nn.Module):
         return self.dropout(self.proj(F.gelu(self.fc(x), approximate="tanh")))
 
 
+def _norm(config: GPTConfig, dtype: torch.dtype) -> nn.Module:
+    """torch's own layer for ``GPTConfig.norm_type``: LayerNorm (weight and bias) or
+    RMSNorm (weight only), with our eps."""
+    norms = {"layer": nn.LayerNorm, "rms": nn.RMSNorm}
+    return norms[config.norm_type](config.d_model, eps=1e-5, dtype=dtype)
+
+
 class _Block(nn.Module):
     def __init__(self, config: GPTConfig, dtype: torch.dtype):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.d_model, eps=1e-5, dtype=dtype)
+        self.ln1 = _norm(config, dtype)
         self.attn = _Attention(config, dtype)
-        self.ln2 = nn.LayerNorm(config.d_model, eps=1e-5, dtype=dtype)
+        self.ln2 = _norm(config, dtype)
         self.ff = _FeedForward(config, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,8 +155,8 @@ def _sinusoids(max_len: int, d_model: int) -> torch.Tensor:
 class TorchGPT(nn.Module):
     """The same model as ``GPT(config)``, in PyTorch, with autograd's gradients.
 
-    Built with GPT-2's initialization (weights N(0, 0.02²), biases 0, LayerNorm
-    1 and 0) from ``torch.manual_seed(config.seed)``; to compare with a GPT,
+    Built with GPT-2's initialization (weights N(0, 0.02²), biases 0, norms' γ 1
+    and β 0) from ``torch.manual_seed(config.seed)``; to compare with a GPT,
     call :meth:`copy_weights_from`.  ``forward(ids)`` takes int64 ids (batch,
     seq) and returns the logits (batch, seq, vocab).
     """
@@ -165,7 +175,7 @@ class TorchGPT(nn.Module):
                                  persistent=False)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(_Block(config, dtype) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.d_model, eps=1e-5, dtype=dtype)
+        self.ln_f = _norm(config, dtype)
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(module.weight, std=0.02)
@@ -207,23 +217,31 @@ def parameter_map(twin: TorchGPT) -> dict[str, torch.Tensor]:
     if twin.config.positions == "learned":
         mapping["positions.P"] = twin.wpe.weight
     for i, block in enumerate(twin.blocks):
+        mapping.update(_norm_map(f"blocks.{i}.ln1", block.ln1))
         mapping.update({
-            f"blocks.{i}.ln1.gamma": block.ln1.weight,
-            f"blocks.{i}.ln1.beta": block.ln1.bias,
             f"blocks.{i}.attn.qkv.W": block.attn.c_attn.weight,
             f"blocks.{i}.attn.qkv.b": block.attn.c_attn.bias,
             f"blocks.{i}.attn.proj.W": block.attn.c_proj.weight,
             f"blocks.{i}.attn.proj.b": block.attn.c_proj.bias,
-            f"blocks.{i}.ln2.gamma": block.ln2.weight,
-            f"blocks.{i}.ln2.beta": block.ln2.bias,
+        })
+        mapping.update(_norm_map(f"blocks.{i}.ln2", block.ln2))
+        mapping.update({
             f"blocks.{i}.ff.fc.W": block.ff.fc.weight,
             f"blocks.{i}.ff.fc.b": block.ff.fc.bias,
             f"blocks.{i}.ff.proj.W": block.ff.proj.weight,
             f"blocks.{i}.ff.proj.b": block.ff.proj.bias,
         })
-    mapping["ln_f.gamma"] = twin.ln_f.weight
-    mapping["ln_f.beta"] = twin.ln_f.bias
+    mapping.update(_norm_map("ln_f", twin.ln_f))
     return mapping
+
+
+def _norm_map(ours: str, norm: nn.Module) -> dict[str, torch.Tensor]:
+    """A norm's parameters under our names: γ is torch's weight, β its bias (an
+    RMSNorm has none)."""
+    bias = getattr(norm, "bias", None)
+    if bias is None:
+        return {f"{ours}.gamma": norm.weight}
+    return {f"{ours}.gamma": norm.weight, f"{ours}.beta": bias}
 
 
 def parameters_as_numpy(twin: TorchGPT) -> dict[str, np.ndarray]:

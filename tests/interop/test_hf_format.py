@@ -14,6 +14,7 @@ import pytest
 from shapesafe_nn import no_grad
 from shapesafe_nn.interop import FormatError, export_hf, import_hf
 from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.models.ladder import LadderConfig, build_gpt
 from shapesafe_nn.tokenizers import BPETokenizer, CharTokenizer
 
 torch = pytest.importorskip("torch")
@@ -180,10 +181,11 @@ def test_a_config_our_gpt_cannot_follow_is_refused_naming_the_field(tmp_path, fi
 
 
 @pytest.mark.parametrize("setting, value", [("score", "dot"), ("mask", "none"),
-                                            ("rung", "bigram"), ("rung", "feed_forward")])
+                                            ("rung", "bigram"), ("rung", "feed_forward"),
+                                            ("norm_type", "rms")])
 def test_what_gpt2_cannot_hold_is_refused_naming_the_setting(tmp_path, setting, value):
-    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, d_model=8,
-                          **{setting: value}))
+    model = build_gpt(LadderConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, d_model=8,
+                                   **{setting: value}))
     with pytest.raises(FormatError, match=f"cannot hold {setting}='{value}'"):
         export_hf(model, CharTokenizer("abc"), tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written

@@ -37,3 +37,12 @@ def test_a_sinusoidal_model_has_no_position_tensor():
     model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, d_model=8,
                           positions="sinusoidal"))
     assert "transformer.wpe.weight" not in {t.theirs for t in gpt2_tensors(model, OUT_IN)}
+
+
+def test_a_model_without_a_tensor_gpt2_has_is_refused_naming_both():
+    # RMSNorm has a gain and no bias: GPT-2's ln_1.bias would have nothing to hold
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, d_model=8,
+                          norm_type="rms"))
+    with pytest.raises(ValueError, match=r"GPT-2's transformer.h.0.ln_1.bias has no parameter "
+                                         r"here; the model has no blocks.0.ln1.beta"):
+        gpt2_tensors(model, OUT_IN)

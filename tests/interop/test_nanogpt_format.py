@@ -15,6 +15,7 @@ from shapesafe_nn import no_grad
 from shapesafe_nn.interop import FormatError, export_nanogpt, import_nanogpt
 from shapesafe_nn.interop.nanogpt import read_meta
 from shapesafe_nn.models import GPT, GPTConfig
+from shapesafe_nn.models.ladder import LadderConfig, build_gpt
 from shapesafe_nn.tokenizers import CharTokenizer
 
 torch = pytest.importorskip("torch")
@@ -26,9 +27,11 @@ TEXT = "to be, or not to be: that is the question.\n" * 40
 
 
 def our_gpt(**changes) -> GPT:
-    return GPT(GPTConfig(**{"vocab_size": TOKENIZER.vocab_size, "block_size": 16, "n_layer": 2,
-                            "n_head": 2, "d_model": 16, "gelu": "erf", "dtype": "float64",
-                            "seed": 1, **changes}))
+    """The GPT, or with ``rung=`` a rung of the ladder built as ``train gpt`` builds it."""
+    Config = LadderConfig if "rung" in changes else GPTConfig
+    return build_gpt(Config(**{"vocab_size": TOKENIZER.vocab_size, "block_size": 16,
+                               "n_layer": 2, "n_head": 2, "d_model": 16, "gelu": "erf",
+                               "dtype": "float64", "seed": 1, **changes}))
 
 
 def adamw_state(model: GPT, step: int = 7) -> dict:
@@ -161,7 +164,9 @@ def test_the_tanh_gelu_is_refused_unless_the_change_is_accepted(tmp_path):
     ({"score": "cosine"}, "cannot hold score='cosine'"),
     ({"mask": "anti_causal"}, "cannot hold mask='anti_causal'"),
     ({"rung": "bigram"}, "cannot hold rung='bigram'"),
-    ({"rung": "heads"}, "cannot hold rung='heads'")])
+    ({"rung": "heads"}, "cannot hold rung='heads'"),
+    ({"norm_type": "rms"}, r"cannot hold norm_type='rms' \(RMSNorm\): GPT-2's norms are "
+                           r"LayerNorms")])
 def test_what_nanogpt_cannot_hold_is_refused_naming_the_setting(tmp_path, changes, words):
     with pytest.raises(FormatError, match=words):
         export_nanogpt(our_gpt(**changes), TOKENIZER, tmp_path)

@@ -36,17 +36,33 @@ def make(dtype="float64", scale=0.3, seed=0, **config) -> GPT:
 # ---------------------------------------------------------------------------
 # (a) Finite differences: every parameter of the whole model
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("positions, n_layer, d_model, seq", [
-    ("learned", 2, 8, 3),  # seq < block_size: the last row of P must get exactly 0
-    ("sinusoidal", 1, 4, 4),
+@pytest.mark.parametrize("positions, n_layer, d_model, seq, norm_type", [
+    ("learned", 2, 8, 3, "layer"),  # seq < block_size: the last row of P must get exactly 0
+    ("sinusoidal", 1, 4, 4, "layer"),
+    ("learned", 2, 8, 3, "rms"),
 ])
-def test_gradcheck_every_parameter(positions, n_layer, d_model, seq):
-    model = make(positions=positions, n_layer=n_layer, d_model=d_model, **TINY)
+def test_gradcheck_every_parameter(positions, n_layer, d_model, seq, norm_type):
+    model = make(positions=positions, n_layer=n_layer, d_model=d_model, norm_type=norm_type,
+                 **TINY)
     ids = np.random.default_rng(1).integers(0, TINY["vocab_size"], (2, seq))
     # gradients, not shapes, are under test here: checks off makes the ~4,000 forwards quick
     with checks("off"):
         report = gradcheck(model, ids)  # raises beyond its tolerance, 1e-6
     assert report.error < 1e-6
+
+
+def test_norm_type_names_every_norm_of_the_gpt():
+    from shapesafe_nn.layers import LayerNorm, RMSNorm
+
+    for norm_type, Norm in (("layer", LayerNorm), ("rms", RMSNorm)):
+        model = GPT(GPTConfig(norm_type=norm_type, n_layer=2, d_model=8, **TINY))
+        norms = [name for name, module in model.named_modules() if isinstance(module, Norm)]
+        assert norms == ["blocks.0.ln1", "blocks.0.ln2", "blocks.1.ln1", "blocks.1.ln2", "ln_f"]
+    # an RMSNorm has a gain and no shift: two blocks and ln_f hold 5 * d_model fewer
+    counts = {kind: GPT(GPTConfig(norm_type=kind, n_layer=2, d_model=8, **TINY)).num_parameters()
+              for kind in ("layer", "rms")}
+    assert counts["layer"] - counts["rms"] == 5 * 8
+    assert "norm_type=rms" in repr(GPT(GPTConfig(norm_type="rms", n_layer=1, d_model=8, **TINY)))
 
 
 class GPTLoss(Module):
@@ -82,11 +98,17 @@ GOLDEN = dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, d_model=16)
 GOLDEN_BATCH = 4
 
 
-def golden_pair(dtype, positions):
+def golden_pair(dtype, positions, norm_type="layer"):
     from shapesafe_nn.testing.torch_gpt import TorchGPT
 
-    model = make(dtype=dtype, positions=positions, **GOLDEN)
+    model = make(dtype=dtype, positions=positions, norm_type=norm_type, **GOLDEN)
     return model, TorchGPT(model.config).copy_weights_from(model)
+
+
+# each dtype with each position table, and RMSNorm (torch.nn.RMSNorm in the twin)
+GOLDEN_CASES = [(dtype, positions, "layer") for dtype in ("float64", "float32")
+                for positions in ("learned", "sinusoidal")] + \
+    [(dtype, "learned", "rms") for dtype in ("float64", "float32")]
 
 
 def both_losses(torch, model, twin, x, y):
@@ -104,13 +126,12 @@ def both_losses(torch, model, twin, x, y):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_logits_loss_and_every_gradient_match_pytorch(dtype, positions):
+@pytest.mark.parametrize("dtype, positions, norm_type", GOLDEN_CASES)
+def test_logits_loss_and_every_gradient_match_pytorch(dtype, positions, norm_type):
     torch = pytest.importorskip("torch")
     from shapesafe_nn.testing.torch_gpt import gradients_as_numpy
 
-    model, twin = golden_pair(dtype, positions)
+    model, twin = golden_pair(dtype, positions, norm_type)
     rng = np.random.default_rng(3)
     x, y = (rng.integers(0, GOLDEN["vocab_size"], (GOLDEN_BATCH, 8)) for _ in range(2))
     model.zero_grad()
@@ -154,13 +175,12 @@ def test_the_key_bias_gets_no_gradient():
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_ten_adamw_steps_match_pytorch(dtype, positions):
+@pytest.mark.parametrize("dtype, positions, norm_type", GOLDEN_CASES)
+def test_ten_adamw_steps_match_pytorch(dtype, positions, norm_type):
     torch = pytest.importorskip("torch")
     from shapesafe_nn.testing.torch_gpt import make_adamw, parameters_as_numpy
 
-    model, twin = golden_pair(dtype, positions)
+    model, twin = golden_pair(dtype, positions, norm_type)
     max_lr, betas, weight_decay = 1e-2, (0.9, 0.99), 0.1
     optimizer = AdamW(model.named_parameters(), lr=max_lr, betas=betas,
                       weight_decay=weight_decay)
@@ -339,6 +359,7 @@ def test_unknown_positions_are_refused_with_the_choices():
     ("score", "additive", "scaled_dot, dot, squared_dot, cosine, dot_of_squares, negative_dot, "
                           "negative_squared_distance"),
     ("mask", "bidirectional", "causal, none, anti_causal"),
+    ("norm_type", "batch", "layer, rms"),
 ])
 def test_unknown_attention_options_are_refused_with_the_choices(field, bad, allowed):
     with pytest.raises(ValueError) as error:
@@ -356,6 +377,27 @@ def test_the_attention_options_survive_the_checkpoint_json():
     # a checkpoint written before the options existed gets GPT's own attention
     old = {key: value for key, value in config.to_json().items() if key not in ("score", "mask")}
     assert (GPTConfig(**old).score, GPTConfig(**old).mask) == ("scaled_dot", "causal")
+
+
+def test_the_norm_type_survives_a_checkpoint_and_an_older_one_loads_as_layer(tmp_path):
+    from shapesafe_nn.saving.checkpoint import load_checkpoint, save_checkpoint
+    from shapesafe_nn.saving.load import load_gpt, save_gpt
+
+    tokenizer = CharTokenizer("abcdefg")
+    model = make(norm_type="rms", n_layer=1, d_model=8, **TINY)
+    loaded, _ = load_gpt(save_gpt(tmp_path / "rms.npz", model, tokenizer))
+    # loading reads any GPT's config as the ladder's, whose last rung is the GPT
+    assert loaded.config.to_json() == model.config.to_json() | {"rung": "full"}
+    assert type(loaded) is GPT and loaded.config.norm_type == "rms"
+    ids = np.random.default_rng(0).integers(0, 7, (2, 4))
+    np.testing.assert_array_equal(loaded.forward(ids), model.forward(ids))
+    # written before norm_type existed: no such field, and LayerNorms
+    arrays, meta = load_checkpoint(save_gpt(tmp_path / "layer.npz",
+                                            make(n_layer=1, d_model=8, **TINY), tokenizer))
+    del meta["config"]["norm_type"]
+    meta = {key: value for key, value in meta.items() if key not in ("format", "version")}
+    older, _ = load_gpt(save_checkpoint(tmp_path / "older.npz", arrays, meta))
+    assert older.config.norm_type == "layer"
 
 
 def test_float_ids_are_a_shape_error_naming_the_argument():
@@ -445,18 +487,20 @@ def test_generate_refuses_an_empty_prompt():
 # ---------------------------------------------------------------------------
 # (e) It learns
 # ---------------------------------------------------------------------------
-def test_a_tiny_gpt_learns_shakespeare():
+@pytest.mark.parametrize("norm_type", ["layer", "rms"])
+def test_a_tiny_gpt_learns_shakespeare(norm_type):
     """150 steps of a one-block GPT on the bundled corpus.  Measured val losses
-    (seeds 0, 1, 2): 3.00, 3.02, 3.10, from ln 73 = 4.29 at the start.  3.25
-    leaves a margin and is still below 3.41, the entropy of the validation
-    characters' frequencies: the best a model can do without reading context."""
+    (seeds 0, 1, 2): 3.00, 3.02, 3.10 with LayerNorms, 3.11, 3.05, 3.06 with
+    RMSNorms, from ln 73 = 4.29 at the start.  3.25 leaves a margin and is
+    still below 3.41, the entropy of the validation characters' frequencies:
+    the best a model can do without reading context."""
     from shapesafe_nn.training.trainer import train_language_model
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
     train, val = split_train_val(tokenizer.encode(text))
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=1, n_head=2,
-                          d_model=32, seed=0))
+                          d_model=32, seed=0, norm_type=norm_type))
     optimizer = AdamW(model.named_parameters(), lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1)
     with checks("first"):  # every shape is checked once; the rest of the run is plain numpy
         history = train_language_model(model, optimizer, train, val, iters=150, batch_size=16,
