@@ -14,6 +14,7 @@ import numpy as np
 
 from ..pictures import svg
 from ..layers import AttentionHead, Dense, MultiHeadAttention, TransformerBlock
+from ..saving.files import writing_atomically
 from .arguments import check_outputs, positive
 from .memory import FLOAT64, check_fits
 
@@ -97,7 +98,8 @@ def check_heads(args) -> None:
 
 
 def write(svg: str, path: Path) -> int:
-    path.write_text(svg, encoding="utf-8")
+    with writing_atomically(path) as file:  # a full disk keeps the earlier drawing
+        file.write(svg.encode("utf-8"))
     print(f"wrote {path}")
     return 0
 

@@ -33,6 +33,7 @@ from ..core import Module
 from ..pictures import png
 from ..saving.checkpoint import (CheckpointError, load_checkpoint, load_parameters,
                                  parameter_arrays, save_checkpoint)
+from ..saving.files import writing_atomically
 from ..core import CHECK_MODES, checks_from_environment, set_checks
 from ..training.generator_state import dropout_arrays, load_dropout_arrays
 from ..training.trainer import write_line
@@ -195,9 +196,10 @@ def run_training(args, training: Training) -> int:
     if args.plot:
         log(f"wrote {png.plot_curves(history, args.plot)}")
     if args.json:
-        args.json.write_text(json.dumps(document | {"settings": settings,
-                                                    "config": built.config.to_json()},
-                                        indent=2))
+        metrics = json.dumps(document | {"settings": settings, "config": built.config.to_json()},
+                             indent=2)
+        with writing_atomically(args.json) as file:  # a full disk keeps the earlier metrics
+            file.write(metrics.encode("utf-8"))
     print(last_line)
     return 0
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.gpt import GPT, GPTConfig
+from ..saving.files import check_replaceable_folder, writing_folder_atomically
 from ..tokenizers import CharTokenizer, char_tokenizer_json, read_tokenizer_json
 from .limits import FormatError, refuse_unless_gpt2_attention
 from .names import IN_OUT, gpt2_tensors
@@ -34,6 +35,7 @@ from .names import IN_OUT, gpt2_tensors
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
+EXPORT_NAMES = (CONFIG, WEIGHTS, TOKENIZER)  # what an export writes in its folder
 # activation_function -> GPTConfig.gelu, and the name we write for each
 GELUS = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "erf"}
 GELU_NAMES = {"tanh": "gelu_new", "erf": "gelu"}
@@ -66,7 +68,7 @@ def export_hf(model: GPT, tokenizer, out) -> Path:
     refuse_unless_gpt2_attention(config, "Hugging Face GPT-2")
     safetensors = _safetensors()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_replaceable_folder(out, EXPORT_NAMES)
     values = dict(model.named_parameters())
     tensors = {}
     for tensor in gpt2_tensors(model, IN_OUT):
@@ -74,7 +76,6 @@ def export_hf(model: GPT, tokenizer, out) -> Path:
         tensors[tensor.theirs] = np.ascontiguousarray(value.T if tensor.transposed else value)
     if config.positions == "sinusoidal":  # GPT-2's positions are a table: write ours as one
         tensors["transformer.wpe.weight"] = np.ascontiguousarray(model.positions.table)
-    safetensors.numpy.save_file(tensors, out / WEIGHTS, metadata={"format": "pt"})
     document = {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": config.vocab_size, "n_positions": config.block_size,
@@ -83,11 +84,18 @@ def export_hf(model: GPT, tokenizer, out) -> Path:
         "layer_norm_epsilon": model.ln_f.eps,
         **{name: config.dropout for name in DROPOUTS}, **FIXED,
         "initializer_range": 0.02, "dtype": config.dtype}
-    (out / CONFIG).write_text(json.dumps(document, indent=2) + "\n")
+    files = {WEIGHTS: safetensors.numpy.save(tensors, metadata={"format": "pt"}),
+             CONFIG: (json.dumps(document, indent=2) + "\n").encode("utf-8")}
     if tokenizer is not None:
-        text = (char_tokenizer_json(tokenizer) if isinstance(tokenizer, CharTokenizer)
-                else tokenizer.to_json())
-        (out / TOKENIZER).write_text(text, encoding="utf-8")
+        files[TOKENIZER] = (char_tokenizer_json(tokenizer) if isinstance(tokenizer, CharTokenizer)
+                            else tokenizer.to_json()).encode("utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # built whole beside out and swapped in: a stopped or failed export leaves the
+    # earlier one as it was, never new weights beside an old config.json (files.py)
+    with writing_folder_atomically(out, EXPORT_NAMES) as folder:
+        for name, content in files.items():
+            with open(folder / name, "wb") as file:  # a full disk says so, naming no library
+                file.write(content)
     return out
 
 

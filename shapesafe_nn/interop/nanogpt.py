@@ -35,6 +35,7 @@ import numpy as np
 
 from ..data.text import CharTokenizer, split_train_val
 from ..models.gpt import GPT, GPTConfig
+from ..saving.files import check_replaceable_folder, writing_folder_atomically
 from ..tokenizers import read_tokenizer_json
 from .limits import FormatError, refuse_unless_gpt2_attention
 from .names import OUT_IN, gpt2_tensors
@@ -87,13 +88,14 @@ def export_nanogpt(model: GPT, tokenizer, out, *, optimizer_state: dict | None =
     torch = _torch()
     config = model.config
     refuse_unless_nanogpt(config, gelu_change_ok)
+    check_dataset_name(dataset)
+    out = Path(out)
+    check_replaceable_folder(out, export_names(dataset))
     settings, progress = settings or {}, progress or {}
     # encoded before anything is written: a character outside the vocabulary
     # is refused with nothing changed on disk
     ids = (tokenizer.encode(text) if text is not None and isinstance(tokenizer, CharTokenizer)
            else None)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     values = dict(model.named_parameters())
     state, ours_by_tensor = {}, {}
     for tensor in gpt2_tensors(model, OUT_IN):
@@ -120,20 +122,39 @@ def export_nanogpt(model: GPT, tokenizer, out, *, optimizer_state: dict | None =
     if optimizer_state is not None:
         checkpoint["optimizer"] = _adamw_state(torch, state, ours_by_tensor, optimizer_state,
                                                settings, betas)
-    path = out / CHECKPOINT
-    torch.save(checkpoint, path)
-    if isinstance(tokenizer, CharTokenizer):
-        data = out / dataset
-        data.mkdir(exist_ok=True)
-        with open(data / META, "wb") as file:
-            pickle.dump({"vocab_size": tokenizer.vocab_size,
-                         "itos": dict(enumerate(tokenizer.chars)),
-                         "stoi": {char: i for i, char in enumerate(tokenizer.chars)}}, file)
-        if ids is not None:
-            train_ids, val_ids = split_train_val(ids)
-            train_ids.astype(np.uint16).tofile(data / "train.bin")
-            val_ids.astype(np.uint16).tofile(data / "val.bin")
-    return path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # built whole beside out and swapped in: a stopped or failed export leaves the
+    # earlier one as it was, never a new ckpt.pt beside an old meta.pkl (files.py)
+    with writing_folder_atomically(out, export_names(dataset)) as folder:
+        with open(folder / CHECKPOINT, "wb") as file:  # a file object: a full disk says so
+            torch.save(checkpoint, file)
+        if isinstance(tokenizer, CharTokenizer):
+            data = folder / dataset
+            data.mkdir()
+            with open(data / META, "wb") as file:
+                pickle.dump({"vocab_size": tokenizer.vocab_size,
+                             "itos": dict(enumerate(tokenizer.chars)),
+                             "stoi": {char: i for i, char in enumerate(tokenizer.chars)}}, file)
+            if ids is not None:
+                for name, part in zip(("train.bin", "val.bin"), split_train_val(ids)):
+                    with open(data / name, "wb") as file:
+                        file.write(part.astype(np.uint16).tobytes())
+    return out / CHECKPOINT
+
+
+def export_names(dataset: str = DATASET) -> tuple[str, ...]:
+    """What an export writes in its folder: ``ckpt.pt`` and the data folder."""
+    return (CHECKPOINT, dataset)
+
+
+def check_dataset_name(dataset: str) -> None:
+    """The data folder's name: one folder inside the export's, as nanoGPT's
+    ``data/<dataset>``; a path (``/abs``, ``../x``) would write outside it."""
+    if (not isinstance(dataset, str) or dataset in ("", ".", "..") or "/" in dataset
+            or "\\" in dataset or "\0" in dataset):
+        raise FormatError(f"the dataset must be a folder's name, such as {DATASET!r}, not "
+                          f"{dataset!r}: nanoGPT reads data/<dataset>/, and the export "
+                          f"writes it inside its own folder")
 
 
 def _nanogpt_config(config: GPTConfig, settings: dict, betas, dataset: str) -> dict:

@@ -42,6 +42,7 @@ from ..layers.attention import MASKS, Attention
 from ..layers.positional_encoding import sinusoid_table
 from ..core import Module
 from ..core import no_grad
+from ..saving.files import writing_atomically
 from ..training.trainer import EvalRecord, History
 
 INSTALL_HINT = 'pip install "shapesafe_nn[plot]"'
@@ -97,7 +98,8 @@ def _save(figure, out) -> Path:
         raise ValueError(f"{out}: these pictures are PNG images; name a .png file")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        figure.savefig(out, format="png")
+        with writing_atomically(out) as file:  # a full disk or Ctrl-C leaves the old picture
+            figure.savefig(file, format="png")
     missing = []
     for warning in caught:
         glyph = MISSING_GLYPH.search(str(warning.message))
