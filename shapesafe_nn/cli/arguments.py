@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..saving.files import special_kind
+from ..saving.files import check_replaceable_folder, special_kind
 
 
 # Every whole number a flag gives becomes a numpy int64 (a size, a count, a
@@ -103,15 +103,9 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
                 raise ValueError(f"{flag} {path}: is {kind}, not an ordinary file: {harm}; "
                                  f"name a file")
     for flag, path in given_outputs:
-        folder = path.parent
         if path.is_dir():
             raise IsADirectoryError(f"{flag} {path}: is a directory; name a file inside it")
-        if not folder.is_dir():
-            problem = "does not exist" if not folder.exists() else "is not a folder"
-            raise FileNotFoundError(f"{flag} {path}: the folder {folder} {problem}")
-        if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
-                                                        and not os.access(path, os.W_OK)):
-            raise PermissionError(f"{flag} {path}: cannot be written (permission denied)")
+        check_writable_place(flag, path)
     for index, (flag, path) in enumerate(given_outputs):
         others = [(f"output {other_flag}", other) for other_flag, other in given_outputs[:index]]
         others += [(f"input {in_flag}", other) for in_flag, other in inputs.items()
@@ -120,6 +114,36 @@ def check_outputs(outputs: dict[str, Path | None], inputs: dict[str, Path | None
             if same_file(path, other):
                 raise ValueError(f"{flag} {path} is the same file as the {what} {other}: "
                                  f"writing it would destroy that; choose another name")
+
+
+def check_writable_place(flag: str, path: Path) -> None:
+    """Refuse ``path`` if its folder is missing or cannot be written, or if it
+    exists and cannot be written."""
+    folder = path.parent
+    if not folder.is_dir():
+        problem = "does not exist" if not folder.exists() else "is not a folder"
+        raise FileNotFoundError(f"{flag} {path}: the folder {folder} {problem}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                    and not os.access(path, os.W_OK)):
+        raise PermissionError(f"{flag} {path}: cannot be written (permission denied)")
+
+
+def check_output_folder(flag: str, folder: Path, holds: tuple[str, ...],
+                        inputs: dict[str, Path | None]) -> None:
+    """Refuse, before any work, a folder that a command replaces whole with one
+    holding ``holds`` (``export --out``): one that is a file or holds other
+    files (see saving/files.py), whose place cannot be written, or that holds
+    one of the ``inputs``, which the new folder would replace."""
+    try:
+        check_replaceable_folder(folder, holds)
+    except OSError as error:
+        raise type(error)(f"{flag} {error}") from None
+    check_writable_place(flag, folder)
+    for in_flag, path in inputs.items():
+        if path is not None and path.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(f"{flag} {folder} holds the input {in_flag} {path}, and the "
+                             f"folder is replaced whole: writing it would destroy the input; "
+                             f"choose another folder")
 
 
 def same_file(first: Path, second: Path) -> bool:

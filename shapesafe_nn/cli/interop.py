@@ -5,15 +5,19 @@ The work is done by :mod:`shapesafe_nn.interop`; this file only reads the
 flags and says what was written, and where the other side looks for it.
 """
 
+import argparse
 from pathlib import Path
 
 from ..data.text import CharTokenizer, load_text
 from ..interop import (export_gguf, export_hf, export_nanogpt, import_gguf, import_hf,
                        import_nanogpt)
-from ..interop.nanogpt import DATASET
+from ..interop import FormatError
+from ..interop.hf import EXPORT_NAMES as HF_NAMES
+from ..interop.nanogpt import DATASET, check_dataset_name
+from ..interop.nanogpt import export_names as nanogpt_names
 from ..saving.checkpoint import load_checkpoint
 from ..saving.load import gpt_from, save_gpt
-from .arguments import check_outputs
+from .arguments import check_output_folder, check_outputs
 
 FORMATS = ("nanogpt", "hf", "gguf")
 BETAS = (0.9, 0.99)  # the betas of `train gpt`'s AdamW, which nanoGPT's optimizer restores
@@ -29,7 +33,7 @@ def add_commands(commands) -> None:
     export.add_argument("--format", choices=FORMATS, required=True)
     export.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a folder; gguf: the .gguf file")
-    export.add_argument("--dataset", default=DATASET,
+    export.add_argument("--dataset", type=dataset_name, default=DATASET,
                         help=f"nanogpt: the name of the data folder to write (default {DATASET})")
     export.add_argument("--gelu-change-ok", action="store_true",
                         help="nanogpt: export a model trained with the tanh GELU although "
@@ -55,9 +59,23 @@ def add_commands(commands) -> None:
     importing.set_defaults(run=run_import)
 
 
+def dataset_name(text: str) -> str:
+    """An argparse type: a folder's name for nanoGPT's data/<dataset>/ (not a path)."""
+    try:
+        check_dataset_name(text)
+    except FormatError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def run_export(args) -> int:
-    if args.format == "gguf":  # one file: refused before the work if it cannot be written
-        check_outputs({"--out": args.out}, {"--checkpoint": args.checkpoint})
+    # refused before the work: an --out that cannot be written, or that holds an input
+    inputs = {"--checkpoint": args.checkpoint}
+    if args.format == "gguf":  # one file
+        check_outputs({"--out": args.out}, inputs)
+    else:  # a folder, replaced whole (saving/files.py)
+        holds = HF_NAMES if args.format == "hf" else nanogpt_names(args.dataset)
+        check_output_folder("--out", args.out, holds, inputs)
     arrays, meta = load_checkpoint(args.checkpoint)
     model, tokenizer = gpt_from(arrays, meta, args.checkpoint)
     if args.format == "gguf":
@@ -79,7 +97,10 @@ def run_export(args) -> int:
     text = None
     if isinstance(tokenizer, CharTokenizer) and "data" in meta:
         # a training run's text (None: the bundled corpus), for nanoGPT's train.bin and val.bin
-        text = load_text(None if meta["data"] is None else Path(meta["data"]))
+        data = None if meta["data"] is None else Path(meta["data"])
+        check_output_folder("--out", args.out, nanogpt_names(args.dataset),
+                            {"the checkpoint's training text": data})
+        text = load_text(data)
     path = export_nanogpt(model, tokenizer, args.out, optimizer_state=optimizer or None,
                           betas=BETAS, settings=meta.get("settings"),
                           progress=meta.get("progress"), text=text, dataset=args.dataset,
