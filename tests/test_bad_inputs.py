@@ -24,6 +24,7 @@ No warning may come before the error.  Commands run in-process through
 line ``shapesafe-nn: error: ...``, neither with a traceback.
 """
 
+import errno
 import functools
 import json
 import os
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -496,6 +498,37 @@ def translator_and_pipe(folder: Path) -> SimpleNamespace:
 
 
 QUICK_MLP = ("train", "mlp", "--sizes", "784,10", "--epochs", 1, "--holdout", 0, "--quiet")
+
+
+def on_a_full_disk(scene: SimpleNamespace, *argv) -> None:
+    """``shapesafe-nn argv...`` on a disk that is full: every file written is
+    refused when it is flushed to the disk (os.fsync), as the OS refuses it."""
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with mock.patch.object(os, "fsync", full):
+        command(scene, *argv)
+
+
+def gpt_inside(folder_name: str, file_name: str):
+    """The command-line scene, with a copy of gpt.npz as ``folder_name/file_name``."""
+    def setup(folder: Path) -> SimpleNamespace:
+        scene = cli_data(folder)
+        (folder / folder_name).mkdir()
+        (folder / folder_name / file_name).write_bytes(scene.gpt.read_bytes())
+        return scene
+    return setup
+
+
+def exported_hf(folder: Path) -> SimpleNamespace:
+    """The command-line scene, with gpt.npz exported to ``hf/``, to keep."""
+    scene = cli_data(folder)
+    command(scene, "export", "--checkpoint", scene.gpt, "--format", "hf", "--out", folder / "hf")
+    return scene
+
+
+def folder_of_notes(path: Path) -> None:
+    path.mkdir()
+    (path / "notes.txt").write_text("mine, not the export's")
 
 
 def nanogpt_files(edit: Callable[[dict], None] = lambda checkpoint: None,
@@ -1456,6 +1489,56 @@ CASES = [
     Case("checkpoint-a-named-pipe", with_files({"pipe": named_pipe}),
          lambda s: load_checkpoint(s.folder / "pipe"), CheckpointError,
          ("pipe: is a named pipe, not an ordinary file",), ("files",)),
+
+    # -- export checks every output before any work -----------------------------------------
+    Case("cli-export-nanogpt-over-its-own-checkpoint", gpt_inside("d", "ckpt.pt"),
+         lambda s: command(s, "export", "--checkpoint", s.folder / "d" / "ckpt.pt", "--format",
+                           "nanogpt", "--out", s.folder / "d"), UserError,
+         ("--out", "d holds the input --checkpoint", "d/ckpt.pt", "replaced whole"),
+         ("files", "stdout")),
+    Case("cli-export-hf-over-its-own-checkpoint", gpt_inside("hf", "config.json"),
+         lambda s: command(s, "export", "--checkpoint", s.folder / "hf" / "config.json",
+                           "--format", "hf", "--out", s.folder / "hf"), UserError,
+         ("--out", "hf holds the input --checkpoint", "hf/config.json"), ("files", "stdout")),
+    Case("cli-export-out-an-existing-file", cli_data,
+         lambda s: command(s, "export", "--checkpoint", s.gpt, "--format", "hf", "--out",
+                           s.folder / "poem.txt"), UserError,
+         ("--out", "poem.txt: is a file, and a folder is written there"), ("files", "stdout")),
+    Case("cli-export-into-a-folder-of-other-files", cli_with({"notes": folder_of_notes}),
+         lambda s: command(s, "export", "--checkpoint", s.gpt, "--format", "hf", "--out",
+                           s.folder / "notes"), UserError,
+         ("--out", "notes: holds notes.txt, which writing the folder would remove"),
+         ("files", "stdout")),
+    Case("cli-export-dataset-an-absolute-path", cli_data,
+         lambda s: command(s, "export", "--checkpoint", s.gpt, "--format", "nanogpt", "--out",
+                           s.folder / "n", "--dataset", s.folder / "elsewhere"), UsageError,
+         ("argument --dataset", "must be a folder's name", "elsewhere'"), ("files", "stdout")),
+    Case("cli-export-dataset-above-the-folder", cli_data,
+         lambda s: command(s, "export", "--checkpoint", s.gpt, "--format", "nanogpt", "--out",
+                           s.folder / "n", "--dataset", "../x"), UsageError,
+         ("argument --dataset", "not '../x'"), ("files", "stdout")),
+
+    # -- a full disk: one line naming the file, and the earlier file kept ----------------------
+    Case("cli-json-on-a-full-disk", cli_with({"m.json": b'{"earlier": "metrics"}'}),
+         lambda s: on_a_full_disk(s, "train", "gpt", "--data", s.folder / "poem.txt",
+                                  "--preset", "tiny", "--iters", 1, "--warmup", 0,
+                                  "--eval-interval", 1, "--eval-iters", 1, "--block-size", 8,
+                                  "--quiet", "--json", s.folder / "m.json"), UserError,
+         ("m.json: no space left on the device", "an earlier one is unchanged"), ("files",)),
+    Case("cli-checkpoint-on-a-full-disk", cli_data,
+         lambda s: on_a_full_disk(s, *QUICK_MLP, "--data", s.folder / "digits.npz", "--save",
+                                  s.folder / "ck.npz"), UserError,
+         ("ck.npz: no space left on the device",), ("files",)),
+    Case("cli-export-on-a-full-disk", exported_hf,
+         lambda s: on_a_full_disk(s, "export", "--checkpoint", s.gpt,
+                                  "--format", "hf", "--out", s.folder / "hf"), UserError,
+         ("hf: no space left on the device",), ("files", "stdout")),
+    Case("cli-picture-on-a-full-disk", cli_with({"mask.png": b"an earlier picture"}),
+         lambda s: on_a_full_disk(s, "plot", "mask", "--out", s.folder / "mask.png"),
+         UserError, ("mask.png: no space left on the device",), ("files", "stdout")),
+    Case("cli-drawing-on-a-full-disk", cli_with({"dense.svg": b"<svg/>"}),
+         lambda s: on_a_full_disk(s, "draw", "dense", "--out", s.folder / "dense.svg"),
+         UserError, ("dense.svg: no space left on the device",), ("files", "stdout")),
 ]
 
 PARAMS = [pytest.param(case, id=case.id) if isinstance(case, Case)
