@@ -1,12 +1,13 @@
-"""The README's example: a learner's own activation, tested from its annotations.
+"""CONTRIBUTING.md's example: a learner's own activation, tested from its annotations.
 
-The code between the two markers is the README's code block, verbatim, and
-this file runs exactly that code.  Swish's forward accepts any shape, so
-nothing there can mismatch; its backward must get a ``dout`` of the forward
-output's shape, so that is where ``mismatched_inputs_for`` applies.
+The code between the two markers is CONTRIBUTING.md's code block, verbatim
+(the last test holds them to that), and this file runs exactly that code.
+Swish's forward accepts any shape, so nothing there can mismatch; its
+backward must get a ``dout`` of the forward output's shape, so that is where
+``mismatched_inputs_for`` applies.
 """
 
-# --- README example start ---
+# --- CONTRIBUTING.md example start ---
 import re
 
 import numpy as np
@@ -49,4 +50,14 @@ def test_swish_refuses_a_dout_of_another_shape(example):
     swish.forward(z)
     with pytest.raises(ShapeError, match=re.escape(dim)):
         swish.backward(dout)
-# --- README example end ---
+# --- CONTRIBUTING.md example end ---
+
+
+def test_contributing_shows_this_code():
+    from pathlib import Path  # here, not above: the lines above are the guide's, verbatim
+
+    here = Path(__file__).read_text(encoding="utf-8")
+    start, end = "# --- CONTRIBUTING.md example start ---\n", "# --- CONTRIBUTING.md example end ---"
+    code = here[here.index(start) + len(start):here.index(end)]
+    guide = (Path(__file__).resolve().parent.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in guide
