@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,26 @@ def test_code_blocks_wrap_long_lines_with_an_indented_rest(site):
     css = (site / "stylesheets" / "wrap.css").read_text(encoding="utf-8")
     assert "white-space: pre-wrap" in css and "text-indent: -4ch" in css
     assert 'span[id*="__span-"]' in css  # the reference prefixes the ids with the object's
+
+
+def test_every_layer_shows_its_forward_and_backward_with_their_shapes(site):
+    """The methods that carry the shape annotations have no docstrings of
+    their own: the reference lists them anyway, each with its signature."""
+    from shapesafe_nn import layers
+
+    html = reference(site, "layers")
+    shown = 0
+    for name in layers.__all__:
+        layer = getattr(layers, name)
+        for method in ("forward", "backward"):
+            if method in vars(layer):  # written in this class, not inherited
+                assert f'id="{layer.__module__}.{name}.{method}"' in html, \
+                    f"{name}.{method} is missing from the API reference"
+                shown += 1
+    assert shown >= 20
+    forward = html.split('id="shapesafe_nn.layers.dense.Dense.forward"')[1].split("</h")[1]
+    signature = " ".join(unescape(re.sub(r"<[^>]+>", "", forward)).split())
+    assert "forward(x: Float[Array, 'batch d_in']) -> Float[Array, 'batch d_out']" in signature
 
 
 # ---------------------------------------------------------------------------
