@@ -21,6 +21,7 @@ if os.environ.get("SHAPESAFE_REQUIRE_EXTRAS") == "1":
     import safetensors  # noqa: F401  (fails loudly: the interop tests must run)
     import tokenizers  # noqa: F401
     import transformers  # noqa: F401
+    import gguf  # noqa: F401  (llama.cpp's files)
     import sacrebleu  # noqa: F401  (fails loudly: eval translate's chrF and BLEU must run)
 
 

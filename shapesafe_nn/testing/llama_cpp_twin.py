@@ -12,7 +12,8 @@ and ggml's CPU ``vec.h``, as of llama-cpp-python 0.3):
   that is not a token falls back to its bytes, each looked up as a one-byte
   string: a byte below 0x80 finds its ASCII token, any other is dropped.
 - :func:`gelu_through_half_table` is ggml's GELU on float32: the tanh form,
-  read from a table of float16 values (``GGML_GELU_FP16``).
+  read from a table of float16 values (``GGML_GELU_FP16``);
+  :class:`HalfTableGELU` is that GELU as a layer, to put in a model's place.
 
 Needs the ``regex`` package for ``\\p{L}`` (it comes with ``transformers``,
 in the ``interop`` extra) and ``gguf`` to read a file.
@@ -23,6 +24,7 @@ import math
 import numpy as np
 import regex
 
+from ..layers.activations import GELU
 from ..tokenizers.bpe import byte_level
 
 # llama.cpp's GPT-2 split (its custom code for this regex ends with a plain \s+)
@@ -79,3 +81,11 @@ def gelu_through_half_table(z: np.ndarray) -> np.ndarray:
         root * half * (np.float32(1.0) + coefficient * half * half)))
     table = gelu.astype(np.float16).astype(np.float32)
     return np.where(z <= -10, np.float32(0.0), np.where(z >= 10, z, table))
+
+
+class HalfTableGELU(GELU):
+    """ggml's GELU as a layer (forward only): ``block.ff.gelu = HalfTableGELU()``
+    makes a GPT compute what llama.cpp computes there."""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return gelu_through_half_table(z)

@@ -21,12 +21,11 @@ from cli_runner import run
 
 from shapesafe_nn import no_grad
 from shapesafe_nn.interop import import_gguf
-from shapesafe_nn.layers.activations import GELU
 from shapesafe_nn.saving import load_gpt
 
 llama_cpp = pytest.importorskip("llama_cpp")
 pytest.importorskip("gguf")
-from shapesafe_nn.testing.llama_cpp_twin import gelu_through_half_table  # noqa: E402
+from shapesafe_nn.testing.llama_cpp_twin import HalfTableGELU  # noqa: E402
 
 PROMPT = "ROMEO:"
 FLOAT32 = 0  # ggml's number for the float32 type (GGML_TYPE_F32): the cache's keys and values
@@ -34,13 +33,6 @@ FLOAT32 = 0  # ggml's number for the float32 type (GGML_TYPE_F32): the cache's k
 # GELU table moves them by about 6e-5 (measured on this run with our own twin)
 ROUNDING = 2e-5
 TABLE_EFFECT = 1e-3  # at most this far from ours: 20 times what the table was measured to move
-
-
-class HalfTableGELU(GELU):
-    """ggml's GELU, put in place of ours to see what llama.cpp computes."""
-
-    def forward(self, z):
-        return gelu_through_half_table(z)
 
 
 @pytest.fixture(scope="module")
