@@ -44,6 +44,7 @@ import numpy as np
 import pytest
 
 from shapesafe_nn.cli import main
+from shapesafe_nn.shapes import DIMENSIONS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -167,11 +168,15 @@ def in_scratch_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # Pages plot with matplotlib's file-only backend, as the package does
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    # a page may set numpy's print options, as a reader would; the next page
-    # starts from the defaults, as a new reader's session does
+    # a page may set numpy's print options or register a dim of its own, as a
+    # reader would; the next page starts from the package's, as a new reader's
+    # session does (page 1 and the symbol sheet print the dim table)
     print_options = np.get_printoptions()
+    dimensions = dict(DIMENSIONS)
     yield tmp_path
     np.set_printoptions(**print_options)
+    DIMENSIONS.clear()
+    DIMENSIONS.update(dimensions)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.stem for page in PAGES])
