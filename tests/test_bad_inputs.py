@@ -379,6 +379,23 @@ def edited(model: str, edit: Callable[[dict, dict], None], checksums: bool = Tru
     return write
 
 
+def swap_two_characters(meta: dict, arrays: dict) -> None:
+    """The GPT's tokenizer with its first two characters swapped: every id the
+    same, two meanings exchanged, nothing a shape or size check can see."""
+    tokenizer = json.loads(meta["tokenizer"])
+    chars = tokenizer["chars"]
+    chars[0], chars[1] = chars[1], chars[0]
+    meta["tokenizer"] = json.dumps(tokenizer)
+
+
+def swap_two_target_words(meta: dict, arrays: dict) -> None:
+    """The translator's target tokenizer with its last two words swapped."""
+    tokenizer = json.loads(meta["tgt_tokenizer"])
+    words = next(value for value in tokenizer.values() if isinstance(value, list))
+    words[-1], words[-2] = words[-2], words[-1]
+    meta["tgt_tokenizer"] = json.dumps(tokenizer)
+
+
 def config_field(name: str, value) -> Callable[[dict, dict], None]:
     def edit(meta: dict, arrays: dict) -> None:
         meta["config"][name] = value
@@ -1212,16 +1229,27 @@ CASES = [
          lambda s: command(s, "eval", "mlp", "--checkpoint", s.folder / "e.npz", "--data",
                            s.folder / "digits.npz"), UserError,
          ("e.npz: parameters do not match the model", "layers.2.W"), ("files", "stdout")),
+    # a file saved before the tokenizers were digested is still checked for what a model needs
     Case("cli-tokenizer-damaged",
-         cli_with({"e.npz": edited("gpt", lambda meta, arrays: meta.update(tokenizer=7))}),
+         cli_with({"e.npz": edited("gpt", lambda meta, arrays: meta.update(tokenizer=7),
+                                   checksums=False)}),
          lambda s: command(s, "sample", "--checkpoint", s.folder / "e.npz"), UserError,
          ("e.npz: the description's tokenizer is damaged",), ("files", "stdout")),
     Case("cli-tokenizer-of-another-size",
          cli_with({"e.npz": edited("gpt", lambda meta, arrays: meta.update(
-             tokenizer=json.dumps({"chars": ["a", "b"]})))}),
+             tokenizer=json.dumps({"chars": ["a", "b"]})), checksums=False)}),
          lambda s: command(s, "sample", "--checkpoint", s.folder / "e.npz"), UserError,
          ("e.npz: the description's tokenizer has 2 characters", "config.vocab_size"),
          ("files", "stdout")),
+    Case("cli-tokenizer-two-characters-swapped",
+         cli_with({"e.npz": edited("gpt", swap_two_characters)}),
+         lambda s: command(s, "sample", "--checkpoint", s.folder / "e.npz"), UserError,
+         ("e.npz: the description's tokenizer was edited after the checkpoint was saved",),
+         ("files", "stdout")),
+    Case("cli-translator-tokenizer-two-words-swapped",
+         cli_with({"e.npz": edited("translate", swap_two_target_words)}),
+         lambda s: command(s, "translate", "--checkpoint", s.folder / "e.npz", "one"),
+         UserError, ("e.npz: the description's tgt_tokenizer was edited",), ("files", "stdout")),
     Case("cli-eval-a-checkpoint-holding-nan",
          cli_with({"e.npz": edited("mlp", first_parameter_nan)}),
          lambda s: command(s, "eval", "mlp", "--checkpoint", s.folder / "e.npz", "--data",

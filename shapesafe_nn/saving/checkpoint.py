@@ -23,7 +23,8 @@ FORMAT = "shapesafe_nn checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
 DIGESTS_KEY = "sha256"
-DIGESTED = ("config", "settings")  # the parts of a description check_unedited guards
+DIGESTED = ("config", "settings")  # the parts of a description check_unedited guards, by field
+DIGESTED_WHOLE = ("tokenizer", "src_tokenizer", "tgt_tokenizer")  # and those it guards whole
 
 
 class CheckpointError(ValueError):
@@ -112,36 +113,47 @@ def load_parameters(model: Module, arrays: dict[str, np.ndarray], source="checkp
 
 
 def description_digests(meta: dict) -> dict[str, str]:
-    """A SHA-256 of each field of the description's ``config`` and ``settings``."""
-    return {f"{part}.{field}": hashlib.sha256(json.dumps(value, sort_keys=True).encode()
-                                              ).hexdigest()
-            for part in DIGESTED if isinstance(meta.get(part), dict)
-            for field, value in meta[part].items()}
+    """A SHA-256 of each field of the description's ``config`` and ``settings``,
+    and of each of its tokenizers, whole."""
+    fields = {f"{part}.{field}": value for part in DIGESTED if isinstance(meta.get(part), dict)
+              for field, value in meta[part].items()}
+    wholes = {part: meta[part] for part in DIGESTED_WHOLE if part in meta}
+    return {name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+            for name, value in (fields | wholes).items()}
 
 
 def check_unedited(meta: dict, source) -> None:
-    """Refuse a description whose config or settings changed since it was saved.
+    """Refuse a description whose config, settings or tokenizers changed since it
+    was saved.
 
     The description is JSON, which a person can edit, and some fields
     (``n_head``, ``mask``, ``score``) change the model without changing any
     parameter's shape, so that an edited file would load without complaint
-    and compute something its parameters were never trained for.  So the
-    description keeps a SHA-256 of every field (``sha256``), written by
-    :func:`save_checkpoint`; files without it are not checked.
+    and compute something its parameters were never trained for; two words
+    swapped in a tokenizer make every translation of them wrong.  So the
+    description keeps a SHA-256 of every field and of each tokenizer
+    (``sha256``), written by :func:`save_checkpoint`; files without it are not
+    checked, nor the tokenizers of a file saved before they were digested.
     """
     saved = meta.get(DIGESTS_KEY)
     if saved is None:
         return
     if not isinstance(saved, dict):
         raise CheckpointError(f"{source}: the description's {DIGESTS_KEY} is damaged")
-    now = description_digests(meta)
+    now = {name: digest for name, digest in description_digests(meta).items()
+           if name in saved or name not in DIGESTED_WHOLE}
     changed = sorted(name for name in set(saved) | set(now) if saved.get(name) != now.get(name))
-    if changed:
-        part, _, field = changed[0].partition(".")
-        value = meta[part].get(field, "missing") if isinstance(meta.get(part), dict) else None
+    if not changed:
+        return
+    if changed[0] in DIGESTED_WHOLE:
         raise CheckpointError(f"{source}: the description's {changed[0]} was edited after the "
-                              f"checkpoint was saved (it is now {value!r}); the parameters "
-                              f"were trained with the saved value")
+                              f"checkpoint was saved; the parameters were trained with the "
+                              f"saved one, whose tokens and ids they learned")
+    part, _, field = changed[0].partition(".")
+    value = meta[part].get(field, "missing") if isinstance(meta.get(part), dict) else None
+    raise CheckpointError(f"{source}: the description's {changed[0]} was edited after the "
+                          f"checkpoint was saved (it is now {value!r}); the parameters "
+                          f"were trained with the saved value")
 
 
 def config_from(config_type, meta: dict, source):
