@@ -11,6 +11,7 @@ below check both on the built pages and on the extension's functions.
 """
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -55,6 +56,19 @@ def test_the_site_builds_strictly_with_an_api_reference(site):
         name = "" if page.stem == "index" else page.stem
         assert (site / name / "index.html").is_file(), f"{page.name} was not built"
     assert not list(site.rglob("*.py")), "a script beside the pages was published"
+
+
+def test_each_page_links_its_notebook_published_beside_it(site):
+    """docs/notebooks.py, the site's hook: tests/test_notebooks.py checks the notebooks."""
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        name = "" if page.stem == "index" else page.stem
+        html = (site / name / "index.html").read_text(encoding="utf-8")
+        link = f"notebooks/{page.stem}.ipynb"
+        assert f'href="{"" if page.stem == "index" else "../"}{link}"' in html, page.name
+        notebook = json.loads((site / link).read_text(encoding="utf-8"))
+        assert notebook["nbformat"] == 4 and notebook["cells"], page.name
+    assert not (site / "reference" / "layers" / "index.html").read_text(
+        encoding="utf-8").count(".ipynb")  # the API reference has no notebook
 
 
 def test_args_sections_render_as_a_table_of_parameters(site):
@@ -113,6 +127,12 @@ def test_every_layer_shows_its_forward_and_backward_with_their_shapes(site):
     forward = html.split('id="shapesafe_nn.layers.dense.Dense.forward"')[1].split("</h")[1]
     signature = " ".join(unescape(re.sub(r"<[^>]+>", "", forward)).split())
     assert "forward(x: Float[Array, 'batch d_in']) -> Float[Array, 'batch d_out']" in signature
+
+
+def test_the_home_pages_numbered_lists_keep_their_numbers(site):
+    """sane_lists: "3. From text to numbers" starts an ordered list at 3."""
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert '<ol start="3">' in home and '<ol start="11">' in home
 
 
 # ---------------------------------------------------------------------------
