@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
@@ -94,7 +95,9 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=200)
     parser.add_argument("--before", default="1d191d2",
                         help="the commit whose estimate_loss is 'before'")
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    recording = record.start(args.results, "eval_no_grad")
     print(describe())
 
     text = load_text(None)
@@ -146,6 +149,9 @@ def main() -> None:
         print(f"  {way:14s} {seconds:7.2f} s   loss {losses[way]:.5f}   "
               f"before / this = {median['before'] / seconds:.2f}")
     print(f"after the runs, {load_now()}")
+    recording.save({"seconds": median, "losses": losses,
+                    "before_over": {way: median["before"] / seconds
+                                    for way, seconds in median.items()}})
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import record
 from shapesafe_nn import checks
 from shapesafe_nn.cli.gpt import BETAS, PRESETS, SAMPLE_PROMPT
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
@@ -332,8 +333,10 @@ def main() -> int:
     parser.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
                         help=f"characters sampled per variant, whose words count (default "
                              f"{SAMPLE_LENGTH}; the first {SAMPLE_SHOWN} are printed)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     refuse_runs_within_the_warmup(parser, args.iters, "variant")
+    recording = record.start(args.results, "experiments")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -396,6 +399,19 @@ def main() -> int:
     print("\nwhat happened, and why:")
     for r in results:
         print(f"- {r.name}: {explain(r, base, noise, d_head, widths)}")
+    recording.save({
+        "variants": {r.name: {"train": r.train_loss, "val": r.val_loss,
+                              "future_hidden": r.hidden_loss, "focus": r.focus,
+                              "saturated": r.saturated, "words": r.words} for r in results},
+        # each variant's losses minus scaled_dot's, as the explanations give them
+        "differences": {r.name: {"train": r.train_loss - base.train_loss,
+                                 "val": r.val_loss - base.val_loss,
+                                 "future_hidden": r.hidden_loss - base.hidden_loss}
+                        for r in results},
+        "seed_spread": spread, "standard_error": error, "noise": noise,
+        "causal_gap": float(causal_gap),
+        "width_table": {name: {str(d): widths[name, d] for d in columns} for name in SCORES},
+    })
     return 0
 
 

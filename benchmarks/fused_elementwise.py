@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import checks, no_grad
 from shapesafe_nn.layers import GELU, LayerNorm
@@ -81,11 +82,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds, the variants taking turns")
     parser.add_argument("--repeats", type=int, default=50, help="calls per variant and round")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     try:
         import numexpr
     except ImportError:
         parser.error("numexpr is not installed: pip install numexpr")
+    recording = record.start(args.results, "fused_elementwise")
 
     rng = np.random.default_rng(0)
     hidden = rng.standard_normal((BATCH, BLOCK, D_FF), dtype=np.float32)
@@ -116,6 +119,7 @@ def main() -> None:
           f"VML {'yes' if numexpr.use_vml else 'no'}; numpy {np.__version__}")
     print(f"median µs per call over {args.rounds} rounds x {args.repeats} calls, "
           f"the variants taking turns:")
+    over_numpy = {}  # case -> variant -> its median time / the layer's
     for name, (plain, x, remedies) in cases.items():
         expected = plain(x)
         for remedy, function in remedies.items():  # the same numbers first, then the time
@@ -127,10 +131,13 @@ def main() -> None:
                 times[variant].append(median_us(lambda: function(x), args.repeats))
         base = statistics.median(times["numpy (the layer)"])
         print(f"  {name}")
+        over_numpy[name] = {}
         for variant in variants:
             median = statistics.median(times[variant])
+            over_numpy[name][variant] = median / base
             print(f"    {variant:<20} {median:8.1f} µs   / numpy {median / base:5.2f}")
     print(f"after the runs, {load_now()}")
+    recording.save({"over_numpy": over_numpy})
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import record
 from shapesafe_nn import checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
@@ -103,10 +104,12 @@ def main() -> int:
                              f"warms up for a tenth of its steps)")
     parser.add_argument("--checks", choices=CHECK_MODES, default="first",
                         help="shape checks during our run (default: first)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if args.iters < 1 or args.eval_iters < 1 or args.eval_interval < 1 or args.warmup < 0:
         parser.error("--iters, --eval-iters and --eval-interval must be positive, "
                      "--warmup at least 0")
+    recording = record.start(args.results, "gpt_reference")
     # the cosine decay runs from the end of the warm-up to the last step
     warmup = args.warmup if args.warmup < args.iters else args.iters // 10
 
@@ -145,6 +148,9 @@ def main() -> int:
     print(f"wall time: shapesafe_nn {ours_seconds:.1f} s (checks {args.checks}), "
           f"PyTorch {torch_seconds:.1f} s ({torch.get_num_threads()} threads), "
           f"ratio {ours_seconds / torch_seconds:.2f}")
+    recording.save({"val_loss_ours": ours, "val_loss_pytorch": theirs, "difference": difference,
+                    "bar_met": met, "checks": args.checks, "seconds_ours": ours_seconds,
+                    "seconds_pytorch": torch_seconds})
     return 0 if met else 1
 
 

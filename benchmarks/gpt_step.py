@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy, checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
@@ -107,7 +108,9 @@ def main() -> None:
                         help="untimed steps per variant before its timed ones, each round")
     parser.add_argument("--apart", action="store_true",
                         help="PyTorch's rounds after ours instead of taking turns with them")
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    recording = record.start(args.results, "gpt_step")
 
     print(describe())  # the ratios below hold for this CPU
     peak = matmul_peak_flops()
@@ -169,6 +172,14 @@ def main() -> None:
         print(f"  {name:<32} {flops / medians[name] / 1e9:6.1f} GFLOP/s, "
               f"MFU {flops / medians[name] / peak:.2f}")
     print(f"after the runs, {load_now()}")
+    recording.save({
+        "ms_per_step": {name: 1000 * seconds for name, seconds in medians.items()},
+        "off_over_pytorch": off / medians[torch_name],
+        "first_over_off": medians["shapesafe_nn, checks first"] / off,
+        "always_over_off": medians["shapesafe_nn, checks always"] / off,
+        "mfu_ours": flops / off / peak,
+        "mfu_pytorch": flops / medians[torch_name] / peak,
+    })
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import time
 
 import numpy as np
 
+import record
 from experiments import BATCH, TINY, refuse_runs_within_the_warmup
 from shapesafe_nn import checks
 from shapesafe_nn.cli.gpt import BETAS, SAMPLE_PROMPT
@@ -105,8 +106,10 @@ def main() -> int:
                         help="batches of 16 windows in each final loss estimate")
     parser.add_argument("--dropout", type=float, default=0.2,
                         help="the last rung's dropout (Karpathy's lecture: 0.2)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     refuse_runs_within_the_warmup(parser, args.iters, "rung")
+    recording = record.start(args.results, "ladder")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -140,12 +143,17 @@ def main() -> int:
           f"{other_seed['parameters']:>10,} {other_seed['train']:6.3f} {other_seed['val']:6.3f}")
     print(f"noise: another initialization moved the last rung's val loss by {noise:.3f}; "
           f"changes within it are marked (noise)")
+    bigram = counted_bigram_loss(train, val, tokenizer.vocab_size)
     print(f"the best bigram, by counting the train split's pairs: val loss "
-          f"{counted_bigram_loss(train, val, tokenizer.vocab_size):.3f} over the whole val split")
+          f"{bigram:.3f} over the whole val split")
     print(f"\nsamples (prompt a newline, seed 0, {SAMPLE_SHOWN} characters; line breaks shown "
           f"as ' / '):")
     for r in results:
         print(f"  {r['rung']:<12} {r['sample'].replace(chr(10), ' / ')}")
+    measured = ("parameters", "train", "val")
+    recording.save({"rungs": {r["rung"]: {key: r[key] for key in measured} for r in results},
+                    "full, seed 1": {key: other_seed[key] for key in measured},
+                    "noise": noise, "best_bigram_val": bigram})
     return 0
 
 

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+import record
+
 BATCH, SEQ = 12, 64
 SHAPES = {  # (d_in, d_out) of each product in a baby GPT block, and its head
     "W_qkv (128 -> 384)": (128, 384),
@@ -37,10 +39,13 @@ def median_seconds(product, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    recording = record.start(args.results, "matmul_shapes")
     rng = np.random.default_rng(0)
     print(f"x: (batch {BATCH}, seq {SEQ}, d_in), float32; median of {args.repeats}")
     print(f"  {'product':<30} {'3-D @ 2-D':>10} {'2-D rows':>10} {'ratio':>7}")
+    ms = {}  # product -> {"3-D @ 2-D": ms, "2-D rows": ms}
     for name, (d_in, d_out) in SHAPES.items():
         x = rng.standard_normal((BATCH, SEQ, d_in), dtype=np.float32)
         w = rng.standard_normal((d_in, d_out), dtype=np.float32)
@@ -50,6 +55,8 @@ def main() -> None:
         flat = median_seconds(lambda rows=rows, w=w: rows @ w, args.repeats)
         print(f"  {name:<30} {1000 * stacked:8.3f}ms {1000 * flat:8.3f}ms "
               f"{stacked / flat:6.1f}x")
+        ms[name] = {"3-D @ 2-D": 1000 * stacked, "2-D rows": 1000 * flat}
+    recording.save({"ms": ms})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import SGD, QuadraticCost, checks
 from shapesafe_nn.data import load_bundled, stratified_split, to_inputs
@@ -64,7 +65,9 @@ def per_example_epoch_seconds(x, y, epochs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed per variant")
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    recording = record.start(args.results, "mlp_epoch")
     print(describe())  # the ratios below hold for this CPU
     images, labels = load_bundled()
     x_uint8, y, _, _ = stratified_split(images, labels, 1000, seed=0)
@@ -83,6 +86,12 @@ def main() -> None:
     print(f"checks first / off:  {medians['batched, checks first'] / off:.3f}")
     print(f"checks always / off: {medians['batched, checks always'] / off:.3f}")
     print(f"after the runs, {load_now()}")
+    recording.save({
+        "seconds_per_epoch": medians,
+        "batched_over_per_example": book / off,  # how many times faster, checks off
+        "first_over_off": medians["batched, checks first"] / off,
+        "always_over_off": medians["batched, checks always"] / off,
+    })
 
 
 if __name__ == "__main__":

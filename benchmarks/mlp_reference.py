@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+import record
 from machine import describe, load_now
 from shapesafe_nn.cli import main as shapesafe_nn
 from shapesafe_nn.cli.mlp import BOOK, DEFAULT_HOLDOUT, training_data
@@ -147,9 +148,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds, the variants taking turns")
     parser.add_argument("--epochs", type=int, default=BOOK["epochs"],
                         help=f"epochs per run (default {BOOK['epochs']}, the book's)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.epochs < 1:
         parser.error("--rounds and --epochs must be positive")
+    recording = record.start(args.results, "mlp_reference")
     train, test, description = training_data(None, DEFAULT_HOLDOUT)
 
     variants = {f"shapesafe-nn train mlp, checks {mode}": (lambda mode=mode:
@@ -172,10 +175,12 @@ def main() -> None:
     for name in variants:
         print(f"  {name:<38} {median[name]:7.2f} s   {summary[name]}")
     book = median["the book's network.py algorithm"]
+    ratios = {mode: median[f"shapesafe-nn train mlp, checks {mode}"] / book for mode in MODES}
     print("ratios of medians (the command / the book's algorithm), all from this process:")
     for mode in MODES:
-        print(f"  checks {mode + ':':<8} {median[f'shapesafe-nn train mlp, checks {mode}'] / book:.2f}")
+        print(f"  checks {mode + ':':<8} {ratios[mode]:.2f}")
     print(f"after the runs, {load_now()}")
+    recording.save({"seconds": median, "summaries": summary, "command_over_book": ratios})
 
 
 if __name__ == "__main__":

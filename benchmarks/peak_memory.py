@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import record
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -62,10 +64,12 @@ def main() -> None:
     parser.add_argument("--eval-iters", type=int, default=20)
     parser.add_argument("--eval-interval", type=int, default=100)
     parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if args.torch_child:
         torch_run(args.iters, args.eval_iters, args.eval_interval)
         return
+    recording = record.start(args.results, "peak_memory")
     lengths = ["--iters", str(args.iters), "--eval-iters", str(args.eval_iters),
                "--eval-interval", str(args.eval_interval)]
     ours = peak_mib([sys.executable, "-m", "shapesafe_nn", "train", "gpt", "--preset", "baby",
@@ -76,6 +80,7 @@ def main() -> None:
     print(f"  shapesafe_nn (train gpt, checks always)  {ours:7.1f} MiB")
     print(f"  PyTorch eager (the same run)             {theirs:7.1f} MiB")
     print(f"shapesafe_nn / PyTorch: {ours / theirs:.2f}")
+    recording.save({"ours_mib": ours, "pytorch_mib": theirs, "ours_over_pytorch": ours / theirs})
 
 
 if __name__ == "__main__":

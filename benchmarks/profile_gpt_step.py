@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy, checks
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
@@ -57,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--checks", choices=CHECK_MODES, default="off")
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    recording = record.start(args.results, "profile_gpt_step")
     print(describe())  # the times below hold for this CPU
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -97,6 +100,8 @@ def main() -> None:
     for row, seconds in sorted(per_step.items(), key=lambda item: -item[1]):
         print(f"  {row:<32} {1000 * seconds:8.2f} {seconds / wall:6.1%}")
     print(f"after the runs, {load_now()}")
+    recording.save({"checks": args.checks, "ms_per_step": 1000 * wall,
+                    "self_ms": {row: 1000 * seconds for row, seconds in per_step.items()}})
 
 
 if __name__ == "__main__":

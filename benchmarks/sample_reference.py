@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import checks
 from shapesafe_nn.saving import load_gpt
@@ -107,9 +108,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds, the ways taking turns")
     parser.add_argument("--tokens", type=int, default=300, help="tokens sampled per way")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.tokens < 1:
         parser.error("--rounds and --tokens must be positive")
+    recording = record.start(args.results, "sample_reference")
 
     model, tokenizer = load_gpt(ROOT / CHECKPOINT)
     config = model.config
@@ -167,6 +170,13 @@ def main() -> None:
     print(f"  {'PyTorch: cache / no cache:':<50} {torch_cached / torch_plain:5.2f}")
     print(f"after the runs, {load_now()}")
     print(f"the first 60 characters of ours: {tokenizer.decode(reference[:60])!r}")
+    recording.save({
+        "ms_per_token": {name: 1000 * median[name] / args.tokens for name in ways},
+        "over_pytorch_no_cache": {mode: median[f"ours, cache, checks {mode}"] / torch_plain
+                                  for mode in ("always", "off")},
+        "over_pytorch_cache": {mode: median[f"ours, cache, checks {mode}"] / torch_cached
+                               for mode in ("always", "off")},
+    })
 
 
 if __name__ == "__main__":

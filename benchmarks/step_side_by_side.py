@@ -39,6 +39,7 @@ from torch.profiler import ProfilerActivity, profile
 import profile_gpt_step
 from gpt_step import (BATCH, BETAS, BLOCK, GRAD_CLIP, LR, WEIGHT_DECAY, baby_config, our_step,
                       torch_step)
+import record
 from machine import describe, load_now
 from shapesafe_nn import SoftmaxCrossEntropy, checks, no_grad
 from shapesafe_nn.data.text import CharTokenizer, get_batch, load_text, split_train_val
@@ -80,9 +81,12 @@ def main() -> None:
     parser.add_argument("--evaluate", action="store_true",
                         help="profile what an evaluation repeats instead: the forward and "
                              "the loss of one batch, in inference mode, as estimate_loss runs it")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be positive")
+    recording = record.start(args.results, "step_side_by_side_evaluate" if args.evaluate
+                             else "step_side_by_side")
 
     text = load_text()
     tokenizer = CharTokenizer.from_text(text)
@@ -164,6 +168,15 @@ def main() -> None:
         print(f"  {row:<18} {our_ms[row]:8.1f} {torch_ms[row]:11.1f} "
               f"{our_ms[row] / torch_ms[row]:15.2f} {our_ms[row] - torch_ms[row]:12.1f} ms")
     print(f"after the runs, {load_now()}")
+    recording.save({
+        "measured": "evaluation" if args.evaluate else "training step",
+        "unprofiled_ms": {"ours": ours_plain, "PyTorch": torch_plain},
+        "unprofiled_ratio": ours_plain / torch_plain,
+        "profiled_ms": {"ours": 1000 * our_wall, "PyTorch": 1000 * torch_wall},
+        "rows_ms": {row: {"ours": our_ms[row], "PyTorch": torch_ms[row],
+                          "ours_over_pytorch": our_ms[row] / torch_ms[row],
+                          "difference": our_ms[row] - torch_ms[row]} for row in ROWS},
+    })
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import record
 from machine import describe, load_now
 from shapesafe_nn import checks
 from shapesafe_nn.cli.translate import (BETAS, PRESETS, TranslateTraining, schedule_for,
@@ -162,7 +163,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="PyTorch's threads (default: its own choice, which follows "
                              "OMP_NUM_THREADS)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
+    # one results file per data: the bundled pair, another pair, or a file's name
+    data_name = Path(args.data).stem if args.data else args.pair
+    recording = record.start(args.results, "translate_reference"
+                             + (f"_{data_name}" if data_name else ""))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(describe())
@@ -202,6 +208,10 @@ def main() -> None:
           f"evaluations included), PyTorch {1000 * torch_step:.0f}; ratio "
           f"{ours_step / torch_step:.2f}")
     print(f"after the runs, {load_now()}")
+    recording.save({"checks": args.checks, "held_out": len(references),
+                    "exact_match_ours": ours, "exact_match_pytorch": theirs,
+                    "ms_per_step_ours": 1000 * ours_step, "ms_per_step_pytorch": 1000 * torch_step,
+                    "ours_over_pytorch": ours_step / torch_step})
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import gpt_reference
+import record
 from machine import describe, load_now
 from sample_reference import torch_generate
 from shapesafe_nn.cli import main as shapesafe_nn
@@ -124,9 +125,11 @@ def main() -> None:
                         help=f"leave out the {SAMPLE_LENGTH}-character sample on both sides")
     parser.add_argument("--checks", choices=CHECK_MODES, default=None,
                         help="our check mode (default: SHAPESAFE_CHECKS, else always)")
+    record.add_results_argument(parser)
     args = parser.parse_args()
     if min(args.iters, args.eval_interval, args.eval_iters, args.rounds) < 1:
         parser.error("--iters, --eval-interval, --eval-iters and --rounds must be positive")
+    recording = record.start(args.results, "whole_run")
     mode = args.checks or checks_from_environment()
     # the preset's 100 warm-up steps, or a tenth of a shorter run (as gpt_reference.py)
     warmup = BABY["warmup"] if BABY["warmup"] < args.iters else args.iters // 10
@@ -156,6 +159,9 @@ def main() -> None:
     print(f"final val loss: ours {ours_loss:.4f}, PyTorch {theirs_loss:.4f}, "
           f"difference {ours_loss - theirs_loss:+.4f}")
     print(f"after the runs, {load_now()}")
+    recording.save({"checks": mode, "ours_seconds": ours, "pytorch_seconds": theirs,
+                    "ours_over_pytorch": ours / theirs, "val_loss_ours": float(ours_loss),
+                    "val_loss_pytorch": float(theirs_loss)})
 
 
 if __name__ == "__main__":

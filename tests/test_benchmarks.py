@@ -12,8 +12,10 @@ measure nothing; what must hold at any size is checked too: the variants a
 script compares agree (the same loss from the same weights and batches, the
 same sampled tokens), and a causal model reads nothing from the future.
 
-``machine.py`` is a helper the others import; it is tested through them
-(the ``CPU:``, ``threads:`` and load lines of ``describe()``).
+``machine.py`` and ``record.py`` are helpers the others import; they are
+tested through them (the ``CPU:``, ``threads:`` and load lines of
+``describe()``; the results file every run writes, here into a temporary
+folder, since ``benchmarks/results/`` holds the runs the pages quote).
 
 The scripts that compare with PyTorch need the ``reference`` extra and skip
 without it, as the other reference tests do (CI requires the extras, see
@@ -22,17 +24,19 @@ measurement and no dependency of the package: its test skips without it,
 and no setting turns that skip into a failure.
 """
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HELPERS = {"machine"}  # imported by the scripts, not run
+HELPERS = {"machine", "record"}  # imported by the scripts, not run
 
 # The arguments of each script's smoke run: the smallest sizes it takes.
 SMOKE = {
@@ -66,18 +70,36 @@ LOAD_AFTER = r"^after the runs, load average \(uptime\): "
 
 def run_script(name: str, *more: str) -> str:
     """``python benchmarks/NAME.py`` with its smoke arguments (and ``more``), from the
-    root; its stdout."""
+    root; its stdout.  The results file it writes is checked too."""
     environment = dict(os.environ, PYTHONIOENCODING="utf-8")  # η, µs, √ in the output
     # a smoke run checks that the script works, not how fast: one BLAS thread
     # keeps its small products from waiting on threads another process holds
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         environment.setdefault(variable, "1")
-    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name], *more],
-                            cwd=ROOT, env=environment, capture_output=True,
-                            encoding="utf-8", timeout=300)
-    assert result.returncode == 0, (f"benchmarks/{name}.py exited with {result.returncode}\n"
-                                    f"{result.stdout}\n{result.stderr}")
+    with tempfile.TemporaryDirectory() as folder:
+        written = Path(folder) / f"{name}.json"
+        result = subprocess.run([sys.executable, f"benchmarks/{name}.py", *SMOKE[name], *more,
+                                 "--results", str(written)],
+                                cwd=ROOT, env=environment, capture_output=True,
+                                encoding="utf-8", timeout=300)
+        assert result.returncode == 0, (f"benchmarks/{name}.py exited with {result.returncode}\n"
+                                        f"{result.stdout}\n{result.stderr}")
+        assert_results_file(name, json.loads(written.read_text(encoding="utf-8")), result.stdout)
     return result.stdout
+
+
+def assert_results_file(name: str, results: dict, out: str) -> None:
+    """What record.py writes: the script, its command, the date, the machine,
+    every printed line and the figures (tests/test_quoted_figures.py reads them)."""
+    assert results["script"] == f"benchmarks/{name}.py"
+    assert results["command"].startswith(f"python benchmarks/{name}.py ")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", results["date"])
+    assert results["machine"][0].startswith("CPU: ")
+    # every line printed before the file was written, then where it went
+    printed = out.splitlines()
+    assert printed[:-1] == results["output"]
+    assert printed[-1].startswith("results written to ")
+    assert results["figures"], f"{name} recorded no figures"
 
 
 def lines_matching(pattern: str, out: str) -> list[re.Match]:
