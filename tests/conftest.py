@@ -18,6 +18,8 @@ if os.environ.get("SHAPESAFE_REQUIRE_EXTRAS") == "1":
     import torch  # noqa: F401  (fails loudly: the reference tests must run)
     import material  # noqa: F401  (fails loudly: the docs site must build)
     import mkdocstrings  # noqa: F401
+    import nbformat  # noqa: F401  (fails loudly: every page's notebook is checked)
+    import IPython  # noqa: F401  (fails loudly: a ShapeError in IPython is checked)
     import safetensors  # noqa: F401  (fails loudly: the interop tests must run)
     import tokenizers  # noqa: F401
     import transformers  # noqa: F401
