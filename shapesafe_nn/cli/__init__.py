@@ -10,7 +10,7 @@ import argparse
 
 from .. import __version__
 from . import draw
-from . import gpt, inspect, interop, mlp, process, translate
+from . import download, gpt, inspect, interop, mlp, process, translate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_commands(commands)
     interop.add_commands(commands)
     draw.add_commands(commands)
+    download.add_commands(commands)
     return parser
 
 

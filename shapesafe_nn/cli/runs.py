@@ -159,8 +159,10 @@ def run_training(args, training: Training) -> int:
     if data is None and meta is not None and meta["data"] is not None:
         data = Path(meta["data"])  # what the saved run read
     inputs = {"--data": data, "--resume": args.resume}
-    if settings.get("val"):  # train translate's held-out pairs, given now or by the saved run
-        inputs["--val"] = Path(settings["val"])
+    # train translate's held-out pairs and parallel files, given now or by the saved run
+    for flag in ("--val", "--source-file", "--target-file"):
+        if settings.get(flag[2:].replace("-", "_")):
+            inputs[flag] = Path(settings[flag[2:].replace("-", "_")])
     check_outputs({"--save": args.save, "--json": args.json, "--plot": args.plot}, inputs,
                   continues=("--save", "--resume"))
     check_png("--plot", args.plot)

@@ -30,7 +30,8 @@ from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
 from ..saving.checkpoint import CheckpointError
 from ..saving.load import load_translator_checkpoint
-from ..tokenizers.choice import DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokenizers
+from ..tokenizers.choice import (DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokenizers,
+                                 describe_tokens)
 from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.scores import corpus_scores
@@ -167,6 +168,13 @@ def add_commands(train_models, eval_models, commands) -> None:
     evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
     evaluate.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
                           help="pairs to score (default: the run's held-out pairs)")
+    evaluate.add_argument("--source-file", type=Path, default=None, metavar="TEST.de",
+                          help="with --target-file: the pairs to score as two files, one "
+                               "sentence a line")
+    evaluate.add_argument("--target-file", type=Path, default=None, metavar="TEST.en")
+    evaluate.add_argument("--split", default=None, metavar="NAME",
+                          help="a split of the corpus the run trained on (multi30k: val, "
+                               "test_2016_flickr)")
     add_decoding_arguments(evaluate)
     add_checks_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
@@ -189,7 +197,32 @@ def settings_from(args, saved: dict | None) -> dict:
     if settings["d_model"] % settings["n_head"]:
         raise argparse.ArgumentTypeError(f"--d-model {settings['d_model']} is not divisible "
                                          f"by --n-head {settings['n_head']}")
+    if saved is None:
+        check_sources(args, settings)
     return settings
+
+
+def check_sources(args, settings: dict) -> None:
+    """One source of training pairs: --data, --source-file with --target-file,
+    --corpus, or the bundled numbers; and a --pair that it has."""
+    if bool(settings["source_file"]) != bool(settings["target_file"]):
+        raise argparse.ArgumentTypeError("--source-file and --target-file go together: the "
+                                         "training pairs' two sides")
+    given = [flag for flag, value in (("--data", args.data),
+                                      ("--source-file", settings["source_file"]),
+                                      ("--corpus", settings["corpus"])) if value]
+    if len(given) > 1:
+        raise argparse.ArgumentTypeError(f"{' and '.join(given)} both give the training "
+                                         f"pairs; give one")
+    if settings["corpus"]:
+        try:
+            CORPORA[settings["corpus"]].pair_languages(settings["pair"])
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"--pair: {error}") from None
+    elif settings["pair"] not in PAIRS:
+        raise argparse.ArgumentTypeError(f"--pair {settings['pair']}: the bundled numbers are "
+                                         f"in {', '.join(LANGUAGES)}; for other languages give "
+                                         f"--corpus")
 
 
 def schedule_for(settings: dict):
@@ -203,17 +236,6 @@ def schedule_for(settings: dict):
     return lambda step: cosine_with_warmup(step, max_lr=settings["lr"],
                                            min_lr=settings["min_lr"],
                                            warmup=settings["warmup"], total=settings["steps"])
-
-
-def tokenizer_for(texts: list[str], tokens: str) -> WordTokenizer:
-    """``--tokens``: words, characters, or auto (words unless there are more
-    than MOST_WORDS distinct ones)."""
-    if tokens == "characters":
-        return WordTokenizer.from_texts(texts, whole_words=False)
-    words = WordTokenizer.from_texts(texts)
-    if tokens == "auto" and words.vocab_size > MOST_WORDS:
-        return WordTokenizer.from_texts(texts, whole_words=False)
-    return words
 
 
 def held_out_split(pairs: list[tuple[str, str]], seed: int, source) -> tuple[list, list]:
@@ -232,13 +254,18 @@ def held_out_split(pairs: list[tuple[str, str]], seed: int, source) -> tuple[lis
 
 @dataclass
 class PairsData:
-    """What ``train translate`` reads: pairs, their tokenizers, and a name for them."""
+    """What ``train translate`` reads: pairs, their tokenizers (one, if joint),
+    a name for them, why these tokens (``tokens``), and notes on what was
+    read otherwise than written."""
 
     name: str
     train: list[tuple[str, str]]
     held_out: list[tuple[str, str]]
-    source: WordTokenizer
-    target: WordTokenizer
+    source: object
+    target: object
+    joint: bool
+    tokens: str
+    notes: list[str]
 
     def encode(self, max_len: int) -> tuple[EncodedPairs, EncodedPairs, int]:
         """``(train, held_out, max_len)`` as ids.  ``max_len`` 0 becomes the
@@ -252,26 +279,47 @@ class PairsData:
         return train, held_out, max_len or max(train.longest(), held_out.longest())
 
 
-def read_pairs_data(data: Path | None, settings: dict,
-                    tokenizers: tuple[WordTokenizer, WordTokenizer] | None = None) -> PairsData:
-    """The run's training and held-out pairs; its tokenizers, from the
-    training pairs unless given (a resumed or evaluated run's own)."""
-    if data is None:
+def read_pairs_data(data: Path | None, settings: dict, saved: dict | None = None) -> PairsData:
+    """The run's training and held-out pairs; its tokenizers, learned from the
+    training pairs, or those of ``saved`` (a resumed or evaluated run's
+    description)."""
+    notes, held_out = [], None
+    if data is not None:
+        name, train = str(data), read_pairs(data)
+    elif settings["source_file"]:
+        name = f"{settings['source_file']} and {settings['target_file']}"
+        train = read_parallel(settings["source_file"], settings["target_file"])
+    elif settings["corpus"]:
+        corpus = CORPORA[settings["corpus"]]
+        name = f"{corpus.name} {settings['pair']}"
+        train, notes = corpus_pairs(corpus, settings["pair"], "train")
+        if not settings["val"]:
+            held_out, val_notes = corpus_pairs(corpus, settings["pair"], "val")
+            notes += val_notes
+    else:
         name = f"bundled number words, {settings['pair']}"
         train = load_numbers(settings["pair"])
         held_out = load_numbers(settings["pair"], "test")
-    else:
-        name = str(data)
-        train = read_pairs(data)
-        held_out = None
     if settings["val"]:
         held_out = read_pairs(settings["val"])
     elif held_out is None:
         train, held_out = held_out_split(train, settings["seed"], data)
-    if tokenizers is None:
-        tokenizers = (tokenizer_for([s for s, _ in train], settings["tokens"]),
-                      tokenizer_for([t for _, t in train], settings["tokens"]))
-    return PairsData(name, train, held_out, *tokenizers)
+    if saved is not None:
+        source, target = saved_tokenizers(saved)
+        joint = bool(saved["config"].get("share_embeddings"))
+        return PairsData(name, train, held_out, source, target, joint,
+                         "the saved run's", notes)
+    bundled = data is None and not settings["source_file"] and not settings["corpus"]
+    choice = choose_tokenizers([s for s, _ in train], [t for _, t in train],
+                               settings["tokens"], settings["vocab_size"], bundled)
+    return PairsData(name, train, held_out, choice.source, choice.target, choice.joint,
+                     choice.reason, notes)
+
+
+def saved_tokenizers(meta: dict) -> tuple[object, object]:
+    """The source and target tokenizers a checkpoint's description holds."""
+    return tuple(tokenizer_from_json(meta[side], source=f"the checkpoint's {side}")
+                 for side in ("src_tokenizer", "tgt_tokenizer"))
 
 
 class TranslateTraining(Training):
@@ -281,7 +329,7 @@ class TranslateTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "src_tokenizer": (str,), "tgt_tokenizer": (str,)}
-    later_settings = {"norm_type": "layer"}  # runs saved before it existed had LayerNorms
+    later_settings = LATER_SETTINGS
     progress_type = LanguageModelProgress
     total, unit = "steps", "steps"
     bundled = "the bundled number words"
@@ -290,11 +338,7 @@ class TranslateTraining(Training):
         return settings_from(args, saved)
 
     def read(self, data, settings, meta):
-        tokenizers = None
-        if meta is not None:
-            tokenizers = (WordTokenizer.from_json(meta["src_tokenizer"]),
-                          WordTokenizer.from_json(meta["tgt_tokenizer"]))
-        pairs = read_pairs_data(data, settings, tokenizers)
+        pairs = read_pairs_data(data, settings, meta)
         max_len = settings["max_len"]
         if meta is not None:  # the saved run's, whatever the data holds now
             max_len = meta["config"].get("max_len")
@@ -306,17 +350,22 @@ class TranslateTraining(Training):
 
     def needs(self, settings, dataset):
         pairs, _, _, max_len = dataset
-        return translator_needs(vocab=pairs.source.vocab_size + pairs.target.vocab_size,
-                                max_len=max_len, n_layer=settings["n_layer"],
+        vocab = pairs.target.vocab_size + (0 if pairs.joint else pairs.source.vocab_size)
+        # a budget of batch_tokens a side holds at most batch_tokens / max_len sentences
+        # of max_len: as much memory as that many of the longest
+        batch = (-(-settings["batch_tokens"] // max_len) if settings["batch_tokens"]
+                 else settings["batch_size"])
+        return translator_needs(vocab=vocab, max_len=max_len, n_layer=settings["n_layer"],
                                 d_model=settings["d_model"], d_ff=settings["d_ff"],
-                                n_head=settings["n_head"], batch_size=settings["batch_size"],
+                                n_head=settings["n_head"], batch_size=batch,
                                 itemsize=4 if settings["dtype"] == "float32" else 8)
 
     def build(self, args, settings, dataset, meta, checks) -> Built:
         pairs, train, held_out, max_len = dataset
         config = TranslatorConfig(
             src_vocab_size=pairs.source.vocab_size, tgt_vocab_size=pairs.target.vocab_size,
-            max_len=max_len, n_layer=settings["n_layer"], n_head=settings["n_head"],
+            share_embeddings=pairs.joint, max_len=max_len, n_layer=settings["n_layer"],
+            n_head=settings["n_head"],
             d_model=settings["d_model"], d_ff=settings["d_ff"], dropout=settings["dropout"],
             norm=settings["norm"], norm_type=settings["norm_type"],
             activation=settings["activation"], dtype=settings["dtype"], seed=settings["seed"])
@@ -324,6 +373,9 @@ class TranslateTraining(Training):
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])
         examples = [Example(*pair) for pair in pairs.held_out[:SHOWN_EXAMPLES]]
+        # the same sample at every evaluation, whatever the run's seed
+        sample = np.random.default_rng(0).permutation(len(pairs.held_out))[:BLEU_SAMPLE]
+        bleu_pairs = [pairs.held_out[i] for i in np.sort(sample)]
 
         def train_from(progress, save):
             return train_translator(
@@ -332,7 +384,8 @@ class TranslateTraining(Training):
                 smoothing=settings["smoothing"], grad_clip=settings["grad_clip"],
                 eval_interval=settings["eval_interval"], examples=examples,
                 source=pairs.source, target=pairs.target, seed=settings["seed"],
-                quiet=args.quiet, log=run_log(args.quiet), progress=progress,
+                batch_tokens=settings["batch_tokens"], bleu_pairs=bleu_pairs, quiet=args.quiet,
+                log=run_log(args.quiet), progress=progress,
                 save_every=args.save_every or 0, save=save)
 
         def finish(history):
@@ -342,10 +395,15 @@ class TranslateTraining(Training):
             accuracy = exact_match(predictions, references)
             right = round(accuracy * len(references))
             final = history[-1]
+            scores = corpus_scores(predictions, references)
+            bleu = "" if scores is None else f", BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f}"
             return (f"exact match {accuracy:.4f} ({right:,}/{len(references):,} held-out "
-                    f"pairs, greedy), val loss {final.val_loss:.4f} after {final.step} steps",
+                    f"pairs, greedy), val loss {final.val_loss:.4f} after {final.step} "
+                    f"steps{bleu}",
                     {"final": {"step": final.step, "train_loss": final.train_loss,
-                               "val_loss": final.val_loss, "exact_match": accuracy},
+                               "val_loss": final.val_loss, "exact_match": accuracy}
+                     | ({} if scores is None else {"bleu": scores.bleu, "chrf": scores.chrf,
+                                                   "bleu_signature": scores.bleu_signature}),
                      "history": [vars(record) for record in history]})
 
         header = [f"Translator ({settings['preset']}): {model.num_parameters():,} parameters, "
@@ -355,8 +413,13 @@ class TranslateTraining(Training):
                   f"{config.max_len}, batch {settings['batch_size']}, {settings['steps']} "
                   f"steps, checks {checks}",
                   f"data: {pairs.name}: {len(train):,} train / {len(held_out):,} held-out "
-                  f"pairs; source {pairs.source.unit}, vocab {pairs.source.vocab_size}; "
-                  f"target {pairs.target.unit}, vocab {pairs.target.vocab_size}"]
+                  f"pairs; {describe_tokens(pairs.source, pairs.target, pairs.joint)}",
+                  f"tokens: {pairs.tokens}; BLEU at each evaluation on a fixed sample of "
+                  f"{len(bleu_pairs):,} held-out pairs", *pairs.notes]
+        unknown = held_out.count(pairs.source.specials.unk)
+        if unknown:  # characters the training pairs never held
+            header.append(f"the held-out pairs hold {unknown:,} character(s) the vocabulary "
+                          f"lacks, read as <unk>")
         arrays = [ids for side in (train.sources, train.targets) for ids in side]
         return Built(model, optimizer, config, fingerprint(*arrays), header, train_from,
                      finish, meta={"src_tokenizer": pairs.source.to_json(),
@@ -392,13 +455,39 @@ def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]]]:
     return f"the held-out pairs of {pairs.name}", pairs.held_out
 
 
+def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]]]:
+    """The pairs ``eval translate`` scores, and their name: --data, --source-file
+    with --target-file, a --split of the corpus the run trained on, or the
+    run's held-out pairs."""
+    given = [flag for flag, value in (("--data", args.data), ("--source-file", args.source_file),
+                                      ("--split", args.split)) if value]
+    if len(given) > 1:
+        raise argparse.ArgumentTypeError(f"{' and '.join(given)} both give the pairs to score; "
+                                         f"give one")
+    if (args.source_file is None) != (args.target_file is None):
+        raise argparse.ArgumentTypeError("--source-file and --target-file go together")
+    if args.data is not None:
+        return f"{args.data}", read_pairs(args.data)
+    if args.source_file is not None:
+        return (f"{args.source_file} and {args.target_file}",
+                read_parallel(args.source_file, args.target_file))
+    if args.split is not None:
+        settings = meta.get("settings")
+        corpus = settings.get("corpus") if isinstance(settings, dict) else None
+        if corpus not in CORPORA:
+            raise ValueError(f"{args.checkpoint}: trained on no corpus, so --split names "
+                             f"nothing; give --data or --source-file and --target-file")
+        pairs, notes = corpus_pairs(CORPORA[corpus], settings["pair"], args.split)
+        for note in notes:
+            print(note)
+        return f"{corpus} {settings['pair']} {args.split}", pairs
+    return held_out_of(meta, args.checkpoint)
+
+
 def run_eval(args) -> int:
     use_checks(args)
     model, source, target, meta = load_translator_checkpoint(args.checkpoint)
-    if args.data is not None:
-        name, pairs = f"{args.data}", read_pairs(args.data)
-    else:
-        name, pairs = held_out_of(meta, args.checkpoint)
+    name, pairs = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
     predictions = translate(model, source, target, [source_text for source_text, _ in pairs],
                             args.beam, args.length_penalty)
@@ -409,21 +498,15 @@ def run_eval(args) -> int:
     wrong = [(s, p, r) for (s, _), p, r in zip(pairs, predictions, references) if p != r]
     for source_text, prediction, reference in wrong[:SHOWN_EXAMPLES]:
         print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")
+    # chrF and BLEU by sacreBLEU (training/scores.py), with the signatures that
+    # make them comparable with other papers'
     scores = corpus_scores(predictions, references)
+    if scores is None:
+        print("chrF and BLEU need sacrebleu: pip install 'shapesafe_nn[translate]'")
+    else:
+        print(f"BLEU signature {scores.bleu_signature}; chrF signature "
+              f"{scores.chrf_signature}")
     print(f"exact match {accuracy:.4f} ({right:,}/{len(references):,})"
-          + "".join(f", {metric} {value:.2f}" for metric, value in scores.items())
+          + ("" if scores is None else f", chrF {scores.chrf:.2f}, BLEU {scores.bleu:.2f}")
           + f", {decoding}")
     return 0
-
-
-def corpus_scores(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """chrF and BLEU by sacrebleu, the library that made BLEU comparable
-    (Post 2018): its defaults, one reference per sentence.  Empty, with a
-    note, if the ``translate`` extra is not installed."""
-    try:
-        import sacrebleu
-    except ImportError:
-        print("chrF and BLEU need sacrebleu: pip install 'shapesafe_nn[translate]'")
-        return {}
-    return {"chrF": sacrebleu.corpus_chrf(predictions, [references]).score,
-            "BLEU": sacrebleu.corpus_bleu(predictions, [references]).score}

@@ -11,12 +11,17 @@ and :func:`load_numbers` picks two of them::
     test = load_numbers("en-fr", "test")      # 1,000 more, no number in common
     train[1]                                  # ('sixty-five', 'soixante-cinq')
     pairs = read_pairs("my_pairs.tsv")        # your own file
+    pairs = read_parallel("train.de.gz", "train.en.gz")   # or two files, a sentence a line
+
+A file whose name ends in anything, ``.gz`` included, is decompressed if it
+is gzip (:mod:`shapesafe_nn.data.sentence_files`).
 """
 
 from pathlib import Path
 
 from ..saving.files import special_kind
 from .make_numbers import LANGUAGES
+from .sentence_files import decompressed, read_lines
 
 HERE = Path(__file__).parent
 SPLITS = ("train", "test")
@@ -45,6 +50,7 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
         raw = path.read_bytes()
     except OSError as error:
         raise PairsError(f"{path}: cannot read the pairs file ({error.strerror})") from None
+    raw = decompressed(raw, path)  # a .gz file is read as the text it holds
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -67,6 +73,45 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
         pairs.append((source, target))
     if not pairs:
         raise PairsError(f"{path}: holds no pairs")
+    return pairs
+
+
+def read_parallel(source_path, target_path) -> list[tuple[str, str]]:
+    """The ``(source, target)`` pairs of two files, one sentence a line: line n
+    of ``target_path`` is the translation of line n of ``source_path``.
+
+    Plain or gzip UTF-8 (:func:`~shapesafe_nn.data.sentence_files.read_lines`);
+    see :func:`pair_lines` for what is refused.
+    """
+    return pair_lines(read_lines(source_path), read_lines(target_path), source_path,
+                      target_path)
+
+
+def pair_lines(sources: list[str], targets: list[str], source_name, target_name
+               ) -> list[tuple[str, str]]:
+    """Lines of two parallel files as pairs, each sentence stripped of the
+    spaces around it.  Refused, naming the file and the line: files of
+    different lengths (every later pair would be wrong), an empty line (its
+    partner would have no translation) and a tab inside a sentence (it
+    could not be written as a source<TAB>target line, and is most often
+    two columns pasted into one)."""
+    if len(sources) != len(targets):
+        raise PairsError(f"{source_name} has {len(sources):,} lines but {target_name} "
+                         f"{len(targets):,}; line n of one must be the translation of line n "
+                         f"of the other")
+    if not sources:
+        raise PairsError(f"{source_name}: holds no sentences")
+    pairs = []
+    for number, sentences in enumerate(zip(sources, targets), start=1):
+        for name, sentence in zip((source_name, target_name), sentences):
+            if "\t" in sentence:
+                raise PairsError(f"{name}, line {number}: a tab inside the sentence "
+                                 f"({sentence[:60]!r}); replace it with a space")
+            if not sentence.strip():
+                raise PairsError(f"{name}, line {number}: the line is empty, so line "
+                                 f"{number} of the other file has no translation; remove "
+                                 f"the pair from both files")
+        pairs.append((sentences[0].strip(), sentences[1].strip()))
     return pairs
 
 

@@ -28,6 +28,12 @@ alone and costs one position's work::
 
 ``use_cache=False`` recomputes the whole prefix each step instead; both give
 the same tokens (``tests/models/test_decoding.py``).
+
+The special ids (PAD, BOS, EOS) are the target tokenizer's: pass its
+``specials``.  How long a translation may grow is ``max_new_tokens``, one
+number for the batch or one per sentence; :func:`length_limits` bounds each
+by its source, 1.5 × its length + 10 tokens, for a joint vocabulary, where a
+source token and a target token are the same kind of piece.
 """
 
 import contextlib
@@ -36,13 +42,34 @@ import numpy as np
 
 from ..core import no_grad
 from ..core import Array
-from ..tokenizers.words import BOS_ID, EOS_ID, PAD_ID
 from ..core.validate import non_negative_number, positive_int
+from ..tokenizers.protocol import SpecialIds
 from .translator import Translator
+
+# Where both translator tokenizers (words.py, subwords.py) put PAD, BOS and EOS:
+# what the decoding functions assume when they are not given a tokenizer's specials
+FIRST_THREE = SpecialIds(pad=0, bos=1, eos=2)
+# a translation's length bound: LENGTH_RATIO × the source's tokens + LENGTH_EXTRA
+LENGTH_RATIO, LENGTH_EXTRA = 1.5, 10
+
+
+def length_limits(src_padding_mask: Array, max_len: int, ratio: float = LENGTH_RATIO,
+                  extra: int = LENGTH_EXTRA) -> Array:
+    """(batch,): the most tokens each sentence's translation may write after
+    BOS, ``ceil(ratio · source length + extra)``, at most ``max_len - 1``.
+
+    A translation is about as long as its source when both are counted in
+    the same pieces; a decoder that has not learned to stop would otherwise
+    run to ``max_len`` on every sentence, and the longest sets the batch's
+    pace.  ``src_padding_mask`` (batch, src_seq) is True at the padding.
+    """
+    lengths = (~np.asarray(src_padding_mask, dtype=bool)).sum(axis=-1)
+    return np.minimum(np.ceil(ratio * lengths + extra).astype(np.int64), max_len - 1)
 
 
 def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | None = None,
-                  max_new_tokens: int | None = None, use_cache: bool = True) -> Array:
+                  max_new_tokens: int | Array | None = None, use_cache: bool = True, *,
+                  specials: SpecialIds = FIRST_THREE) -> Array:
     """The most likely next token at each step, for a whole batch at once.
 
     Args:
@@ -50,27 +77,31 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
             ``no_grad()``, and put back in the mode it was in.
         src_ids: (batch, src_seq) source token ids, padded with PAD.
         src_padding_mask: (batch, src_seq), True at the padding.
-        max_new_tokens: the most tokens written after BOS; the default,
+        max_new_tokens: the most tokens written after BOS, for the batch or
+            (batch,) one per sentence (:func:`length_limits`); the default,
             ``max_len - 1``, fills the model's position table.
         use_cache: keep each decoder block's keys and values (the default),
             or recompute the whole prefix at every step.
+        specials: the target tokenizer's special ids (PAD, BOS, EOS).
 
     Returns (batch, 1 + steps) token ids: BOS, the translation, EOS, and PAD
     after the EOS of a sentence that finished before the longest one.  A
-    sentence that never writes EOS stops after ``max_new_tokens``.
+    sentence that never writes EOS stops after its ``max_new_tokens``.
     """
-    max_new_tokens = checked_max_new_tokens("greedy_decode", model, max_new_tokens)
+    batch = len(src_ids)
+    limits = checked_max_new_tokens("greedy_decode", model, max_new_tokens, batch)
+    pad, bos, eos = checked_specials("greedy_decode", specials)
     with inference(model):
         memory = model.encode(src_ids, src_padding_mask)  # once, for every step
-        out = np.full((len(src_ids), 1), BOS_ID, dtype=np.int64)
-        finished = np.zeros(len(src_ids), dtype=bool)
+        out = np.full((batch, 1), bos, dtype=np.int64)
+        finished = np.zeros(batch, dtype=bool)
         cache = model.new_cache() if use_cache else None
-        for _ in range(max_new_tokens):
+        for step in range(int(limits.max())):
             logits = next_token_logits(model, out, memory, src_padding_mask, cache)
             next_ids = logits.argmax(axis=-1)
-            next_ids[finished] = PAD_ID  # a finished sentence only pads
+            next_ids[finished] = pad  # a finished sentence only pads
             out = np.concatenate([out, next_ids[:, None]], axis=1)
-            finished |= next_ids == EOS_ID
+            finished |= (next_ids == eos) | (step + 1 >= limits)
             if finished.all():
                 break
     return out
@@ -78,7 +109,8 @@ def greedy_decode(model: Translator, src_ids: Array, src_padding_mask: Array | N
 
 def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | None = None,
                 beam_size: int = 4, length_penalty: float = 0.6,
-                max_new_tokens: int | None = None, use_cache: bool = True) -> Array:
+                max_new_tokens: int | Array | None = None, use_cache: bool = True, *,
+                specials: SpecialIds = FIRST_THREE) -> Array:
     """The best of ``beam_size`` prefixes kept at each step, for a whole batch at once.
 
     Each sentence keeps ``beam_size`` hypotheses, prefixes with the sum of
@@ -105,12 +137,13 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
     """
     beam = positive_int("beam_search", "beam_size", beam_size)
     alpha = non_negative_number("beam_search", "length_penalty", length_penalty)
-    max_new_tokens = checked_max_new_tokens("beam_search", model, max_new_tokens)
     batch = len(src_ids)
+    limits = checked_max_new_tokens("beam_search", model, max_new_tokens, batch)
+    pad, bos, eos = checked_specials("beam_search", specials)
     with inference(model):
         memory = np.repeat(model.encode(src_ids, src_padding_mask), beam, axis=0)
         mask = None if src_padding_mask is None else np.repeat(src_padding_mask, beam, axis=0)
-        out = np.full((batch * beam, 1), BOS_ID, dtype=np.int64)
+        out = np.full((batch * beam, 1), bos, dtype=np.int64)
         # every hypothesis starts as the same BOS: only the first may grow, or
         # the beam would fill with beam copies of one prefix
         score = np.full((batch, beam), -np.inf)
@@ -118,14 +151,14 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
         finished = np.zeros((batch, beam), dtype=bool)
         length = np.zeros((batch, beam), dtype=np.int64)  # tokens written, EOS included
         cache = model.new_cache() if use_cache else None
-        for _ in range(max_new_tokens):
+        for step in range(int(limits.max())):
             logits = next_token_logits(model, out, memory, mask, cache)
             log_p = log_softmax(logits.astype(np.float64))
             vocab = log_p.shape[-1]
             log_p = log_p.reshape(batch, beam, vocab)
             # a finished hypothesis has one continuation, PAD, which costs nothing
             log_p[finished] = -np.inf
-            log_p[finished, PAD_ID] = 0.0
+            log_p[finished, pad] = 0.0
             candidates = (score[:, :, None] + log_p).reshape(batch, beam * vocab)
             # stable: of equal candidates the first wins, as argmax picks in greedy_decode
             best = np.argsort(-candidates, axis=-1, kind="stable")[:, :beam]  # (batch, beam)
@@ -134,7 +167,8 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
             score = np.take_along_axis(candidates, best, axis=-1)
             was_finished = np.take_along_axis(finished, parent, axis=-1)
             length = np.take_along_axis(length, parent, axis=-1) + ~was_finished
-            finished = was_finished | (token == EOS_ID)
+            # a sentence at its length limit ends each of its hypotheses there
+            finished = was_finished | (token == eos) | (step + 1 >= limits[:, None])
             out = np.concatenate([out[rows], token.reshape(-1, 1)], axis=1)
             for block_cache in cache or []:  # each kept prefix, with its keys and values
                 block_cache.select(rows)  # and its source's, the same rows of the memory
@@ -145,18 +179,37 @@ def beam_search(model: Translator, src_ids: Array, src_padding_mask: Array | Non
     return out.reshape(batch, beam, -1)[np.arange(batch), chosen]
 
 
-def checked_max_new_tokens(where: str, model: Translator, max_new_tokens: int | None) -> int:
-    """``max_new_tokens``, or the default ``max_len - 1`` (BOS and the answer
-    fill the model's position table); more is a ValueError."""
+def checked_max_new_tokens(where: str, model: Translator, max_new_tokens: int | Array | None,
+                           batch: int) -> Array:
+    """(batch,): each sentence's ``max_new_tokens`` (one number is every
+    sentence's), or the default ``max_len - 1`` (BOS and the answer fill the
+    model's position table); more, or fewer than 1, is a ValueError."""
     longest = model.config.max_len - 1
     if max_new_tokens is None:
-        return longest
-    positive_int(where, "max_new_tokens", max_new_tokens)
-    if max_new_tokens > longest:
-        raise ValueError(f"{where}: max_new_tokens is {max_new_tokens}, but BOS and "
-                         f"{max_new_tokens} tokens exceed the model's max_len "
+        return np.full(batch, longest, dtype=np.int64)
+    if np.ndim(max_new_tokens) == 0:
+        max_new_tokens = np.full(batch, positive_int(where, "max_new_tokens", max_new_tokens))
+    limits = np.asarray(max_new_tokens)
+    if limits.shape != (batch,) or not np.issubdtype(limits.dtype, np.integer):
+        raise ValueError(f"{where}: max_new_tokens must be one whole number or one per "
+                         f"sentence, ({batch},) integers, not {limits.dtype} {limits.shape}")
+    if limits.min() < 1:
+        raise ValueError(f"{where}: max_new_tokens holds {limits.min()}; each must be at least 1")
+    if limits.max() > longest:
+        raise ValueError(f"{where}: max_new_tokens is {limits.max()}, but BOS and "
+                         f"{limits.max()} tokens exceed the model's max_len "
                          f"{model.config.max_len}; at most {longest}")
-    return max_new_tokens
+    return limits
+
+
+def checked_specials(where: str, specials: SpecialIds) -> tuple[int, int, int]:
+    """``(pad, bos, eos)`` of a tokenizer's specials; a ValueError if it lacks one
+    (a GPT's character vocabulary has none)."""
+    missing = specials.missing_for_translation()
+    if missing:
+        raise ValueError(f"{where}: the target tokenizer has no {', '.join(missing)} token; a "
+                         f"translator's vocabulary needs PAD, BOS and EOS")
+    return specials.pad, specials.bos, specials.eos
 
 
 @contextlib.contextmanager

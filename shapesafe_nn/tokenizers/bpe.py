@@ -7,9 +7,8 @@ frequent adjacent pair is merged into a new token, again and again: GPT-2
 made 50,000 merges, so its ``vocab`` is 256 bytes + 50,000 merges + one
 ``<|endoftext|>`` = 50,257, and a token is a word or a piece of one.
 
-It has the same four members as the character tokenizer
-(:class:`~shapesafe_nn.data.text.CharTokenizer`): ``vocab_size``,
-``encode``, ``decode`` and ``to_json``.
+It follows the protocol of every tokenizer (``protocol.py``):
+``vocab_size``, ``specials``, ``encode``, ``decode`` and ``to_json``.
 """
 
 from pathlib import Path
@@ -17,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import check_ids
+from .protocol import SpecialIds
 
+END_OF_TEXT = "<|endoftext|>"  # GPT-2's id 50256
 MISSING = ("a BPE tokenizer needs the tokenizers package: "
            "pip install 'shapesafe_nn[interop]'")
 
@@ -99,6 +100,13 @@ class BPETokenizer:
     def vocab_size(self) -> int:
         """How many tokens there are: at most the model's ``vocab`` dim."""
         return self.tokenizer.get_vocab_size()
+
+    @property
+    def specials(self) -> SpecialIds:
+        """GPT-2's one special token, ``<|endoftext|>``, which ends a document, as
+        ``eos`` (None in a BPE without it); no pad, bos or unk: every byte has
+        a token."""
+        return SpecialIds(eos=self.tokenizer.token_to_id(END_OF_TEXT))
 
     def encode(self, text: str) -> np.ndarray:
         """The token ids of ``text``: int64, shape (seq,)."""

@@ -1,8 +1,13 @@
 """Tokenizers as JSON text, so that a checkpoint never holds a pickle.
 
-A checkpoint stores its tokenizer as JSON text (``to_json``): a character
-tokenizer as ``{"chars": [...]}``, a BPE as Hugging Face's
-``tokenizer.json``.  :func:`tokenizer_from_json` tells the two kinds apart.
+A checkpoint stores its tokenizer as JSON text (``to_json``), and
+:func:`tokenizer_from_json` tells the kinds apart by their first key:
+
+    {"chars": [...]}                       a character tokenizer (a GPT's)
+    {"word_tokens": [...], ...}            a translator's words or characters
+    {"subword_bpe": {...}}                 a translator's BPE pieces
+    {"model": {...}, ...}                  GPT-2's BPE: Hugging Face's tokenizer.json
+
 :func:`char_tokenizer_json` writes a character tokenizer as a
 ``tokenizer.json`` too, so that Hugging Face's tools can read it, and
 :func:`read_tokenizer_json` reads such a file back as the character
@@ -11,8 +16,11 @@ tokenizer it was.
 
 import json
 
-from ..data.text import CharTokenizer
 from .bpe import BPETokenizer, hugging_face_tokenizers
+from .characters import CharTokenizer
+from .subwords import JSON_KEY as SUBWORDS_KEY
+from .subwords import SubwordTokenizer
+from .words import WordTokenizer
 
 # A character tokenizer as a tokenizer.json: every character is a piece of
 # its own (a regex of one character, newlines included), looked up in a
@@ -46,14 +54,19 @@ def read_tokenizer_json(path):
 
 
 def tokenizer_from_json(text: str, source: str = "the checkpoint"):
-    """The tokenizer that ``to_json`` of either kind saved."""
+    """The tokenizer that ``to_json`` of any kind saved (see the module)."""
     try:
         saved = json.loads(text)
     except (TypeError, json.JSONDecodeError) as error:
         raise ValueError(f"{source}: the tokenizer is not JSON ({error})") from None
     if isinstance(saved, dict) and "chars" in saved:
         return CharTokenizer.from_json(text)
+    if isinstance(saved, dict) and "word_tokens" in saved:
+        return WordTokenizer.from_json(text, source=source)
+    if isinstance(saved, dict) and SUBWORDS_KEY in saved:
+        return SubwordTokenizer.from_json(text, source=source)
     if isinstance(saved, dict) and "model" in saved:  # a tokenizer.json document
         return BPETokenizer.from_json(text, source=source)
-    raise ValueError(f"{source}: the tokenizer is neither characters ({{\"chars\": [...]}}) "
-                     f"nor a tokenizer.json")
+    raise ValueError(f"{source}: the tokenizer is neither characters ({{\"chars\": [...]}}), "
+                     f"words ({{\"word_tokens\": [...]}}), subwords ({{\"{SUBWORDS_KEY}\": "
+                     f"...}}) nor a tokenizer.json")

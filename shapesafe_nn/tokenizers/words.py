@@ -37,6 +37,7 @@ import re
 import numpy as np
 
 from ..core import Array, check_ids
+from .protocol import SpecialIds
 
 # A Latin letter: ASCII, and the accented letters of Latin-1 and Latin
 # Extended-A/B (é, ü, ß, ...) without the signs × and ÷ that sit among them.
@@ -92,6 +93,12 @@ class WordTokenizer:
         """How many ids there are, the special tokens included: the model's ``vocab``."""
         return len(self.tokens)
 
+    @property
+    def specials(self) -> SpecialIds:
+        """PAD, BOS and EOS at their fixed ids, and no UNK: a token the
+        vocabulary lacks is an error that names it (:meth:`encode`)."""
+        return SpecialIds(pad=PAD_ID, bos=BOS_ID, eos=EOS_ID)
+
     def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> Array:
         """The ids of ``text``, int64 (seq,), with BOS before and EOS after if asked.
 
@@ -144,17 +151,18 @@ class WordTokenizer:
         return cls(tokens, whole_words)
 
 
-def pad_batch(sequences: list[Array]) -> tuple[Array, Array]:
+def pad_batch(sequences: list[Array], pad_id: int = PAD_ID) -> tuple[Array, Array]:
     """Sequences of different lengths as one rectangular batch.
 
-    Returns ``ids`` (batch, seq), each sequence followed by PAD up to the
-    longest, and ``padding_mask`` (batch, seq), True at the padding: what the
-    attention layers take as a key padding mask.
+    Returns ``ids`` (batch, seq), each sequence followed by ``pad_id`` (the
+    tokenizer's ``specials.pad``) up to the longest, and ``padding_mask``
+    (batch, seq), True at the padding: what the attention layers take as a
+    key padding mask.
     """
     if not sequences or any(len(s) == 0 for s in sequences):
         raise ValueError("pad_batch: needs at least one sequence, and no empty one")
     seq = max(len(s) for s in sequences)
-    ids = np.full((len(sequences), seq), PAD_ID, dtype=np.int64)
+    ids = np.full((len(sequences), seq), pad_id, dtype=np.int64)
     for row, sequence in enumerate(sequences):
         ids[row, : len(sequence)] = sequence
     lengths = np.array([len(s) for s in sequences])

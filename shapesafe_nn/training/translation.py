@@ -14,8 +14,14 @@ Each step, with teacher forcing (see :mod:`shapesafe_nn.data.pair_batches`)::
 
 Every ``eval_interval`` steps (and after the last) it measures the plain
 cross-entropy per target token, without dropout or smoothing, on the whole
-held-out set and on as many training pairs drawn at random, and prints a few
-held-out sentences as the model translates them now.
+held-out set and on as many training pairs drawn at random; the BLEU of a
+greedy translation of a fixed sample of held-out pairs (``bleu_pairs``); and
+prints a few held-out sentences as the model translates them now.
+
+A batch is ``batch_size`` pairs of about one length
+(:class:`~shapesafe_nn.data.pair_batches.LengthBuckets`), or, with
+``batch_tokens``, as many as fit that many tokens a side
+(:class:`~shapesafe_nn.data.pair_batches.TokenBudget`).
 
 :func:`translate` turns sentences into translations (greedy or beam search),
 and :func:`exact_match` scores a model on pairs: the share of sentences it
@@ -28,13 +34,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from ..data.pair_batches import EncodedPairs, LengthBuckets
+from ..data.pair_batches import EncodedPairs, LengthBuckets, TokenBudget
 from ..losses import LabelSmoothedCrossEntropy
-from ..models.decoding import beam_search, greedy_decode, inference
+from ..models.decoding import beam_search, greedy_decode, inference, length_limits
 from ..models.translator import Translator
-from ..tokenizers.words import PAD_ID, WordTokenizer, pad_batch
-from ..core.validate import positive_int
+from ..tokenizers.protocol import Tokenizer
+from ..tokenizers.words import pad_batch
+from ..core.validate import non_negative_int, positive_int
 from .progress import LanguageModelProgress
+from .scores import corpus_scores
 from .signals import StopOnSignal
 from .trainer import (QUIET_OVERFLOW, EvalRecord, after_step, backward_and_update,
                       progress_enabled, stop_if_asked, write_line)
@@ -53,7 +61,7 @@ class Example:
 def held_out_loss(model: Translator, pairs: EncodedPairs, indices=None) -> float:
     """Cross-entropy per target token (EOS included, PAD not), in eval mode, no
     smoothing: the number a val loss means.  Batches follow length order."""
-    cost = LabelSmoothedCrossEntropy(0.0, ignore_index=PAD_ID)
+    cost = LabelSmoothedCrossEntropy(0.0, ignore_index=pairs.pad_id)
     indices = np.arange(len(pairs)) if indices is None else np.asarray(indices)
     indices = indices[np.argsort([len(pairs.targets[i]) for i in indices], kind="stable")]
     total, tokens = 0.0, 0
@@ -61,14 +69,14 @@ def held_out_loss(model: Translator, pairs: EncodedPairs, indices=None) -> float
         for start in range(0, len(indices), EVAL_BATCH):
             src, src_mask, tgt_in, tgt_out, tgt_mask = pairs.batch(indices[start:start
                                                                            + EVAL_BATCH])
-            count = int((tgt_out != PAD_ID).sum())
+            count = int((tgt_out != pairs.pad_id).sum())
             total += cost.forward(model.forward(src, tgt_in, src_mask, tgt_mask),
                                   tgt_out) * count
             tokens += count
     return total / tokens
 
 
-def translate(model: Translator, source: WordTokenizer, target: WordTokenizer,
+def translate(model: Translator, source: Tokenizer, target: Tokenizer,
               sentences: list[str], beam_size: int = 1, length_penalty: float = 0.6,
               batch_size: int = EVAL_BATCH) -> list[str]:
     """The translation of each sentence: greedy for ``beam_size`` 1, else beam search.
@@ -76,7 +84,11 @@ def translate(model: Translator, source: WordTokenizer, target: WordTokenizer,
     A sentence that is empty, holds a token the source vocabulary lacks, or
     is longer than the model's ``max_len`` is a ValueError saying so.
     Sentences are batched in length order, and the answers put back in the
-    order given.
+    order given; a batch stops when each of its sentences has written EOS.
+    With one vocabulary for both sides (``share_embeddings``), each
+    translation is at most 1.5 × its source + 10 pieces long
+    (:func:`~shapesafe_nn.models.decoding.length_limits`); otherwise source
+    and target tokens are not the same unit, and the bound is ``max_len``.
     """
     max_len = model.config.max_len
     encoded = []
@@ -92,14 +104,28 @@ def translate(model: Translator, source: WordTokenizer, target: WordTokenizer,
     answers = [""] * len(sentences)
     for start in range(0, len(order), batch_size):
         chosen = order[start:start + batch_size]
-        src_ids, src_mask = pad_batch([encoded[i] for i in chosen])
+        src_ids, src_mask = pad_batch([encoded[i] for i in chosen], source.specials.pad)
+        limits = (length_limits(src_mask, max_len) if model.config.share_embeddings
+                  else None)
         if beam_size == 1:
-            out = greedy_decode(model, src_ids, src_mask)
+            out = greedy_decode(model, src_ids, src_mask, limits, specials=target.specials)
         else:
-            out = beam_search(model, src_ids, src_mask, beam_size, length_penalty)
+            out = beam_search(model, src_ids, src_mask, beam_size, length_penalty, limits,
+                              specials=target.specials)
         for i, ids in zip(chosen, out):
             answers[i] = target.decode(ids)
     return answers
+
+
+def sample_bleu(model: Translator, source: Tokenizer, target: Tokenizer,
+                pairs: list[tuple[str, str]]) -> str:
+    """A line: the BLEU and chrF of greedy translations of ``pairs``."""
+    predictions = translate(model, source, target, [src for src, _ in pairs])
+    scores = corpus_scores(predictions, [tgt for _, tgt in pairs])
+    if scores is None:
+        return "BLEU needs sacrebleu: pip install 'shapesafe_nn[translate]'"
+    return (f"BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f} on {len(pairs):,} held-out "
+            f"pairs (greedy; {scores.bleu_signature})")
 
 
 def exact_match(predictions: list[str], references: list[str]) -> float:
@@ -113,8 +139,9 @@ def exact_match(predictions: list[str], references: list[str]) -> float:
 def train_translator(model: Translator, optimizer, train: EncodedPairs, val: EncodedPairs, *,
                      steps: int, batch_size: int, schedule: Callable[[int], float],
                      smoothing: float, grad_clip: float, eval_interval: int,
-                     examples: list[Example], source: WordTokenizer, target: WordTokenizer,
-                     seed: int, quiet: bool = False,
+                     examples: list[Example], source: Tokenizer, target: Tokenizer,
+                     seed: int, batch_tokens: int = 0,
+                     bleu_pairs: list[tuple[str, str]] = (), quiet: bool = False,
                      log: Callable[[str], None] = write_line,
                      progress: LanguageModelProgress | None = None, save_every: int = 0,
                      save: Callable[[LanguageModelProgress], None] | None = None,
@@ -123,17 +150,21 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
 
     ``schedule(step)`` gives each step's learning rate.  ``examples`` are
     translated and printed at each evaluation (with ``source`` and
-    ``target``, the tokenizers).  ``progress``, ``save_every`` and ``save``
-    resume and checkpoint the run as in
-    :func:`~shapesafe_nn.training.trainer.train_language_model`: the batch generator
-    and the evaluation generator (which training pairs are measured) are
-    the progress's two.
+    ``target``, the tokenizers), and ``bleu_pairs`` translated greedily and
+    scored by BLEU (none: no BLEU).  ``batch_tokens`` above 0 fills each
+    batch by that token budget instead of ``batch_size`` pairs.  ``progress``,
+    ``save_every`` and ``save`` resume and checkpoint the run as in
+    :func:`~shapesafe_nn.training.trainer.train_language_model`: the batch
+    generator and the evaluation generator (which training pairs are
+    measured) are the progress's two.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size),
                         ("eval_interval", eval_interval)):
         positive_int("train_translator", name, value)
-    cost = LabelSmoothedCrossEntropy(smoothing, ignore_index=PAD_ID)
-    buckets = LengthBuckets(train, batch_size)
+    non_negative_int("train_translator", "batch_tokens", batch_tokens)
+    cost = LabelSmoothedCrossEntropy(smoothing, ignore_index=train.pad_id)
+    buckets = (TokenBudget(train, batch_tokens) if batch_tokens
+               else LengthBuckets(train, batch_size))
     progress = progress or LanguageModelProgress.start(seed)
     model.train()
 
@@ -145,6 +176,8 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
         progress.history.append(asdict(record))
         log(f"step {step:5d}: train loss {record.train_loss:.4f}, val loss {record.val_loss:.4f}"
             f"  (lr {lr:.2e})")
+        if bleu_pairs:
+            log("    " + sample_bleu(model, source, target, bleu_pairs))
         answers = translate(model, source, target, [example.source for example in examples])
         for example, answer in zip(examples, answers):
             mark = "ok" if answer == example.target else f"want {example.target!r}"
