@@ -150,7 +150,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     link = (f"[This page as a Jupyter notebook]({FOLDER}/{notebook_name(source)}): "
             f"the same code, ready to run.")
     title, newline, rest = markdown.partition("\n")
-    return f"{title}{newline}\n{link}\n{rest}" if title.startswith("# ") else f"{link}\n\n{markdown}"
+    if not title.startswith("# "):
+        return f"{link}\n\n{markdown}"
+    return f"{title}{newline}\n{link}\n{rest}"
 
 
 def main() -> None:

@@ -255,7 +255,8 @@ def _recording(model: Module) -> Iterator[list[TraceRow]]:
 # The plain table: a line per call, and its shapes under it
 # ---------------------------------------------------------------------------
 def _without_name(cell: str) -> str:
-    """``"x (batch d_in) = (10, 784)"`` -> ``"(batch d_in) = (10, 784)"``; ``"x = (5, 4)"`` -> ``"(5, 4)"``."""
+    """A cell without its argument's name: ``"x (batch d_in) = (10, 784)"`` ->
+    ``"(batch d_in) = (10, 784)"``, and ``"x = (5, 4)"`` -> ``"(5, 4)"``."""
     rest = cell.partition(" ")[2]
     return rest.removeprefix("= ")
 
@@ -287,7 +288,8 @@ def _plain(rows: list[TraceRow], total: int) -> str:
     name_width = max(len(row.name) for row in rows)
     type_width = max(len(row.layer) for row in rows)
     counts = [f"{row.parameters:,}" for row in rows]
-    heading = ["input → output: (dims of the annotation) = (shape of the array); same: as the input",
+    heading = ["input → output: (dims of the annotation) = (shape of the array); "
+               "same: as the input",
                "each backward received ∂C/∂(its output), shaped as that output"]
     shapes = [[INDENT + line for line in _shape_lines(row)] for row in rows]
     left = [f"{row.name.ljust(name_width)}  {row.layer}" for row in rows]
