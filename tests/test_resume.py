@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn import optim
-from shapesafe_nn.data import load_bundled
+from shapesafe_nn.data import load_bundled, load_text
 from shapesafe_nn.losses import QuadraticCost
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.optim import AdamW
@@ -377,6 +377,21 @@ def test_resuming_a_checkpoint_with_nan_parameters_names_it_and_does_not_blame_t
     result = run("train", "gpt", "--resume", tmp_path / "nan.npz", "--quiet")
     assert_fails(result, 1, "nan.npz", f"parameter {name.removeprefix('param/')} holds NaN or inf")
     assert "--lr" not in result.err
+
+
+def test_a_bpe_gpt_run_resumes_exactly_with_its_own_pieces(tmp_path, ctrl_c_at_step):
+    data = tmp_path / "plays.txt"
+    data.write_text(load_text(None)[:50_000], encoding="utf-8")  # quick to learn and encode
+    bpe = [*TRAIN_GPT, "--iters", "12", "--tokenizer", "bpe", "--vocab-size", "300",
+           "--data", data]
+    full = run(*bpe, "--save", tmp_path / "full.npz")
+    assert full.code == 0, full.err
+    ctrl_c_at_step(optim.AdamW, 5)
+    assert run(*bpe, "--save", tmp_path / "part.npz").code == 130
+    resumed = run("train", "gpt", "--resume", tmp_path / "part.npz", "--data", data,
+                  "--save", tmp_path / "resumed.npz")
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[-1] == full.lines[-1]
 
 
 def test_a_gpt_run_saved_before_the_gelu_setting_existed_resumes_with_the_tanh_gelu(

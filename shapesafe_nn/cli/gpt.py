@@ -2,7 +2,8 @@
 
 With no flags, ``train gpt`` trains the ``baby`` preset (nanoGPT's CPU
 configuration) on the bundled Shakespeare tragedies, printing train and val
-loss as it goes, then a sample.
+loss as it goes, then a sample.  ``--tokenizer bpe`` reads the text as
+GPT-2's byte-level BPE pieces instead, learned from the text itself.
 """
 
 import argparse
@@ -17,6 +18,7 @@ from ..layers.norms import NORM_TYPES
 from ..models.ladder import RUNGS, LadderConfig, build_gpt
 from ..optim import AdamW
 from ..saving.load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
+from ..tokenizers import BPETokenizer, tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
@@ -36,7 +38,12 @@ PRESETS = {
 }
 # What the model is, whatever the preset; each flag given replaces one.
 MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", gelu="tanh",
-                      dtype="float32", seed=0, rung="full", norm_type="layer")
+                      dtype="float32", seed=0, rung="full", norm_type="layer",
+                      tokenizer="char", vocab_size=512)
+# --tokenizer: a token per character (Karpathy's), or GPT-2's byte-level BPE learned
+# from the text, --vocab-size pieces: the 256 bytes first, then the merges
+TOKENIZERS = ("char", "bpe")
+BYTES = 256
 # Every setting of a run, with the types a saved one must have (values: baby's).
 DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
@@ -76,6 +83,12 @@ def add_commands(train_models, eval_models, commands) -> None:
                        help="the feed-forward's GELU: tanh (GPT-2's approximation, the default; "
                             "llama.cpp's) or erf (the exact form, nanoGPT's)")
     train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    train.add_argument("--tokenizer", choices=TOKENIZERS,
+                       help="char: one token per character (the default); bpe: GPT-2's "
+                            "byte-level BPE, learned from the text")
+    train.add_argument("--vocab-size", type=positive(int), default=None,
+                       help=f"--tokenizer bpe: how many pieces, the {BYTES} bytes included "
+                            f"(default {MODEL_DEFAULTS['vocab_size']})")
     train.add_argument("--rung", choices=list(RUNGS),
                        help="a step of the build-up ladder of Let's build GPT, each the one "
                             "before plus one idea: bigram, average (of the past), head, heads, "
@@ -123,6 +136,14 @@ def settings_from(args, saved: dict | None) -> dict:
         raise argparse.ArgumentTypeError(f"--dropout {settings['dropout']} is what --rung full "
                                          f"adds; --rung {settings['rung']} has none: leave "
                                          f"--dropout at 0 or use --rung full")
+    if settings["tokenizer"] == "char" and args.vocab_size is not None:
+        raise argparse.ArgumentTypeError(f"--vocab-size {args.vocab_size} is the BPE's "
+                                         f"(--tokenizer bpe); a character vocabulary is the "
+                                         f"text's characters")
+    if settings["vocab_size"] <= BYTES:
+        raise argparse.ArgumentTypeError(f"--vocab-size {settings['vocab_size']} must be more "
+                                         f"than {BYTES}: a byte-level BPE starts from the "
+                                         f"{BYTES} bytes and adds its merges")
     if settings["iters"] <= settings["warmup"]:  # the cosine decay starts after the warm-up
         raise argparse.ArgumentTypeError(f"--iters {settings['iters']} must be larger than "
                                          f"--warmup {settings['warmup']}")
@@ -155,8 +176,9 @@ class GptTraining(Training):
     record_type = EvalRecord
     described = {"config": (dict,), "tokenizer": (str,)}
     # runs saved before these settings existed: the full GPT, with LayerNorms and the
-    # tanh GELU
-    later_settings = {"rung": "full", "norm_type": "layer", "gelu": "tanh"}
+    # tanh GELU, on characters
+    later_settings = {"rung": "full", "norm_type": "layer", "gelu": "tanh", "tokenizer": "char",
+                      "vocab_size": MODEL_DEFAULTS["vocab_size"]}
     progress_type = LanguageModelProgress
     total, unit = "iters", "iterations"
     bundled = "the bundled corpus"
@@ -168,8 +190,12 @@ class GptTraining(Training):
         text = load_text(data)
         check_long_enough(data or self.bundled, text, settings["block_size"],
                           "use more text or a smaller --block-size")
-        tokenizer = (CharTokenizer.from_json(meta["tokenizer"]) if meta is not None
-                     else CharTokenizer.from_text(text))
+        if meta is not None:  # resuming: the run's own vocabulary
+            tokenizer = tokenizer_from_json(meta["tokenizer"])
+        elif settings["tokenizer"] == "bpe":
+            tokenizer = BPETokenizer.train(text, settings["vocab_size"])
+        else:
+            tokenizer = CharTokenizer.from_text(text)
         return data, text, tokenizer
 
     def needs(self, settings, dataset):
@@ -184,7 +210,8 @@ class GptTraining(Training):
         data, text, tokenizer = dataset
         prompt = args.prompt
         if prompt is None:  # the default: a line break, unless the text has none
-            prompt = SAMPLE_PROMPT if SAMPLE_PROMPT in tokenizer.chars else text[0]
+            prompt = (text[0] if isinstance(tokenizer, CharTokenizer)
+                      and SAMPLE_PROMPT not in tokenizer.chars else SAMPLE_PROMPT)
         prompt_ids = encode_prompt(tokenizer, prompt)  # now, not after the training
         ids = tokenizer.encode(text)
         train_ids, val_ids = split_train_val(ids)
@@ -221,6 +248,7 @@ class GptTraining(Training):
                                "val_loss": final.val_loss},
                      "history": [vars(record) for record in history]})
 
+        pieces = "" if isinstance(tokenizer, CharTokenizer) else " BPE pieces"
         variant = ("" if config.rung == "full" else f", rung {config.rung}") + \
             ("" if config.norm_type == "layer" else f", {config.norm_type} norm")
         header = [f"GPT ({settings['preset']}{variant}): {model.num_parameters():,} parameters, "
@@ -229,7 +257,7 @@ class GptTraining(Training):
                   f"{config.score} {config.mask}, {settings['iters']} iterations, "
                   f"checks {checks}",
                   f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, "
-                  f"vocab {tokenizer.vocab_size}, {len(train_ids):,} train / "
+                  f"vocab {tokenizer.vocab_size}{pieces}, {len(train_ids):,} train / "
                   f"{len(val_ids):,} val"]
         return Built(model, optimizer, config, fingerprint(ids), header, train_from, finish,
                      meta={"tokenizer": tokenizer.to_json()})
@@ -260,6 +288,7 @@ def run_eval(args) -> int:
     check_long_enough(args.data or "the bundled corpus", text, model.config.block_size,
                       "the model reads windows of that size: use more text")
     _, val_ids = split_train_val(tokenizer.encode(text))
+    characters = isinstance(tokenizer, CharTokenizer)
     batch_size = args.batch_size or trained_batch_size(meta)
     config = model.config
     check_fits("eval gpt with these settings",
@@ -271,6 +300,14 @@ def run_eval(args) -> int:
                          block_size=model.config.block_size, iters=args.eval_iters,
                          rng=np.random.default_rng(args.seed))
     print(f"evaluating {args.checkpoint} on the last 10% of {args.data or 'the bundled corpus'}"
-          f" ({len(val_ids):,} characters), {args.eval_iters} batches of {batch_size}")
-    print(f"val loss {loss:.4f}")
+          f" ({len(val_ids):,} {'characters' if characters else 'tokens'}), "
+          f"{args.eval_iters} batches of {batch_size}")
+    if characters:
+        print(f"val loss {loss:.4f}")
+        return 0
+    # a token holds several characters: its loss spread over them compares with a
+    # character model's (the same text, fewer and harder predictions)
+    chars = len(tokenizer.decode(val_ids))
+    print(f"val loss {loss:.4f} per token, {loss * len(val_ids) / chars:.4f} per character "
+          f"({chars / len(val_ids):.3f} characters a token)")
     return 0

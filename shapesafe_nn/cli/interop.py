@@ -95,7 +95,7 @@ def run_export(args) -> int:
     optimizer = {key.removeprefix("optimizer/"): value for key, value in arrays.items()
                  if key.startswith("optimizer/")}
     text = None
-    if isinstance(tokenizer, CharTokenizer) and "data" in meta:
+    if "data" in meta:
         # a training run's text (None: the bundled corpus), for nanoGPT's train.bin and val.bin
         data = None if meta["data"] is None else Path(meta["data"])
         check_output_folder("--out", args.out, nanogpt_names(args.dataset),
@@ -107,7 +107,8 @@ def run_export(args) -> int:
                           gelu_change_ok=args.gelu_change_ok)
     print(f"wrote {path} ({'with' if optimizer else 'without'} the optimizer state)")
     if text is not None:
-        print(f"wrote {args.out / args.dataset}/meta.pkl, train.bin and val.bin: nanoGPT "
+        meta_pkl = "meta.pkl, " if isinstance(tokenizer, CharTokenizer) else ""
+        print(f"wrote {args.out / args.dataset}/{meta_pkl}train.bin and val.bin: nanoGPT "
               f"reads them from data/{args.dataset}/, so copy the folder there: "
               f"cp -r {args.out / args.dataset} nanoGPT/data/")
     print(f"in nanoGPT's folder: python sample.py --init_from=resume "

@@ -47,6 +47,7 @@ TIED_HEAD = "lm_head.weight"
 COMPILED_PREFIX = "_orig_mod."  # what torch.compile puts before every name
 NO_BEST_LOSS = 1e9  # nanoGPT's best_val_loss before its first evaluation
 EPS = 1e-8  # our AdamW's and torch's default
+BIN_IDS = 2 ** 16  # train.bin and val.bin hold uint16 ids
 
 
 def _torch():
@@ -82,7 +83,9 @@ def export_nanogpt(model: GPT, tokenizer, out, *, optimizer_state: dict | None =
     ``v.<name>``, ``step``), ``betas`` its betas; ``settings`` and ``progress``
     come from our checkpoint's description.  With a character tokenizer,
     ``out/<dataset>/meta.pkl`` is written, and with ``text``, its
-    ``train.bin`` and ``val.bin`` (the first 90% and the last 10%, as ours).
+    ``train.bin`` and ``val.bin`` (the first 90% and the last 10%, as ours):
+    for a BPE too, whose pieces a meta.pkl cannot hold (``sample.py``, finding
+    none, would decode with GPT-2's own BPE: sample a BPE model here).
     Returns the path of ``ckpt.pt``.
     """
     torch = _torch()
@@ -94,8 +97,10 @@ def export_nanogpt(model: GPT, tokenizer, out, *, optimizer_state: dict | None =
     settings, progress = settings or {}, progress or {}
     # encoded before anything is written: a character outside the vocabulary
     # is refused with nothing changed on disk
-    ids = (tokenizer.encode(text) if text is not None and isinstance(tokenizer, CharTokenizer)
-           else None)
+    ids = tokenizer.encode(text) if text is not None else None
+    if ids is not None and tokenizer.vocab_size > BIN_IDS:
+        raise FormatError(f"nanoGPT's train.bin holds each id in 16 bits, {BIN_IDS:,} ids; "
+                          f"this tokenizer has {tokenizer.vocab_size:,}")
     values = dict(model.named_parameters())
     state, ours_by_tensor = {}, {}
     for tensor in gpt2_tensors(model, OUT_IN):
@@ -128,17 +133,18 @@ def export_nanogpt(model: GPT, tokenizer, out, *, optimizer_state: dict | None =
     with writing_folder_atomically(out, export_names(dataset)) as folder:
         with open(folder / CHECKPOINT, "wb") as file:  # a file object: a full disk says so
             torch.save(checkpoint, file)
-        if isinstance(tokenizer, CharTokenizer):
+        if isinstance(tokenizer, CharTokenizer) or ids is not None:
             data = folder / dataset
             data.mkdir()
+        if isinstance(tokenizer, CharTokenizer):
             with open(data / META, "wb") as file:
                 pickle.dump({"vocab_size": tokenizer.vocab_size,
                              "itos": dict(enumerate(tokenizer.chars)),
                              "stoi": {char: i for i, char in enumerate(tokenizer.chars)}}, file)
-            if ids is not None:
-                for name, part in zip(("train.bin", "val.bin"), split_train_val(ids)):
-                    with open(data / name, "wb") as file:
-                        file.write(part.astype(np.uint16).tobytes())
+        if ids is not None:
+            for name, part in zip(("train.bin", "val.bin"), split_train_val(ids)):
+                with open(data / name, "wb") as file:
+                    file.write(part.astype(np.uint16).tobytes())
     return out / CHECKPOINT
 
 

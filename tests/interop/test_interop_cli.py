@@ -1,8 +1,12 @@
 """``shapesafe-nn export`` and ``import``, and the commands that then open the model."""
 
+import re
+
+import numpy as np
 import pytest
 from cli_runner import assert_fails, run
 
+from shapesafe_nn.data import load_text, split_train_val
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.saving import load_gpt, save_gpt
 from shapesafe_nn.tokenizers import BPETokenizer, CharTokenizer
@@ -81,3 +85,38 @@ def test_refusals_are_one_line_naming_the_setting_or_file(tmp_path):
     assert_fails(run("import", tmp_path / "hf", "--format", "hf", "--out", weights), 1,
                  "is the same file as the input DIR's model.safetensors")
     assert weights.read_bytes() == before
+
+
+def test_a_bpe_gpt_trains_samples_evaluates_and_goes_to_each_format(tmp_path):
+    path, data = tmp_path / "bpe.npz", tmp_path / "plays.txt"
+    text = load_text(None)[:50_000]  # the bundled Shakespeare's first pages: quicker to encode
+    data.write_text(text, encoding="utf-8")
+    result = run("train", "gpt", "--preset", "tiny", "--tokenizer", "bpe", "--vocab-size", "300",
+                 "--data", data, "--iters", "12", "--warmup", "2", "--eval-interval", "12",
+                 "--eval-iters", "1", "--checks", "off", "--save", path, "--quiet")
+    assert result.code == 0, result.err
+    model, tokenizer = load_gpt(path)
+    assert isinstance(tokenizer, BPETokenizer)
+    assert tokenizer.vocab_size == model.config.vocab_size == 300
+    result = run("sample", "--checkpoint", path, "--prompt", "ROMEO:", "--tokens", "5")
+    assert result.code == 0 and result.out.startswith("ROMEO:"), result.err
+    result = run("eval", "gpt", "--checkpoint", path, "--data", data, "--eval-iters", "2",
+                 "--checks", "off")
+    assert result.code == 0, result.err
+    losses = re.fullmatch(r"val loss (\S+) per token, (\S+) per character \((\S+) characters "
+                          r"a token\)", result.lines[1])
+    assert losses, result.out
+    per_token, per_character, characters = map(float, losses.groups())
+    # the same loss spread over the characters: equal up to the printed digits
+    assert per_character == pytest.approx(per_token / characters, rel=1e-3)
+    out = tmp_path / "ng"
+    result = run("export", "--checkpoint", path, "--format", "nanogpt", "--out", out,
+                 "--gelu-change-ok")
+    assert result.code == 0, result.err
+    assert result.lines[1].startswith(f"wrote {out}/shapesafe_char/train.bin and val.bin")
+    assert sorted(p.name for p in (out / "shapesafe_char").iterdir()) == ["train.bin", "val.bin"]
+    train_ids = np.fromfile(out / "shapesafe_char" / "train.bin", dtype=np.uint16)
+    np.testing.assert_array_equal(train_ids, split_train_val(tokenizer.encode(text))[0])
+    for fmt, target in (("hf", tmp_path / "hf"), ("gguf", tmp_path / "bpe.gguf")):
+        result = run("export", "--checkpoint", path, "--format", fmt, "--out", target)
+        assert result.code == 0, result.err
