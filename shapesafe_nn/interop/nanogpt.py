@@ -277,6 +277,11 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
                               f"model_args (n_embd {config.d_model}, vocab_size "
                               f"{config.vocab_size}, block_size {config.block_size}) make it "
                               f"{tensor.their_shape}")
+    head = state.get(TIED_HEAD)
+    if head is not None and not torch.equal(head, state["transformer.wte.weight"]):
+        raise FormatError(f"{path}: {TIED_HEAD} differs from transformer.wte.weight; our GPT "
+                          f"ties its head to the token embedding, as nanoGPT does, so an untied "
+                          f"head cannot be read")
     parameters = dict(model.named_parameters())
     for name, tensor in tensors.items():
         parameter = parameters[tensor.ours].value

@@ -12,6 +12,8 @@ characters, or GPT-2's byte-level BPE (:mod:`shapesafe_nn.tokenizers`).
 
 from pathlib import Path
 
+import numpy as np
+
 from ..data.text import CharTokenizer
 from ..models.gpt import GPT
 from ..models.ladder import LadderConfig, build_gpt
@@ -49,25 +51,45 @@ def gpt_from(arrays: dict, meta: dict, source) -> tuple[GPT, object]:
     except ValueError as error:
         raise CheckpointError(f"{source}: the description's tokenizer is damaged ({error})") \
             from error
-    # a character vocabulary is the model's; a BPE may have fewer tokens than the
-    # model's vocab (nanoGPT pads GPT-2's 50,257 to 50,304), never more
-    characters = isinstance(tokenizer, CharTokenizer)
-    if (tokenizer.vocab_size != config.vocab_size if characters
-            else tokenizer.vocab_size > config.vocab_size):
-        raise CheckpointError(f"{source}: the description's tokenizer has "
-                              f"{tokenizer.vocab_size} {'characters' if characters else 'tokens'}"
-                              f" but its config.vocab_size is {config.vocab_size}")
+    refuse_tokenizer_of_another_size(tokenizer, config.vocab_size, source)
     model = build_gpt(config)
     load_parameters(model, arrays, source=str(source))
     return model, tokenizer
 
 
+def refuse_tokenizer_of_another_size(tokenizer, vocab_size: int, source) -> None:
+    """A character vocabulary is the model's; a BPE may have fewer tokens than the
+    model's vocab (nanoGPT pads GPT-2's 50,257 to 50,304), never more."""
+    characters = isinstance(tokenizer, CharTokenizer)
+    if (tokenizer.vocab_size != vocab_size if characters
+            else tokenizer.vocab_size > vocab_size):
+        raise CheckpointError(f"{source}: the description's tokenizer has "
+                              f"{tokenizer.vocab_size} {'characters' if characters else 'tokens'}"
+                              f" but its config.vocab_size is {vocab_size}")
+
+
 def save_gpt(path, model: GPT, tokenizer, **meta) -> Path:
     """Write ``model`` and ``tokenizer`` as a checkpoint that :func:`load_gpt` opens
-    (weights only: no optimizer state); ``meta`` adds to its description."""
+    (weights only: no optimizer state); ``meta`` adds to its description.
+
+    What :func:`load_gpt` would refuse is refused first, with nothing written:
+    a tokenizer that does not read back or does not fit the model's vocab, a
+    weight holding NaN or inf.  So a file ``import`` says it saved opens.
+    """
+    document = tokenizer.to_json()
+    try:
+        tokenizer_from_json(document, source=str(path))  # read back, as load_gpt will
+    except ValueError as error:
+        raise CheckpointError(f"{path}: not saved: its tokenizer would not load back "
+                              f"({error})") from error
+    refuse_tokenizer_of_another_size(tokenizer, model.config.vocab_size, f"{path}: not saved")
+    for name, parameter in model.named_parameters():
+        if not np.isfinite(parameter.value).all():
+            raise CheckpointError(f"{path}: not saved: parameter {name} holds NaN or inf, "
+                                  f"which no command could use")
     return save_checkpoint(path, parameter_arrays(model),
                            {"model": "gpt", "config": model.config.to_json(),
-                            "tokenizer": tokenizer.to_json(), **meta})
+                            "tokenizer": document, **meta})
 
 
 def load_translator(path):
