@@ -4,8 +4,6 @@ The one command that reaches the network, with ``train translate
 --corpus``; see :mod:`shapesafe_nn.data.corpora`.
 """
 
-import sys
-
 from ..data.corpora import CACHE_VARIABLE, CORPORA, corpus_folder, download
 
 
@@ -22,7 +20,7 @@ def add_commands(commands) -> None:
 
 def run_download(args) -> int:
     corpus = CORPORA[args.corpus]
-    paths = download(corpus, quiet=args.quiet, log=lambda line: print(line, file=sys.stderr))
+    paths = download(corpus, quiet=args.quiet)
     print(f"{corpus.name}: {len(paths)} files in {corpus_folder(corpus)}, each SHA-256 checked "
           f"(splits {', '.join(corpus.splits)}; languages {', '.join(corpus.languages)})")
     return 0

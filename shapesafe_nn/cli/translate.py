@@ -448,6 +448,8 @@ def run_translate(args) -> int:
 def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]]]:
     """The held-out pairs of the run a checkpoint saved, found again as it found them."""
     settings = meta.get("settings")
+    if isinstance(settings, dict):  # a run saved before a setting existed had its old value
+        settings = LATER_SETTINGS | settings
     if not isinstance(settings, dict) or set(settings) != set(DEFAULT_SETTINGS):
         raise ValueError(f"{path}: says nothing of the pairs it trained on; give --data")
     data = meta.get("data")

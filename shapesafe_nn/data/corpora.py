@@ -22,6 +22,7 @@ where to put them.
 
 import hashlib
 import os
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -126,13 +127,15 @@ def is_cached(corpus: Corpus, name: str) -> bool:
 
 
 def download(corpus: Corpus, names: list[str] | None = None, quiet: bool = False,
-             log=print) -> list[Path]:
+             log=None) -> list[Path]:
     """Fetch each of ``names`` (default: every file of ``corpus``) that the cache
     does not hold yet, check its SHA-256 and move it in; return their paths.
 
     A progress bar counts the bytes (on a terminal, unless ``quiet``), and
-    ``log`` gets one line a file fetched.
+    ``log`` gets one line a file fetched (default: standard error, where the
+    bar is, so that the output of a command stays its own).
     """
+    log = log or (lambda line: print(line, file=sys.stderr))
     names = list(corpus.files) if names is None else names
     folder = corpus_folder(corpus)
     for name in names:

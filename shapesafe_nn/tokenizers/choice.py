@@ -91,7 +91,7 @@ def choose_tokenizers(sources: list[str], targets: list[str], tokens: str = "aut
     most = max(source.vocab_size, target.vocab_size)  # words, with PAD, BOS and EOS
     if most <= MOST_WORDS:
         return TokenizerChoice(source, target, False,
-                               f"auto: at most {most:,} words a side")
+                               f"auto: a vocabulary of at most {most:,} words a side")
     try:
         hugging_face_tokenizers()
     except ValueError:
@@ -99,7 +99,8 @@ def choose_tokenizers(sources: list[str], targets: list[str], tokens: str = "aut
                          f"to learn whole, so they are read as BPE pieces, and {MISSING}; or "
                          f"choose --tokens chars") from None
     return TokenizerChoice(*joint_bpe(sources, targets, vocab_size),
-                           f"auto: {most:,} words on a side, more than {MOST_WORDS:,}")
+                           f"auto: a vocabulary of {most:,} words on a side, more than "
+                           f"{MOST_WORDS:,}")
 
 
 def joint_bpe(sources: list[str], targets: list[str], vocab_size: int):
