@@ -76,6 +76,7 @@ def export_hf(model: GPT, tokenizer, out) -> Path:
         tensors[tensor.theirs] = np.ascontiguousarray(value.T if tensor.transposed else value)
     if config.positions == "sinusoidal":  # GPT-2's positions are a table: write ours as one
         tensors["transformer.wpe.weight"] = np.ascontiguousarray(model.positions.table)
+    end_of_text = None if tokenizer is None else tokenizer.specials.eos
     document = {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": config.vocab_size, "n_positions": config.block_size,
@@ -83,7 +84,10 @@ def export_hf(model: GPT, tokenizer, out) -> Path:
         "n_inner": config.d_ff, "activation_function": GELU_NAMES[config.gelu],
         "layer_norm_epsilon": model.ln_f.eps,
         **{name: config.dropout for name in DROPOUTS}, **FIXED,
-        "initializer_range": 0.02, "dtype": config.dtype}
+        "initializer_range": 0.02, "dtype": config.dtype,
+        # GPT2Config's defaults are GPT-2's 50256, outside a character vocabulary:
+        # write the tokenizer's <|endoftext|> id, or null where it has none
+        "bos_token_id": end_of_text, "eos_token_id": end_of_text}
     files = {WEIGHTS: safetensors.numpy.save(tensors, metadata={"format": "pt"}),
              CONFIG: (json.dumps(document, indent=2) + "\n").encode("utf-8")}
     if tokenizer is not None:

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..data.text import CharTokenizer, split_train_val
 from ..models.gpt import GPT, GPTConfig
-from ..saving.files import check_replaceable_folder, writing_folder_atomically
+from ..saving.files import check_replaceable_folder, special_kind, writing_folder_atomically
+from ..saving.npz import ZIP_MAGIC
 from ..tokenizers import read_tokenizer_json
 from .limits import FormatError, refuse_unless_gpt2_attention
 from .names import OUT_IN, gpt2_tensors
@@ -240,10 +241,16 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
     torch = _torch()
     folder = Path(folder)
     path = folder / CHECKPOINT if folder.is_dir() else folder
+    _refuse_unless_a_torch_zip(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # missing, truncated, not torch's, or holding code
-        raise FormatError(f"{path}: not a readable nanoGPT checkpoint ({error})") from None
+    except pickle.UnpicklingError:  # torch's paragraph on weights_only=False, in one line
+        raise FormatError(f"{path}: holds Python objects beyond tensors and plain data, which "
+                          f"could run code when loaded; not read (nanoGPT saves none)") from None
+    except Exception as error:  # truncated, or damaged inside its archive
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise FormatError(f"{path}: not a readable nanoGPT checkpoint: cut short or damaged "
+                          f"({reason})") from None
     _refuse_unless_nanogpt_layout(torch, checkpoint, path)
     args = checkpoint["model_args"]
     state = {name.removeprefix(COMPILED_PREFIX): tensor
@@ -291,6 +298,23 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
         value = state.pop(name).detach().to(torch.float64 if float64 else torch.float32).numpy()
         parameter[...] = value.T if tensor.transposed else value
     return model, tokenizer
+
+
+def _refuse_unless_a_torch_zip(path: Path) -> None:
+    """``torch.save`` writes a zip archive: a missing or empty file, or another
+    kind, is named as such (torch's own words would be ``()`` or ``(101)``)."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise FormatError(f"{path}: is {kind}, not a nanoGPT checkpoint file")
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file; nanoGPT saves out_dir/{CHECKPOINT}")
+    with open(path, "rb") as file:
+        start = file.read(len(ZIP_MAGIC))
+    if not start:
+        raise FormatError(f"{path}: is empty, not a nanoGPT checkpoint")
+    if start != ZIP_MAGIC:
+        raise FormatError(f"{path}: not a nanoGPT checkpoint: torch.save writes a zip "
+                          f"archive, and this file is not one")
 
 
 def _refuse_unless_nanogpt_layout(torch, checkpoint, path: Path) -> None:

@@ -189,3 +189,15 @@ def test_what_gpt2_cannot_hold_is_refused_naming_the_setting(tmp_path, setting, 
     with pytest.raises(FormatError, match=f"cannot hold {setting}='{value}'"):
         export_hf(model, CharTokenizer("abc"), tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_character_model_writes_no_special_id_outside_its_vocabulary(tmp_path):
+    """GPT2Config's defaults are GPT-2's 50256, which a character vocabulary does not
+    have (transformers warned on load): null is written, the tokenizer's own eos."""
+    chars = CharTokenizer(sorted(set(TEXT)))
+    model = GPT(GPTConfig(vocab_size=chars.vocab_size, block_size=16, n_layer=1, n_head=2,
+                          d_model=8))
+    config = json.loads((export_hf(model, chars, tmp_path / "hf") / "config.json").read_text())
+    assert config["bos_token_id"] is None and config["eos_token_id"] is None
+    loaded = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "hf")
+    assert loaded.config.eos_token_id is None
