@@ -37,8 +37,8 @@ import torch.nn.functional as F
 import record
 from machine import describe, load_now
 from shapesafe_nn import checks
-from shapesafe_nn.cli.translate import (BETAS, PRESETS, TranslateTraining, schedule_for,
-                                        settings_from)
+from shapesafe_nn.cli.translate import (BETAS, DEFAULT_SETTINGS, PRESETS, TranslateTraining,
+                                        schedule_for, settings_from)
 from shapesafe_nn.data.pair_batches import LengthBuckets
 from shapesafe_nn.shapes import CHECK_MODES
 from shapesafe_nn.testing.torch_translator import causal, sinusoids, transformer_parameters
@@ -175,9 +175,10 @@ def main() -> None:
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; numpy "
           f"{np.__version__}")
     warnings.filterwarnings("ignore", "The PyTorch API of nested tensors is in prototype")
-    flags = {name: None for name in ("val", "tokens", "schedule", "max_len", "norm",
-                                     "activation", "dtype", "seed") + tuple(PRESETS["numbers"])}
-    flags |= dict(preset=args.preset, pair=args.pair, steps=args.steps, resume=None)
+    # every setting of the command, none given but these: the preset's values
+    flags = {name: None for name in DEFAULT_SETTINGS}
+    flags |= dict(preset=args.preset, pair=args.pair, steps=args.steps, resume=None,
+                  data=args.data)
     settings = settings_from(SimpleNamespace(**flags), None)
     training = TranslateTraining()
     # evaluate only at the start and the end: the ms per step are training steps,
