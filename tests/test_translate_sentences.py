@@ -194,3 +194,19 @@ def test_a_gpt_checkpoint_is_not_a_translator(tmp_path):
                "--quiet", "--save", gpt).code == 0
     assert_fails(run("translate", "--checkpoint", gpt, "Ein Hund."), 1,
                  "holds a 'gpt' model, not a translator")
+
+
+def test_text_the_vocabulary_lacks_is_counted_and_a_sentence_too_long_is_named(files, tmp_path,
+                                                                               monkeypatch):
+    assert train(files, tmp_path, "--quiet", "--max-len", "40").code == 0
+    translated = run("translate", "--checkpoint", tmp_path / "m.npz", "Zwei Hunde 😀 ☃.")
+    assert translated.code == 0, translated.err
+    assert translated.err == ("note: 2 character(s) of the text are not in the model's "
+                              "vocabulary; each was read as <unk>\n")
+    german = write_lines(tmp_path / "long.de", ["Ein Hund.", " ".join(GERMAN)])
+    english = write_lines(tmp_path / "long.en", ["A dog.", "Many dogs."])
+    assert_fails(run("eval", "translate", "--checkpoint", tmp_path / "m.npz", "--source-file",
+                     german, "--target-file", english, "--checks", "off"), 1,
+                 f"{german} and {english}: translate: 'Zwei Hunde spielen im Schnee. Ein "
+                 f"Mann f' is ", "tokens long, but the model reads at most max_len = 40 "
+                 "(sentence 2)")

@@ -36,7 +36,8 @@ from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.scores import corpus_scores
 from ..training.trainer import EvalRecord
-from ..training.translation import Example, exact_match, train_translator, translate
+from ..training.translation import (Example, count_unknown, exact_match, train_translator,
+                                   translate)
 from .arguments import non_negative, positive
 from .gpt import probability
 from .memory import translator_needs
@@ -439,8 +440,12 @@ def input_lines(texts: list[str]) -> list[str]:
 
 def run_translate(args) -> int:
     model, source, target, _ = load_translator_checkpoint(args.checkpoint)
-    for answer in translate(model, source, target, input_lines(args.text), args.beam,
-                            args.length_penalty):
+    sentences = input_lines(args.text)
+    unknown = count_unknown(source, sentences)
+    if unknown:  # said, not refused: the rest of the sentence still translates
+        print(f"note: {unknown:,} character(s) of the text are not in the model's "
+              f"vocabulary; each was read as <unk>", file=sys.stderr)
+    for answer in translate(model, source, target, sentences, args.beam, args.length_penalty):
         print(answer)
     return 0
 
@@ -491,12 +496,19 @@ def run_eval(args) -> int:
     model, source, target, meta = load_translator_checkpoint(args.checkpoint)
     name, pairs = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
-    predictions = translate(model, source, target, [source_text for source_text, _ in pairs],
-                            args.beam, args.length_penalty)
+    sources = [source_text for source_text, _ in pairs]
+    try:
+        predictions = translate(model, source, target, sources, args.beam, args.length_penalty)
+    except ValueError as error:  # a sentence too long or with a word it lacks: name the file
+        raise ValueError(f"{name}: {error}") from None
     accuracy = exact_match(predictions, references)
     right = round(accuracy * len(references))
     decoding = "greedy" if args.beam == 1 else f"beam {args.beam}, α {args.length_penalty}"
     print(f"evaluating {args.checkpoint} on {len(pairs):,} pairs: {name} ({decoding})")
+    unknown = count_unknown(source, sources)
+    if unknown:  # many: the model was trained on another pair of languages
+        print(f"note: the sources hold {unknown:,} character(s) the model's vocabulary lacks, "
+              f"each read as <unk>: was the model trained on these languages?")
     wrong = [(s, p, r) for (s, _), p, r in zip(pairs, predictions, references) if p != r]
     for source_text, prediction, reference in wrong[:SHOWN_EXAMPLES]:
         print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")

@@ -92,13 +92,14 @@ def translate(model: Translator, source: Tokenizer, target: Tokenizer,
     """
     max_len = model.config.max_len
     encoded = []
-    for sentence in sentences:
+    for number, sentence in enumerate(sentences, start=1):
         if not sentence.strip():
-            raise ValueError("translate: a sentence is empty; there is nothing to translate")
+            raise ValueError(f"translate: a sentence is empty (sentence {number}); there is "
+                             f"nothing to translate")
         ids = source.encode(sentence)
         if len(ids) > max_len:
             raise ValueError(f"translate: {sentence[:40]!r} is {len(ids)} tokens long, but "
-                             f"the model reads at most max_len = {max_len}")
+                             f"the model reads at most max_len = {max_len} (sentence {number})")
         encoded.append(ids)
     order = np.argsort([len(ids) for ids in encoded], kind="stable")
     answers = [""] * len(sentences)
@@ -115,6 +116,16 @@ def translate(model: Translator, source: Tokenizer, target: Tokenizer,
         for i, ids in zip(chosen, out):
             answers[i] = target.decode(ids)
     return answers
+
+
+def count_unknown(tokenizer: Tokenizer, sentences: list[str]) -> int:
+    """How many tokens of ``sentences`` are the tokenizer's UNK: characters its
+    vocabulary cannot write (0 for a tokenizer without UNK, which refuses them)."""
+    unk = tokenizer.specials.unk
+    if unk is None:
+        return 0
+    return sum(int(np.count_nonzero(tokenizer.encode(sentence) == unk))
+               for sentence in sentences)
 
 
 def sample_bleu(model: Translator, source: Tokenizer, target: Tokenizer,
