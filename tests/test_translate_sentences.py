@@ -210,3 +210,16 @@ def test_text_the_vocabulary_lacks_is_counted_and_a_sentence_too_long_is_named(f
                  f"{german} and {english}: translate: 'Zwei Hunde spielen im Schnee. Ein "
                  f"Mann f' is ", "tokens long, but the model reads at most max_len = 40 "
                  "(sentence 2)")
+
+
+def test_the_attention_figure_of_a_bpe_translator_labels_its_pieces(files, tmp_path):
+    from shapesafe_nn.pictures import png
+
+    if not png.matplotlib_available():
+        pytest.skip("the plot extra (matplotlib)")
+    assert train(files, tmp_path, "--quiet").code == 0
+    model, source, target = load_translator(tmp_path / "m.npz")
+    figure = png.translation_attention_figure(model, source, target, "Zwei Männer spielen.")
+    encoder = next(ax for ax in figure.axes if ax.get_title() == "encoder.0.attn, head 0")
+    labels = [label.get_text() for label in encoder.get_xticklabels()]
+    assert labels == source.pieces("Zwei Männer spielen.") and labels[0] == "▁Zwei"

@@ -251,15 +251,15 @@ def translation_attention_figure(model, source, target, sentence: str):
     ``kv_seq`` (``tgt_seq`` by ``src_seq`` in a cross-attention).
     """
     from ..models.decoding import greedy_decode
-    from ..tokenizers.words import EOS_ID, PAD_ID, split_tokens
 
     src_ids = source.encode(sentence)[None]  # unknown words: a ValueError naming them
     if not 1 <= src_ids.shape[1] <= model.config.max_len:
         raise ValueError(f"plot_translation_attention: the sentence has {src_ids.shape[1]} "
                          f"tokens; give 1 to {model.config.max_len} (the model's max_len)")
-    written = greedy_decode(model, src_ids)[0]  # BOS, the translation, EOS (or the maximum)
-    written = written[written != PAD_ID]
-    tgt_in = written[:-1] if written[-1] == EOS_ID or len(written) > 1 else written
+    # BOS, the translation, EOS (or the maximum), with the target tokenizer's special ids
+    written = greedy_decode(model, src_ids, specials=target.specials)[0]
+    written = written[written != target.specials.pad]
+    tgt_in = written[:-1] if written[-1] == target.specials.eos or len(written) > 1 else written
     was_training = model.training
     model.eval()
     try:
@@ -267,8 +267,9 @@ def translation_attention_figure(model, source, target, sentence: str):
             model.forward(src_ids, tgt_in[None])
     finally:
         model.train(was_training)
-    src_labels = [_char_label(token) for token in split_tokens(sentence, source.whole_words)]
-    tgt_labels = [_char_label(target.tokens[i]) for i in written[1:len(tgt_in) + 1]]
+    # a word, a character or a BPE piece ("▁Männer") per row and column
+    src_labels = [_char_label(source.token_text(i)) for i in src_ids[0]]
+    tgt_labels = [_char_label(target.token_text(i)) for i in written[1:len(tgt_in) + 1]]
     layers = [(name.removesuffix(".attend"), module.attention_weights[0])
               for name, module in model.named_modules()
               if isinstance(module, Attention) and module.attention_weights is not None]

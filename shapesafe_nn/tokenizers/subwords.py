@@ -101,6 +101,10 @@ class SubwordTokenizer:
         """The pieces of ``text`` as text ("▁Männer"), to show how it was cut."""
         return self.tokenizer.encode(text, add_special_tokens=False).tokens
 
+    def token_text(self, token_id: int) -> str:
+        """The text of one piece, as a picture labels it: ``"▁Männer"``, ``"ball"``."""
+        return self.tokenizer.id_to_token(int(token_id))
+
     def decode(self, ids) -> str:
         """The text of a 1-D sequence of ids, spaces back where the "▁" were: BOS
         and PAD are skipped, and the text ends at the first EOS (a decoder's

@@ -131,6 +131,10 @@ class WordTokenizer:
                 pieces.append(self.tokens[i])
         return "".join(pieces)
 
+    def token_text(self, token_id: int) -> str:
+        """The text of one token, as a picture labels it: ``"hundred"``, ``" "``."""
+        return self.tokens[token_id]
+
     def to_json(self) -> str:
         """The vocabulary as JSON text, for a checkpoint (never a pickle)."""
         return json.dumps({"word_tokens": self.tokens[len(SPECIALS):],
