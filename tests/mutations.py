@@ -204,6 +204,22 @@ MUTATIONS = [
              "dlogits /= log_p.shape[-1]",
              (COST_GRADCHECK,),
              "∂C/∂logits divided by the number of classes instead of rows"),
+    # -- the shape core: what its own tests and the contract table must see ------------
+    Mutation("layer-norm-dx-forgets-gamma", "layers/layer_norm.py",
+             "dnormalized = dout * self.gamma.value",
+             "dnormalized = dout",
+             ("tests/test_contracts.py::test_backward_matches_finite_differences[LayerNorm]",),
+             "LayerNorm's dx ignores γ: right only while γ = 1, which the table no longer builds"),
+    Mutation("float-dtype-never-refused", "core/call.py",
+             "elif value.dtype != self.float_dtype:",
+             "elif False:",
+             ("tests/test_float_dtype.py",),
+             "a float64 array into a float32 layer runs it at float64 again, silently"),
+    Mutation("backward-gradients-unchecked", "core/decorator.py",
+             "if gradients:",
+             "if False:",
+             ("tests/test_explain.py",),
+             "a backward may leave W.grad transposed or of another dtype"),
 ]
 
 
