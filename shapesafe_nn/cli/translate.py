@@ -55,11 +55,14 @@ PRESETS = {
     "tiny": dict(n_layer=1, n_head=2, d_model=32, d_ff=64, dropout=0.0, batch_size=32,
                  batch_tokens=0, steps=60, lr=3e-3, min_lr=3e-4, warmup=10, smoothing=0.1,
                  weight_decay=0.01, grad_clip=1.0, eval_interval=30),
-    # Real sentences (Multi30k): the PyTorch reference's model (benchmarks/
-    # translate_reference.py: d_model 256, 4 heads, 3 + 3 layers, d_ff 1024, AdamW
-    # 1e-3, 400 warm-up steps, cosine, smoothing and dropout 0.1), with batches of
-    # 2,000 tokens a side, about 128 captions of 15 BPE pieces, for 8 passes over
-    # Multi30k's 29,000 (1,800 steps).  Sizes to be settled by the 30-minute run.
+    # Real sentences (Multi30k): the model the PyTorch reference was measured with
+    # (issue 24: d_model 256, 4 heads, 3 + 3 layers, d_ff 1024, AdamW 1e-3, 400
+    # warm-up steps, cosine, smoothing and dropout 0.1, 128 captions a batch, 8
+    # passes).  A German caption is 14.1 pieces of a joint BPE of 8,000 and an
+    # English one 13.6 (+ BOS and EOS): a budget of 2,000 tokens a side holds 120
+    # captions on average (43 to 200), so a pass over the 29,000 is about 242 steps,
+    # and 1,800 steps about 7.5 passes.  Not yet timed on an idle machine: the
+    # 30-minute run settles the sizes.
     "sentences": dict(n_layer=3, n_head=4, d_model=256, d_ff=1024, dropout=0.1,
                       batch_size=128, batch_tokens=2000, steps=1800, lr=1e-3, min_lr=1e-5,
                       warmup=400, smoothing=0.1, weight_decay=0.01, grad_clip=1.0,
@@ -407,11 +410,13 @@ class TranslateTraining(Training):
                                                    "bleu_signature": scores.bleu_signature}),
                      "history": [vars(record) for record in history]})
 
+        batch = (f"{settings['batch_tokens']:,} tokens a side" if settings["batch_tokens"]
+                 else settings["batch_size"])
         header = [f"Translator ({settings['preset']}): {model.num_parameters():,} parameters, "
                   f"{config.n_layer} + {config.n_layer} layers ({config.norm}-"
                   f"{'LN' if config.norm_type == 'layer' else 'RMSNorm'}), n_head "
                   f"{config.n_head}, d_model {config.d_model}, d_ff {config.d_ff}, max_len "
-                  f"{config.max_len}, batch {settings['batch_size']}, {settings['steps']} "
+                  f"{config.max_len}, batch {batch}, {settings['steps']} "
                   f"steps, checks {checks}",
                   f"data: {pairs.name}: {len(train):,} train / {len(held_out):,} held-out "
                   f"pairs; {describe_tokens(pairs.source, pairs.target, pairs.joint)}",
