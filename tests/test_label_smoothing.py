@@ -62,3 +62,47 @@ def test_matches_torch_cross_entropy_with_ignore_index_and_label_smoothing():
     # float64 on both sides: only the order of the sums differs
     assert ours == pytest.approx(theirs.item(), rel=1e-12)
     np.testing.assert_allclose(dlogits, logits.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_the_loss_and_gradient_are_those_of_q_written_down(dtype, tolerance):
+    """The cost sums (1 - ε) log p_label + (ε / classes) Σ log p instead of
+    building q, a (rows, vocab) array: the same numbers, within rounding
+    (``tolerance``, relative, as the sums run in another order)."""
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((3, 7, 50)).astype(dtype) * 4
+    labels = rng.integers(1, 50, size=(3, 7))
+    labels[2, 4:] = PAD
+    smoothing, classes = 0.1, 50
+    rows, kept = logits.reshape(-1, classes).astype(np.float64), labels.ravel() != PAD
+    shifted = rows[kept] - rows[kept].max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    q = np.full_like(log_p, smoothing / classes)
+    q[np.arange(len(q)), labels.ravel()[kept]] += 1.0 - smoothing
+    expected_grad = np.zeros_like(rows)
+    expected_grad[kept] = (np.exp(log_p) - q) / len(q)
+    cost = LabelSmoothedCrossEntropy(smoothing, ignore_index=PAD)
+    loss = cost.forward(logits, labels)
+    assert loss == pytest.approx(-(q * log_p).sum() / len(q), rel=tolerance)
+    dlogits = cost.backward()
+    assert dlogits.dtype == dtype
+    np.testing.assert_allclose(dlogits.reshape(-1, classes), expected_grad, rtol=tolerance,
+                               atol=tolerance / len(q))
+
+
+def test_it_keeps_one_rows_by_vocab_array_for_its_backward_not_two():
+    """A translator's 2,000 target tokens by 8,000 BPE pieces make each (rows,
+    vocab) array 64 MB in float32: q, built out, was a second one, and its
+    product with log p a third; without them the cost and its gradient took
+    half the time at that size."""
+    cost = LabelSmoothedCrossEntropy(0.1, ignore_index=PAD)
+    kept = []
+    save = cost.save_for_backward
+
+    def watch(**arrays):
+        kept.extend(value.shape for value in arrays.values() if isinstance(value, np.ndarray))
+        save(**arrays)
+    cost.save_for_backward = watch
+    cost.forward(LOGITS, LABELS)
+    assert [shape for shape in kept if len(shape) == 2] == [(6, 5)]  # 6 real tokens, vocab 5
+    cost.backward()
