@@ -108,12 +108,18 @@ def _read_signature(method: Callable) -> _Signature:
 # ---------------------------------------------------------------------------
 # The steps of one checked call
 # ---------------------------------------------------------------------------
+def _held_at(layer, path: str):
+    """What ``layer`` holds at ``path`` (``"ln1.gamma"``): a Parameter, or a plain array."""
+    held = layer
+    for name in path.split("."):
+        held = getattr(held, name)
+    return held
+
+
 def anchor_value(layer, path: str) -> Array:
     """The array at ``path`` (``"ln1.gamma"``) inside ``layer``; a Parameter's value."""
-    value = layer
-    for name in path.split("."):
-        value = getattr(value, name)
-    return getattr(value, "value", value)
+    held = _held_at(layer, path)
+    return getattr(held, "value", held)
 
 
 def _check_inputs(call: Call, layer, signature: _Signature, args: tuple, kwargs: dict) -> None:
@@ -121,7 +127,10 @@ def _check_inputs(call: Call, layer, signature: _Signature, args: tuple, kwargs:
     for name, parameter in layer._parameters.items():
         call.check(f"parameter {name}", name, parameter.hint, parameter.value)
     for path, dims in layer.shape_anchors:
-        call.check(f"parameter {path}", path, floats(dims), anchor_value(layer, path))
+        held = _held_at(layer, path)
+        # a sub-layer's weight is a parameter; a plain array (a rotary table) an anchor
+        label = "anchor" if isinstance(held, np.ndarray) else "parameter"
+        call.check(f"{label} {path}", path, floats(dims), getattr(held, "value", held))
     hints, optional = signature.hints, signature.optional
     for name, value in (*zip(signature.argument_names, args), *kwargs.items()):
         if name in hints and not (value is None and name in optional):

@@ -247,9 +247,9 @@ def wrong_value(call, label: str, argument: str, hint, value) -> ShapeError:
             dim, size = found
             kind, binder = call.binder_of(dim)
             reason = f"{dim} is {size} here, but {dim} = {bound[dim]} was bound by {binder}"
-            if kind in ("parameter", "argument") and looks_transposed(hint, value, bound):
+            if kind in ("parameter", "anchor", "argument") and looks_transposed(hint, value, bound):
                 hint_line = f"{argument} looks transposed: pass {argument}.T, shaped ({dims})"
-            elif kind == "parameter":
+            elif kind in ("parameter", "anchor"):
                 hint_line = (f"give {argument} {dim} = {bound[dim]}, "
                              f"or build the layer with {dim} = {size}")
             elif kind == "forward":
@@ -276,6 +276,8 @@ def wrong_value(call, label: str, argument: str, hint, value) -> ShapeError:
                 hint_line = f"give {argument} the shape ({dims})"
     if label == "return value":
         hint_line = f"this is a bug inside {call.where}: its result must have the declared shape"
+    elif label.startswith("intermediate"):
+        hint_line = f"this is a bug inside {call.where}: {argument} must have the shape it expects"
     if dims is not None:
         expected = f"{array_kind(hint)} ({expected})"
     return short_error(call, f"{label} has the wrong shape or type", argument, expected, value,
