@@ -296,14 +296,9 @@ def _whole(reader, key: str, path: Path, default=None) -> int:
     return value
 
 
-def read_config(path) -> GPTConfig:
+def _config(reader, path: Path) -> GPTConfig:
     """The GPTConfig a GPT-2-architecture GGUF file describes, from its header
     and the token table's shape; a FormatError naming the key we cannot follow."""
-    path = Path(path)
-    return _config(_read(path), path)
-
-
-def _config(reader, path: Path) -> GPTConfig:
     architecture = _value(reader, "general.architecture", path)
     if architecture != ARCHITECTURE:
         raise FormatError(f"{path}: general.architecture is {architecture!r}; only GPT-2's, "
