@@ -223,3 +223,34 @@ def test_the_attention_figure_of_a_bpe_translator_labels_its_pieces(files, tmp_p
     encoder = next(ax for ax in figure.axes if ax.get_title() == "encoder.0.attn, head 0")
     labels = [label.get_text() for label in encoder.get_xticklabels()]
     assert labels == source.pieces("Zwei Männer spielen.") and labels[0] == "▁Zwei"
+
+
+def test_a_run_saved_before_these_settings_resumes_on_the_bundled_numbers(tmp_path,
+                                                                          monkeypatch):
+    """A checkpoint whose settings lack vocab_size, batch_tokens, source_file,
+    target_file, corpus and norm_type (as every run saved before them) resumes
+    with the values those runs had, and ends as the run that never stopped."""
+    from shapesafe_nn.saving.checkpoint import save_checkpoint
+
+    args = ["train", "translate", "--preset", "tiny", "--steps", "12", "--eval-interval", "6",
+            "--checks", "off", "--quiet"]
+    full = run(*args, "--save", tmp_path / "full.npz")
+    step, calls = optim.AdamW.step, {"n": 0}
+
+    def step_then_interrupt(self):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            signal.raise_signal(signal.SIGINT)
+        step(self)
+    monkeypatch.setattr(optim.AdamW, "step", step_then_interrupt)
+    assert run(*args, "--save", tmp_path / "part.npz").code == 130
+    monkeypatch.setattr(optim.AdamW, "step", step)
+    arrays, meta = load_checkpoint(tmp_path / "part.npz")
+    for name in ("vocab_size", "batch_tokens", "source_file", "target_file", "corpus",
+                 "norm_type"):
+        del meta["settings"][name]
+    del meta["config"]["norm_type"]
+    save_checkpoint(tmp_path / "old.npz", arrays, meta)
+    resumed = run("train", "translate", "--resume", tmp_path / "old.npz", "--quiet")
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[-1] == full.lines[-1]
