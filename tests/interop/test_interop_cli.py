@@ -77,7 +77,7 @@ def test_refusals_are_one_line_naming_the_setting_or_file(tmp_path):
     assert_fails(run("import", tmp_path / "nowhere", "--format", "hf", "--out",
                      tmp_path / "x.npz"), 1, f"{tmp_path / 'nowhere'}: not a folder")
     assert_fails(run("import", tmp_path, "--format", "nanogpt", "--out", tmp_path / "x.npz"),
-                 1, f"{tmp_path / 'ckpt.pt'}: not a readable nanoGPT checkpoint")
+                 1, f"{tmp_path / 'ckpt.pt'}: no such file; nanoGPT saves out_dir/ckpt.pt")
     assert not (tmp_path / "x.npz").exists()
     assert run("export", "--checkpoint", path, "--format", "hf", "--out", tmp_path / "hf").code == 0
     weights = tmp_path / "hf" / "model.safetensors"
