@@ -18,15 +18,15 @@ INCOMPLETE = "\ufffd"  # what a decoder writes for bytes that are not (yet) a ch
 
 
 class TextStream:
-    """Prints the text of ``prompt`` at once, then each token's text as
-    :meth:`add` receives it; :meth:`close` prints what was held back and
-    ends the line."""
+    """Prints the text of ``prompt`` with the first token :meth:`add`
+    receives, then each token's text as it comes; :meth:`close` prints what
+    was held back and ends the line.  Nothing is printed before the first
+    token: a sampler that refuses its settings leaves the screen empty."""
 
     def __init__(self, tokenizer, prompt, out=None):
         self.tokenizer = tokenizer
         self.out = out if out is not None else sys.stdout
         self.held = [int(token) for token in prompt]  # ids whose text is not printed yet
-        self._print_whole_characters()
 
     def add(self, token: int) -> None:
         self.held.append(int(token))
