@@ -50,8 +50,10 @@ def trained(tmp_path_factory):
 
 
 def llama(path, block_size: int):
+    # logits_all: since 0.3 the binding writes a position's logits into .scores only then
     return llama_cpp.Llama(model_path=str(path), n_ctx=block_size, n_batch=block_size,
-                           n_threads=2, type_k=FLOAT32, type_v=FLOAT32, verbose=False)
+                           n_threads=2, type_k=FLOAT32, type_v=FLOAT32, logits_all=True,
+                           verbose=False)
 
 
 def last_logits(model, ids) -> np.ndarray:
