@@ -39,35 +39,50 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..core import Array, Float, Integer, Module, checked, expect, no_grad
-from ..core.validate import float_dtype, head_width, is_integer, option, positive_int, probability
+from ..core.validate import (FLOAT_DTYPES, float_dtype, head_width, is_integer, option,
+                             positive_int, probability)
 from ..layers import (Dropout, Embedding, LearnedPositionalEmbedding, Sequential,
                       SinusoidalPositionalEncoding, TransformerBlock)
 from ..layers.activations import GELU_FORMS
 from ..layers.attention import MASKS, SCORES
 from ..layers.kv_cache import KVCache
 from ..layers.norms import NORM_TYPES
+from .settings import setting
 
 POSITIONS = ("learned", "sinusoidal")
 
 
 @dataclass(frozen=True)
 class GPTConfig:
-    """Everything that fixes a GPT's shapes.  Defaults: nanoGPT's "baby" CPU model."""
+    """Everything that fixes a GPT's shapes.  Defaults: nanoGPT's "baby" CPU model.
 
-    vocab_size: int  # distinct tokens (characters), taken from the tokenizer
-    block_size: int = 64  # longest context the model reads: the position table's max_len
-    n_layer: int = 4  # transformer blocks
-    n_head: int = 4  # attention heads per block; d_model must be divisible by it
-    d_model: int = 128  # width of the residual stream (nanoGPT's n_embd)
-    d_ff: int | None = None  # feed-forward width; None means 4 * d_model
-    dropout: float = 0.0  # probability for every dropout layer; 0 on a small CPU run
-    positions: str = "learned"  # "learned" (GPT-2, nanoGPT) or "sinusoidal" (Vaswani et al.)
-    score: str = "scaled_dot"  # attention score, one of attention.SCORES
-    mask: str = "causal"  # which positions attention sees, one of attention.MASKS
-    gelu: str = "tanh"  # the feed-forward's GELU: "tanh" (GPT-2) or "erf" (exact, nanoGPT)
-    norm_type: str = "layer"  # every norm's kind, one of norms.NORM_TYPES: "layer" or "rms"
-    dtype: str = "float32"  # float64 for gradient checks
-    seed: int = 0  # seeds the initial weights and every dropout generator
+    Each field says what it means (:func:`~shapesafe_nn.models.settings.setting`):
+    ``train gpt`` makes a flag of each, with that help."""
+
+    vocab_size: int = setting(help="distinct tokens (characters), taken from the tokenizer")
+    block_size: int = setting(64, "the longest context the model reads: the position "
+                                  "table's rows")
+    n_layer: int = setting(4, "transformer blocks")
+    n_head: int = setting(4, "attention heads per block; d_model must be divisible by it")
+    d_model: int = setting(128, "width of the residual stream (nanoGPT's n_embd)")
+    d_ff: int | None = setting(None, "the feed-forward's hidden width (default: 4 * d_model)")
+    dropout: float = setting(0.0, "the probability of every dropout layer; 0 on a small CPU "
+                                  "run")
+    positions: str = setting("learned", "where each token is: learned (GPT-2, nanoGPT) or "
+                                        "sinusoidal (Vaswani et al.)", POSITIONS)
+    score: str = setting("scaled_dot", "how attention scores a key (all but scaled_dot are "
+                                       "experiments: see benchmarks/experiments.py)",
+                         tuple(SCORES))
+    mask: str = setting("causal", "which positions attention may see (causal: the past only)",
+                        tuple(MASKS))
+    gelu: str = setting("tanh", "the feed-forward's GELU: tanh (GPT-2's approximation; "
+                                "llama.cpp's) or erf (the exact form, nanoGPT's)",
+                        tuple(GELU_FORMS))
+    norm_type: str = setting("layer", "every norm's kind: layer (LayerNorm, GPT-2's) or rms "
+                                      "(RMSNorm)", tuple(NORM_TYPES))
+    dtype: str = setting("float32", "the float type of weights and activations (float64 for "
+                                    "gradient checks)", FLOAT_DTYPES)
+    seed: int = setting(0, "seeds the initial weights and every dropout generator")
 
     def __post_init__(self):
         owner = GPTConfig  # errors name the class of these fields, in a subclass's too

@@ -38,10 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core import Array, Float, Integer, Module, checked
-from ..core.validate import option
+from ..core.validate import InvalidArgument, option
 from ..layers import (Attention, AttentionHead, Embedding, FeedForward, MultiHeadAttention,
                       Sequential)
 from .gpt import GPT, GPTConfig, position_layer
+from .settings import setting
 
 # The rungs, in the lecture's order: each adds one idea to the one before
 RUNGS = ("bigram", "average", "head", "heads", "feed_forward", "residual", "full")
@@ -55,20 +56,25 @@ class LadderConfig(GPTConfig):
     """A :class:`~shapesafe_nn.models.gpt.GPTConfig` and the rung of the ladder
     it builds: one of RUNGS, ``"full"`` (the default) being the whole GPT."""
 
-    rung: str = "full"
+    rung: str = setting("full", "a step of the build-up ladder of Let's build GPT, each the "
+                                "one before plus one idea: bigram, average (of the past), head, "
+                                "heads, feed_forward, residual (+ layer norm), full (+ dropout: "
+                                "the GPT); see benchmarks/ladder.py", RUNGS)
 
     def __post_init__(self):
         super().__post_init__()
         option(self, "rung", self.rung, RUNGS)
         if self.dropout > 0 and self.rung != "full":
             # dropout is the last rung's one addition: below it, the rung names the model
-            raise ValueError(f"{type(self).__name__}: dropout {self.dropout} is what rung "
-                             f"'full' adds; rung {self.rung!r} has none, so its dropout must be 0")
+            raise InvalidArgument(f"{type(self).__name__}: dropout {self.dropout} is what rung "
+                                  f"'full' adds; rung {self.rung!r} has none, so its dropout "
+                                  f"must be 0", "dropout")
         if self.norm_type != "layer" and self.rung not in TRANSFORMER_RUNGS:
             # the norms come with the residual stream: below it, there is none to choose
-            raise ValueError(f"{type(self).__name__}: norm_type {self.norm_type!r} is the norm "
-                             f"of rungs {' and '.join(TRANSFORMER_RUNGS)}; rung {self.rung!r} "
-                             f"has no norm, so its norm_type must be 'layer'")
+            raise InvalidArgument(f"{type(self).__name__}: norm_type {self.norm_type!r} is the "
+                                  f"norm of rungs {' and '.join(TRANSFORMER_RUNGS)}; rung "
+                                  f"{self.rung!r} has no norm, so its norm_type must be 'layer'",
+                                  "norm_type")
 
 
 def build_gpt(config: GPTConfig) -> Module:

@@ -20,7 +20,9 @@ from ..layers import Dense, ReLU, Sequential, Sigmoid
 from ..core import Module
 from ..core import no_grad
 from ..core import Array, Float, Integer, checked
-from ..core.validate import float_dtype, non_negative_int, option, positive_int
+from ..core.validate import (FLOAT_DTYPES, InvalidArgument, float_dtype, non_negative_int,
+                             option, positive_int)
+from .settings import setting
 
 ACTIVATIONS = {"sigmoid": Sigmoid, "relu": ReLU}
 INITS = ("nielsen", "scaled")
@@ -31,22 +33,23 @@ OUTPUTS = ("sigmoid", "logits")
 class NetworkConfig:
     """Everything that fixes a :class:`Network`.  Defaults: the book's chapter-1 network."""
 
-    sizes: tuple[int, ...] = (784, 30, 10)  # neurons per layer, input first
-    activation: str = "sigmoid"  # after each hidden layer: "sigmoid" (the book) or "relu"
-    # "sigmoid" squashes the last layer too (the book, with the quadratic cost);
-    # "logits" leaves it linear, for SoftmaxCrossEntropy
-    output: str = "sigmoid"
-    # "nielsen": weights and biases N(0, 1) (ch. 1); "scaled": weights N(0, 1/d_in),
-    # biases N(0, 1) (ch. 3), which keeps hidden neurons from saturating
-    init: str = "nielsen"
-    seed: int = 0  # seeds the initial weights
-    dtype: str = "float64"  # float64 as the book's numpy, or float32
+    sizes: tuple[int, ...] = setting((784, 30, 10), "neurons per layer, input first")
+    activation: str = setting("sigmoid", "after each hidden layer: sigmoid (the book) or relu",
+                              tuple(ACTIVATIONS))
+    output: str = setting("sigmoid", "sigmoid squashes the last layer too (the book, with the "
+                                     "quadratic cost); logits leaves it linear, for "
+                                     "SoftmaxCrossEntropy", OUTPUTS)
+    init: str = setting("nielsen", "nielsen: weights and biases N(0, 1) (ch. 1); scaled: "
+                                   "weights N(0, 1/d_in), biases N(0, 1) (ch. 3), which keeps "
+                                   "hidden neurons from saturating", INITS)
+    seed: int = setting(0, "seeds the initial weights")
+    dtype: str = setting("float64", "float64 as the book's numpy, or float32", FLOAT_DTYPES)
 
     def __post_init__(self):
         if isinstance(self.sizes, (str, bytes)) or not hasattr(self.sizes, "__len__") \
                 or len(self.sizes) < 2:
-            raise ValueError(f"NetworkConfig: sizes needs an input and an output size, "
-                             f"got {self.sizes!r}")
+            raise InvalidArgument(f"NetworkConfig: sizes needs an input and an output size, "
+                                  f"got {self.sizes!r}", "sizes")
         # frozen: set through object.__setattr__; a list (from JSON) becomes a tuple
         object.__setattr__(self, "sizes", tuple(positive_int(self, f"sizes[{index}]", size)
                                                 for index, size in enumerate(self.sizes)))

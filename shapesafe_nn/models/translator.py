@@ -38,7 +38,9 @@ from ..layers.norms import NORM_TYPES
 from ..layers.transformer_block import NORM_PLACEMENTS
 from ..core import Module
 from ..core import Array, Bool, Float, Integer, checked, expect
-from ..core.validate import float_dtype, option, positive_int, probability
+from ..core.validate import (FLOAT_DTYPES, float_dtype, head_width, option, positive_int,
+                             probability)
+from .settings import setting
 
 
 @dataclass(frozen=True)
@@ -46,29 +48,34 @@ class TranslatorConfig:
     """Everything that fixes a translator's shapes.  Defaults: the sizes of
     the number-words task (d_model 128, 2 + 2 layers, 4 heads, d_ff 512)."""
 
-    src_vocab_size: int  # distinct source tokens, from the source tokenizer
-    tgt_vocab_size: int  # distinct target tokens: the logits' vocab
-    share_embeddings: bool = False  # one table for both sides (the vocab sizes must agree)
-    max_len: int = 64  # longest sentence, in tokens: the position table's rows
-    n_layer: int = 2  # encoder blocks, and as many decoder blocks (the paper's N)
-    n_head: int = 4  # attention heads; d_model must be divisible by it
-    d_model: int = 128  # width of the residual stream
-    d_ff: int = 512  # feed-forward hidden width (4 * d_model, as the paper's 2048 for 512)
-    dropout: float = 0.1  # the paper's P_drop, for every dropout layer
-    norm: str = "post"  # "post" (the paper) or "pre" (GPT-2): where the norms sit
-    norm_type: str = "layer"  # which norm, one of norms.NORM_TYPES: "layer" or "rms"
-    activation: str = "relu"  # the feed-forward's: "relu" (the paper) or "gelu"
-    gelu: str = "tanh"  # GELU's form when activation is "gelu": "tanh" or "erf"
-    dtype: str = "float32"  # float64 for gradient checks
-    seed: int = 0  # seeds the initial weights and every dropout generator
+    src_vocab_size: int = setting(help="distinct source tokens, from the source tokenizer")
+    tgt_vocab_size: int = setting(help="distinct target tokens: the logits' vocab")
+    share_embeddings: bool = setting(False, "one table for both sides (the vocab sizes must "
+                                            "agree)")
+    max_len: int = setting(64, "the longest sentence, in tokens: the position table's rows")
+    n_layer: int = setting(2, "encoder blocks, and as many decoder blocks (the paper's N)")
+    n_head: int = setting(4, "attention heads; d_model must be divisible by it")
+    d_model: int = setting(128, "width of the residual stream")
+    d_ff: int = setting(512, "the feed-forward's hidden width (4 * d_model, as the paper's "
+                             "2048 for 512)")
+    dropout: float = setting(0.1, "the paper's P_drop, for every dropout layer")
+    norm: str = setting("post", "where the norms sit: post (the paper) or pre (GPT-2)",
+                        NORM_PLACEMENTS)
+    norm_type: str = setting("layer", "which norm: layer (LayerNorm, the paper's) or rms "
+                                      "(RMSNorm)", tuple(NORM_TYPES))
+    activation: str = setting("relu", "the feed-forward's: relu (the paper) or gelu",
+                              tuple(ACTIVATIONS))
+    gelu: str = setting("tanh", "GELU's form, when the activation is gelu: tanh (GPT-2's "
+                                "approximation) or erf (the exact form)", tuple(GELU_FORMS))
+    dtype: str = setting("float32", "the float type of weights and activations (float64 for "
+                                    "gradient checks)", FLOAT_DTYPES)
+    seed: int = setting(0, "seeds the initial weights and every dropout generator")
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "max_len", "n_layer", "n_head",
                      "d_model", "d_ff"):
             positive_int(self, name, getattr(self, name))
-        if self.d_model % self.n_head:
-            raise ValueError(f"TranslatorConfig: d_model {self.d_model} is not divisible by "
-                             f"n_head {self.n_head}; d_model must be n_head * d_head")
+        head_width(self, self.d_model, self.n_head, "n_head")
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(f"TranslatorConfig: share_embeddings needs one vocabulary, but "
                              f"src_vocab_size is {self.src_vocab_size} and tgt_vocab_size "
