@@ -544,6 +544,13 @@ def exported_hf(folder: Path) -> SimpleNamespace:
     return scene
 
 
+def hf_config(**changes) -> Callable[[Path], None]:
+    """The exported config.json, with ``changes``."""
+    def write(path: Path) -> None:
+        path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+    return write
+
+
 def folder_of_notes(path: Path) -> None:
     path.mkdir()
     (path / "notes.txt").write_text("mine, not the export's")
@@ -1473,6 +1480,16 @@ CASES = [
          nanogpt_files(lambda c: c.update(extra=pytest.importorskip("torch").nn.Identity())),
          nanogpt_import, UserError,
          ("nano/ckpt.pt: holds Python objects beyond tensors and plain data", "not read"),
+         ("files", "stdout")),
+    Case("nanogpt-import-of-a-billion-layers",
+         nanogpt_files(lambda c: c["model_args"].update(n_layer=10 ** 9)), nanogpt_import,
+         UserError, ("nano/ckpt.pt: model_args: its sizes (n_layer 1,000,000,000, n_embd 8",
+                     "GB of memory"), ("files", "stdout")),
+    Case("hf-import-of-a-million-wide-model", plus(exported_hf, {"hf/config.json": hf_config(
+            n_embd=10 ** 6, n_head=1)}),
+         lambda s: command(s, "import", s.folder / "hf", "--format", "hf", "--out",
+                           s.folder / "back.npz"), UserError,
+         ("hf/config.json: its sizes (n_layer 2, n_embd 1,000,000", "GB of memory"),
          ("files", "stdout")),
     Case("nanogpt-untied-head",
          nanogpt_files(lambda c: c["model"].update({"lm_head.weight": 2 * c["model"][

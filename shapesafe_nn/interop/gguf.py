@@ -57,7 +57,7 @@ from ..models.gpt import GPT, GPTConfig
 from ..saving.files import writing_atomically
 from ..tokenizers import BPETokenizer
 from ..tokenizers.bpe import BYTE_ALPHABET, byte_level, hugging_face_tokenizers
-from .limits import FormatError, refuse_unless_gpt2_attention
+from .limits import FormatError, refuse_beyond_memory, refuse_unless_gpt2_attention
 from .names import GGUF_NAMES, OUT_IN, gguf_name, gpt2_tensors
 
 ARCHITECTURE = "gpt2"
@@ -334,6 +334,7 @@ def import_gguf(path) -> tuple[GPT, object]:
     path = Path(path)
     reader = _read(path)
     config = _config(reader, path)
+    refuse_beyond_memory(config, path, SIZES)
     tokenizer = _tokenizer(reader, path, config.vocab_size)
     model = GPT(config)
     _copy_tensors(reader, model, path)

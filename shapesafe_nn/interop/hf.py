@@ -29,7 +29,7 @@ import numpy as np
 from ..models.gpt import GPT, GPTConfig
 from ..saving.files import check_replaceable_folder, writing_folder_atomically
 from ..tokenizers import CharTokenizer, char_tokenizer_json, read_tokenizer_json
-from .limits import FormatError, refuse_unless_gpt2_attention
+from .limits import FormatError, refuse_beyond_memory, refuse_unless_gpt2_attention
 from .names import IN_OUT, gpt2_tensors
 
 CONFIG = "config.json"
@@ -153,6 +153,8 @@ def import_hf(folder, tokenizer_path=None) -> tuple[GPT, object]:
         raise FormatError(f"{folder}: not a folder; give the folder that holds {CONFIG} "
                           f"and {WEIGHTS}")
     config = read_config(folder)
+    refuse_beyond_memory(config, folder / CONFIG, {"d_model": "n_embd",
+                                                   "block_size": "n_positions"})
     tokenizer_path = Path(tokenizer_path) if tokenizer_path else folder / TOKENIZER
     if not tokenizer_path.is_file():
         raise FormatError(f"{tokenizer_path}: no such tokenizer; the model's ids mean "

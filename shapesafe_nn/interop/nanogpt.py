@@ -38,7 +38,7 @@ from ..models.gpt import GPT, GPTConfig
 from ..saving.files import check_replaceable_folder, special_kind, writing_folder_atomically
 from ..saving.npz import ZIP_MAGIC
 from ..tokenizers import read_tokenizer_json
-from .limits import FormatError, refuse_unless_gpt2_attention
+from .limits import FormatError, refuse_beyond_memory, refuse_unless_gpt2_attention
 from .names import OUT_IN, gpt2_tensors
 
 CHECKPOINT = "ckpt.pt"
@@ -265,6 +265,7 @@ def import_nanogpt(folder, tokenizer_path=None) -> tuple[GPT, object]:
                            gelu="erf", dtype="float64" if float64 else "float32")
     except (KeyError, TypeError, ValueError) as error:
         raise FormatError(f"{path}: model_args refused: {error!r}") from None
+    refuse_beyond_memory(config, f"{path}: model_args", {"d_model": "n_embd"})
     tokenizer = _nanogpt_tokenizer(folder, tokenizer_path, checkpoint, config)
     checkpoint = None  # only the weights are needed from here on
     model = GPT(config)
