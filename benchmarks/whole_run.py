@@ -117,7 +117,7 @@ def run_torch(args, warmup: int) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=BABY["iters"])
+    parser.add_argument("--iters", type=int, default=BABY["steps"])
     parser.add_argument("--eval-interval", type=int, default=BABY["eval_interval"])
     parser.add_argument("--eval-iters", type=int, default=BABY["eval_iters"])
     parser.add_argument("--rounds", type=int, default=1, help="runs of each, taking turns")

@@ -261,7 +261,8 @@ def test_a_bad_rung_name_is_refused_when_the_flags_are_parsed():
 
 def test_dropout_below_the_full_rung_is_refused_before_any_work():
     assert_fails(run(*TRAIN_GPT, "--rung", "residual", "--dropout", "0.2"), 2,
-                 "--dropout 0.2 is what --rung full adds; --rung residual has none")
+                 "argument --dropout: LadderConfig: dropout 0.2 is what rung 'full' adds; "
+                 "rung 'residual' has none")
 
 
 def test_resume_refuses_a_changed_rung(tmp_path):

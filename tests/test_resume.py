@@ -241,16 +241,20 @@ def damaged_copy(source, tmp_path, change) -> str:
     (lambda a, m: m.pop("data_sha256"), "description lacks data_sha256"),
     (lambda a, m: m.update(data=5), "its data is damaged (int)"),
     (lambda a, m: m.update(tokenizer=None), "its tokenizer is damaged (NoneType)"),
-    (lambda a, m: m["settings"].pop("iters"), "its settings are not those of a gpt run"),
+    (lambda a, m: m["settings"].pop("steps"), "its settings are not those of a gpt run"),
     (lambda a, m: m["settings"].update(lr="fast"), "setting lr is 'fast', not a float"),
+    (lambda a, m: m["settings"].update(n_head=0), "its saved settings are refused: GPTConfig: "
+                                                  "n_head must be a positive integer, not 0"),
+    (lambda a, m: m["settings"].update(d_ff="wide"), "GPTConfig: d_ff must be a positive "
+                                                     "integer, not 'wide'"),
     (lambda a, m: m.update(progress=[1]), "its training history is damaged"),
     (lambda a, m: m["progress"]["history"][0].pop("lr"), "its training history is damaged"),
     (lambda a, m: a.pop("rng/batches"), "no 'rng/batches'"),
     (lambda a, m: a.update({"progress/step": np.array(-3)}), "'progress/step' must be one "
                                                             "integer >= 0"),
 ], ids=["no-progress", "no-settings", "no-fingerprint", "data-int", "tokenizer-none",
-        "settings-keys", "setting-type", "progress-list", "history-record", "no-rng",
-        "negative-step"])
+        "settings-keys", "setting-type", "setting-the-config-refuses", "optional-setting",
+        "progress-list", "history-record", "no-rng", "negative-step"])
 def test_a_damaged_checkpoint_is_refused_naming_the_file(finished_gpt, tmp_path, change, message):
     damaged = damaged_copy(finished_gpt, tmp_path, change)
     assert_fails(run("train", "gpt", "--resume", damaged, "--quiet"), 1, str(damaged), message)
@@ -424,3 +428,21 @@ def test_a_gpt_run_saved_before_the_rung_setting_existed_resumes_as_the_full_gpt
     assert resumed.code == 0, resumed.err
     assert resumed.lines[-1] == full.lines[-1]
     assert load_checkpoint(tmp_path / "resumed.npz")[1]["settings"]["rung"] == "full"
+
+
+def test_a_gpt_run_saved_when_its_length_was_iters_resumes_as_steps(tmp_path, ctrl_c_at_step):
+    full = run(*TRAIN_GPT, "--steps", "12", "--save", tmp_path / "full.npz")
+    assert full.code == 0, full.err
+    ctrl_c_at_step(optim.AdamW, 5)
+    assert run(*TRAIN_GPT, "--steps", "12", "--save", tmp_path / "part.npz").code == 130
+    arrays, meta = load_checkpoint(tmp_path / "part.npz")
+    # as an older version wrote it: the run's length was --iters, and there was no d_ff
+    meta["settings"]["iters"] = meta["settings"].pop("steps")
+    del meta["settings"]["d_ff"]
+    save_checkpoint(tmp_path / "old.npz", arrays, meta)
+    resumed = run("train", "gpt", "--resume", tmp_path / "old.npz", "--iters", "12",
+                  "--save", tmp_path / "resumed.npz")
+    assert resumed.code == 0, resumed.err
+    assert resumed.lines[-1] == full.lines[-1]
+    settings = load_checkpoint(tmp_path / "resumed.npz")[1]["settings"]
+    assert (settings["steps"], settings["d_ff"]) == (12, None) and "iters" not in settings

@@ -34,6 +34,17 @@ def within_int64(value: int | float, text: str) -> None:
         raise argparse.ArgumentTypeError(f"must be at most {LARGEST_WHOLE_NUMBER}, not {typed}")
 
 
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number within int64, for a config's field
+    (``--n-head``), whose range the config checks (see config_flags.py)."""
+    value = int(text)
+    within_int64(value, text)
+    return value
+
+
+whole_number.__name__ = "int"  # argparse names the type in its message: "invalid int value"
+
+
 def positive(kind):
     """An argparse type: ``kind(text)``, finite and above 0 (``--lr``, ``--epochs``)."""
     def parse(text: str):
@@ -59,6 +70,14 @@ def non_negative(kind):
 
 
 non_negative_int = non_negative(int)
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number in [0, 1) (``--smoothing``)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    return value
 
 
 def non_empty_prompt(text: str) -> str:

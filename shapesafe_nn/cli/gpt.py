@@ -12,49 +12,55 @@ from pathlib import Path
 import numpy as np
 
 from ..data import CharTokenizer, TextDataError, load_text, split_train_val
-from ..layers.activations import GELU_FORMS
-from ..layers.attention import MASKS, SCORES
-from ..layers.norms import NORM_TYPES
-from ..models.ladder import RUNGS, LadderConfig, build_gpt
+from ..models.ladder import LadderConfig, build_gpt
 from ..optim import AdamW
 from ..saving.load import load_gpt_checkpoint as load_gpt  # model, tokenizer, description
 from ..tokenizers import BPETokenizer, tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.trainer import EvalRecord, estimate_loss, train_language_model
 from .arguments import non_empty_prompt, non_negative, non_negative_int, positive
+from .config_flags import add_config_flags, check_config, config_defaults, config_of
 from .memory import check_fits, gpt_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \
-    run_log, run_training, use_checks
+from .runs import Built, Training, add_checks_argument, add_preset_arguments, \
+    add_run_arguments, preset_settings, run_log, run_training, use_checks
 from .stream import TextStream
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
     "baby": dict(n_layer=4, n_head=4, d_model=128, block_size=64, batch_size=12, dropout=0.0,
                  lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1, grad_clip=1.0,
-                 iters=2000, eval_interval=250, eval_iters=200),
+                 steps=2000, eval_interval=250, eval_iters=200),
     "tiny": dict(n_layer=2, n_head=2, d_model=32, block_size=32, batch_size=8, dropout=0.0,
                  lr=3e-3, min_lr=3e-4, warmup=10, weight_decay=0.1, grad_clip=1.0,
-                 iters=100, eval_interval=50, eval_iters=10),
+                 steps=100, eval_interval=50, eval_iters=10),
 }
-# What the model is, whatever the preset; each flag given replaces one.
-MODEL_DEFAULTS = dict(positions="learned", score="scaled_dot", mask="causal", gelu="tanh",
-                      dtype="float32", seed=0, rung="full", norm_type="layer",
-                      tokenizer="char", vocab_size=512)
+# The run's settings that are not the model's, beside --steps: each preset sets them
+TRAINING_ARGUMENTS = (
+    ("batch_size", positive(int), "sequences of block_size + 1 tokens a step"),
+    ("lr", positive(float), "the learning rate at the end of the warm-up, where the cosine "
+                            "decay starts"),
+    ("min_lr", positive(float), "the learning rate the cosine decay ends at, at the last step"),
+    ("warmup", non_negative_int, "steps whose learning rate rises linearly to --lr"),
+    ("weight_decay", non_negative(float), "AdamW's weight decay"),
+    ("grad_clip", non_negative(float), "the largest norm of a step's gradients (0: no clipping)"),
+    ("eval_interval", positive(int), "steps from one evaluation to the next"),
+    ("eval_iters", positive(int), "batches each evaluation averages over"),
+)
+# The model's flags are LadderConfig's fields (config_flags.py), but its vocab_size:
+# the tokenizer's
+GIVEN_BY_THE_DATA = ("vocab_size",)
 # --tokenizer: a token per character (Karpathy's), or GPT-2's byte-level BPE learned
 # from the text, --vocab-size pieces: the 256 bytes first, then the merges
 TOKENIZERS = ("char", "bpe")
 BYTES = 256
+# What the model is, whatever the preset (the config's defaults), and its tokens;
+# the preset's values replace these, and each flag given replaces one.
+MODEL_DEFAULTS = (config_defaults(LadderConfig, GIVEN_BY_THE_DATA)
+                  | dict(tokenizer="char", vocab_size=512))
 # Every setting of a run, with the types a saved one must have (values: baby's).
-DEFAULT_SETTINGS = {"preset": "baby"} | PRESETS["baby"] | MODEL_DEFAULTS
+DEFAULT_SETTINGS = {"preset": "baby"} | MODEL_DEFAULTS | PRESETS["baby"]
 BETAS = (0.9, 0.99)  # nanoGPT's Shakespeare setting: beta2 0.99 suits its small batches
 SAMPLE_PROMPT = "\n"
-
-
-def probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
-    return value
 
 
 def add_commands(train_models, eval_models, commands) -> None:
@@ -62,68 +68,56 @@ def add_commands(train_models, eval_models, commands) -> None:
         "gpt", help="a character-level GPT on text",
         description="Train a character-level GPT (default: the baby preset on the bundled "
                     "Shakespeare tragedies). Flags override the preset.")
-    train.add_argument("--data", type=Path, default=None, help="a UTF-8 text file")
-    train.add_argument("--preset", choices=sorted(PRESETS), help="default baby")
-    for name, kind in (("iters", positive(int)), ("batch-size", positive(int)),
-                       ("block-size", positive(int)), ("n-layer", positive(int)),
-                       ("n-head", positive(int)), ("d-model", positive(int)),
-                       ("dropout", probability), ("lr", positive(float)),
-                       ("min-lr", positive(float)), ("warmup", non_negative_int),
-                       ("weight-decay", non_negative(float)), ("grad-clip", non_negative(float)),
-                       ("eval-interval", positive(int)), ("eval-iters", positive(int))):
-        train.add_argument(f"--{name}", type=kind, default=None,
-                           help="default: from the preset")
-    train.add_argument("--positions", choices=["learned", "sinusoidal"], help="default learned")
-    train.add_argument("--score", choices=list(SCORES),
-                       help="how attention scores a key (default scaled_dot; an experiment: see "
-                            "benchmarks/experiments.py)")
-    train.add_argument("--mask", choices=list(MASKS),
-                       help="which positions attention may see (default causal: the past only)")
-    train.add_argument("--gelu", choices=list(GELU_FORMS),
-                       help="the feed-forward's GELU: tanh (GPT-2's approximation, the default; "
-                            "llama.cpp's) or erf (the exact form, nanoGPT's)")
-    train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
+    train.add_argument("--data", type=Path, default=None,
+                       help="a UTF-8 text file (default: the bundled Shakespeare tragedies)")
+    train.add_argument("--preset", choices=list(PRESETS),
+                       help="the sizes and the schedule, which the flags below replace one by "
+                            "one (default baby)")
+    add_preset_arguments(train, PRESETS, TRAINING_ARGUMENTS)
     train.add_argument("--tokenizer", choices=TOKENIZERS,
-                       help="char: one token per character (the default); bpe: GPT-2's "
-                            "byte-level BPE, learned from the text")
+                       help="char: one token per character; bpe: GPT-2's byte-level BPE, "
+                            "learned from the text (default char)")
     train.add_argument("--vocab-size", type=positive(int), default=None,
                        help=f"--tokenizer bpe: how many pieces, the {BYTES} bytes included "
                             f"(default {MODEL_DEFAULTS['vocab_size']})")
-    train.add_argument("--rung", choices=list(RUNGS),
-                       help="a step of the build-up ladder of Let's build GPT, each the one "
-                            "before plus one idea: bigram, average (of the past), head, heads, "
-                            "feed_forward, residual (+ layer norm), full (+ dropout; the "
-                            "default); see benchmarks/ladder.py")
-    train.add_argument("--norm-type", choices=list(NORM_TYPES),
-                       help="which norm every block and the last one use: layer (LayerNorm, "
-                            "GPT-2's; the default) or rms (RMSNorm)")
     train.add_argument("--prompt", type=non_empty_prompt, default=None,
                        help="what the sample after training continues (default: a line break, "
                             "or the text's first character if it has none)")
     add_run_arguments(train)
+    add_config_flags(train, LadderConfig, GIVEN_BY_THE_DATA, MODEL_DEFAULTS, PRESETS)
     train.set_defaults(run=lambda args: run_training(args, GptTraining()))
 
     sample = commands.add_parser("sample", help="generate text from a saved GPT",
                                  description="Generate text from a saved GPT.")
-    sample.add_argument("--checkpoint", type=Path, required=True)
-    sample.add_argument("--prompt", type=non_empty_prompt, default=SAMPLE_PROMPT)
-    sample.add_argument("--tokens", type=non_negative_int, default=500)
-    sample.add_argument("--temperature", type=positive(float), default=1.0)
-    sample.add_argument("--top-k", type=positive(int), default=None)
-    sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                        help="a GPT that train gpt saved or import wrote")
+    sample.add_argument("--prompt", type=non_empty_prompt, default=SAMPLE_PROMPT,
+                        help="the text the sample continues (default: a line break)")
+    sample.add_argument("--tokens", type=non_negative_int, default=500,
+                        help="how many tokens to draw after the prompt (default 500)")
+    sample.add_argument("--temperature", type=positive(float), default=1.0,
+                        help="what the logits are divided by before the softmax: below 1 "
+                             "the likely tokens gain, above 1 the unlikely ones (default 1.0)")
+    sample.add_argument("--top-k", type=positive(int), default=None, metavar="K",
+                        help="draw from the K likeliest tokens only (default: from all)")
+    sample.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seeds the draws (default 0)")
     sample.set_defaults(run=run_sample)
 
     evaluate = eval_models.add_parser(
         "gpt", help="val loss of a saved GPT on a text",
         description="Val loss of a saved GPT on the last 10%% of a text, encoded with the "
                     "checkpoint's vocabulary.")
-    evaluate.add_argument("--checkpoint", type=Path, required=True)
+    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                          help="a GPT that train gpt saved or import wrote")
     evaluate.add_argument("--data", type=Path, default=None,
                           help="a UTF-8 text file (default: the bundled corpus)")
-    evaluate.add_argument("--eval-iters", type=positive(int), default=200)
+    evaluate.add_argument("--eval-iters", type=positive(int), default=200,
+                          help="batches the loss averages over (default 200)")
     evaluate.add_argument("--batch-size", type=positive(int), default=None,
-                          help="default: the batch size it was trained with")
-    evaluate.add_argument("--seed", type=non_negative_int, default=0)
+                          help="windows a batch (default: the batch size it was trained with)")
+    evaluate.add_argument("--seed", type=non_negative_int, default=0,
+                          help="seeds which windows the batches take (default 0)")
     add_checks_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -132,10 +126,8 @@ def settings_from(args, saved: dict | None) -> dict:
     """The preset, with every flag the user gave laid over it; or, resuming,
     the ``saved`` settings (a flag that would change them is refused)."""
     settings = preset_settings(args, saved, PRESETS, MODEL_DEFAULTS, "baby")
-    if settings["dropout"] > 0 and settings["rung"] != "full":
-        raise argparse.ArgumentTypeError(f"--dropout {settings['dropout']} is what --rung full "
-                                         f"adds; --rung {settings['rung']} has none: leave "
-                                         f"--dropout at 0 or use --rung full")
+    # the text's vocabulary is not read yet: every other field is checked now
+    check_config(LadderConfig, settings, args.resume if saved else None, vocab_size=1)
     if settings["tokenizer"] == "char" and args.vocab_size is not None:
         raise argparse.ArgumentTypeError(f"--vocab-size {args.vocab_size} is the BPE's "
                                          f"(--tokenizer bpe); a character vocabulary is the "
@@ -144,8 +136,8 @@ def settings_from(args, saved: dict | None) -> dict:
         raise argparse.ArgumentTypeError(f"--vocab-size {settings['vocab_size']} must be more "
                                          f"than {BYTES}: a byte-level BPE starts from the "
                                          f"{BYTES} bytes and adds its merges")
-    if settings["iters"] <= settings["warmup"]:  # the cosine decay starts after the warm-up
-        raise argparse.ArgumentTypeError(f"--iters {settings['iters']} must be larger than "
+    if settings["steps"] <= settings["warmup"]:  # the cosine decay starts after the warm-up
+        raise argparse.ArgumentTypeError(f"--steps {settings['steps']} must be larger than "
                                          f"--warmup {settings['warmup']}")
     return settings
 
@@ -175,12 +167,13 @@ class GptTraining(Training):
     defaults = DEFAULT_SETTINGS
     record_type = EvalRecord
     described = {"config": (dict,), "tokenizer": (str,)}
-    # runs saved before these settings existed: the full GPT, with LayerNorms and the
-    # tanh GELU, on characters
+    # runs saved before these settings existed: the full GPT, with LayerNorms, the
+    # tanh GELU and a feed-forward 4 * d_model wide, on characters
     later_settings = {"rung": "full", "norm_type": "layer", "gelu": "tanh", "tokenizer": "char",
-                      "vocab_size": MODEL_DEFAULTS["vocab_size"]}
+                      "vocab_size": MODEL_DEFAULTS["vocab_size"], "d_ff": None}
+    renamed_settings = {"iters": "steps"}  # --steps was --iters
     progress_type = LanguageModelProgress
-    total, unit = "iters", "iterations"
+    total, unit = "steps", "iterations"
     bundled = "the bundled corpus"
 
     def settings(self, args, saved):
@@ -202,7 +195,8 @@ class GptTraining(Training):
         _, _, tokenizer = dataset
         return gpt_needs(vocab=tokenizer.vocab_size, block_size=settings["block_size"],
                          n_layer=settings["n_layer"], d_model=settings["d_model"],
-                         d_ff=4 * settings["d_model"], n_head=settings["n_head"],
+                         d_ff=settings["d_ff"] or 4 * settings["d_model"],
+                         n_head=settings["n_head"],
                          batch_size=settings["batch_size"],
                          itemsize=4 if settings["dtype"] == "float32" else 8)
 
@@ -215,20 +209,14 @@ class GptTraining(Training):
         prompt_ids = encode_prompt(tokenizer, prompt)  # now, not after the training
         ids = tokenizer.encode(text)
         train_ids, val_ids = split_train_val(ids)
-        config = LadderConfig(vocab_size=tokenizer.vocab_size, block_size=settings["block_size"],
-                              n_layer=settings["n_layer"], n_head=settings["n_head"],
-                              d_model=settings["d_model"], dropout=settings["dropout"],
-                              positions=settings["positions"], score=settings["score"],
-                              mask=settings["mask"], dtype=settings["dtype"],
-                              seed=settings["seed"], rung=settings["rung"],
-                              norm_type=settings["norm_type"], gelu=settings["gelu"])
+        config = config_of(LadderConfig, settings, vocab_size=tokenizer.vocab_size)
         model = build_gpt(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])
 
         def train_from(progress, save):
             return train_language_model(
-                model, optimizer, train_ids, val_ids, iters=settings["iters"],
+                model, optimizer, train_ids, val_ids, iters=settings["steps"],
                 batch_size=settings["batch_size"], block_size=config.block_size,
                 max_lr=settings["lr"], min_lr=settings["min_lr"], warmup=settings["warmup"],
                 grad_clip=settings["grad_clip"], eval_interval=settings["eval_interval"],
@@ -254,7 +242,7 @@ class GptTraining(Training):
         header = [f"GPT ({settings['preset']}{variant}): {model.num_parameters():,} parameters, "
                   f"n_layer {config.n_layer}, n_head {config.n_head}, d_model {config.d_model}, "
                   f"block {config.block_size}, batch {settings['batch_size']}, attention "
-                  f"{config.score} {config.mask}, {settings['iters']} iterations, "
+                  f"{config.score} {config.mask}, {settings['steps']} iterations, "
                   f"checks {checks}",
                   f"data: {data or 'bundled Shakespeare tragedies'}: {len(text):,} characters, "
                   f"vocab {tokenizer.vocab_size}{pieces}, {len(train_ids):,} train / "

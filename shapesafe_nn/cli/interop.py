@@ -18,9 +18,9 @@ from ..interop.nanogpt import export_names as nanogpt_names
 from ..saving.checkpoint import load_checkpoint
 from ..saving.load import gpt_from, save_gpt
 from .arguments import check_output_folder, check_outputs
+from .gpt import BETAS  # train gpt's AdamW's, which nanoGPT's optimizer restores
 
 FORMATS = ("nanogpt", "hf", "gguf")
-BETAS = (0.9, 0.99)  # the betas of `train gpt`'s AdamW, which nanoGPT's optimizer restores
 
 
 def add_commands(commands) -> None:

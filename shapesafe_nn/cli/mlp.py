@@ -17,26 +17,35 @@ from ..saving.checkpoint import CheckpointError, config_from, load_checkpoint, l
 from ..training.progress import ClassifierProgress, fingerprint
 from ..training.trainer import EpochRecord, train_classifier
 from .arguments import non_negative_int, positive, within_int64
+from .config_flags import add_config_flags, check_config, config_defaults, config_of
 from .memory import network_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
     run_training, use_checks
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
-# The book's chapter-1 run; each flag given replaces one of these.
-BOOK = dict(sizes=[784, 30, 10], epochs=30, batch_size=10, lr=3.0, cost="quadratic",
-            activation="sigmoid", init="nielsen", seed=0, holdout=DEFAULT_HOLDOUT)
+COSTS = {"quadratic": "sigmoid", "cross-entropy": "logits"}  # --cost -> the network's output
+# The model's flags are NetworkConfig's fields (config_flags.py), but two that
+# follow from others: its output, from --cost (a sigmoid for the quadratic cost,
+# logits for SoftmaxCrossEntropy), and its dtype, the book's float64 in which
+# every command reads the digits (data.mnist.to_inputs)
+NOT_FLAGS = ("output", "dtype")
+# The book's chapter-1 run (the network's defaults are the book's); each flag
+# given replaces one of these.  A run's length is its epochs, passes over the
+# training digits, as in the book: not steps (see runs.STEPS_ALIASES).
+BOOK = (config_defaults(NetworkConfig, NOT_FLAGS)
+        | dict(epochs=30, batch_size=10, lr=3.0, cost="quadratic", holdout=DEFAULT_HOLDOUT))
 BUNDLED = "the bundled subset"
 
 
 def sizes_argument(text: str) -> list[int]:
+    """An argparse type: ``784,30,10``, as MNIST's digits need it; whether each
+    size is one a network can have is NetworkConfig's to say."""
     try:
         sizes = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as "
                                          f"784,30,10, not {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"need at least two positive sizes, not {text!r}")
     within_int64(max(sizes), text)
     if sizes[0] != PIXELS or sizes[-1] != CLASSES:  # every loader gives 784 pixels, 10 digits
         raise argparse.ArgumentTypeError(f"MNIST has {PIXELS} pixels and {CLASSES} digits, so "
@@ -49,17 +58,16 @@ def add_commands(train_models, eval_models) -> None:
     train = train_models.add_parser(
         "mlp", help="Nielsen's network on MNIST",
         description="Train Nielsen's chapter-1 network on MNIST (defaults: the book's run).")
-    train.add_argument("--sizes", type=sizes_argument,
-                       help="neurons per layer, input first (default 784,30,10)")
-    train.add_argument("--epochs", type=positive(int), help="default 30")
-    train.add_argument("--batch-size", type=positive(int), help="default 10")
-    train.add_argument("--lr", type=positive(float), help="learning rate η (default 3.0)")
-    train.add_argument("--cost", choices=["quadratic", "cross-entropy"],
-                       help="default quadratic")
-    train.add_argument("--activation", choices=["sigmoid", "relu"], help="default sigmoid")
-    train.add_argument("--init", choices=["nielsen", "scaled"],
-                       help="nielsen: N(0,1) weights (ch. 1, the default); "
-                            "scaled: N(0,1/d_in) (ch. 3)")
+    train.add_argument("--epochs", type=positive(int), metavar="N",
+                       help=f"passes over the training digits: the run's length "
+                            f"(default {BOOK['epochs']})")
+    train.add_argument("--batch-size", type=positive(int),
+                       help=f"digits a mini-batch, one step each (default {BOOK['batch_size']})")
+    train.add_argument("--lr", type=positive(float),
+                       help=f"learning rate η (default {BOOK['lr']})")
+    train.add_argument("--cost", choices=list(COSTS),
+                       help=f"quadratic (the book's chapter 1, on sigmoid outputs) or "
+                            f"cross-entropy (on softmax outputs) (default {BOOK['cost']})")
     train.add_argument("--holdout", type=non_negative_int,
                        help=f"examples held out for testing (default {DEFAULT_HOLDOUT}; "
                             f"0: train on all)")
@@ -67,14 +75,18 @@ def add_commands(train_models, eval_models) -> None:
                        help="an MNIST IDX directory or an .npz with x and y "
                             "(default: the bundled 5,000 digits)")
     add_run_arguments(train)
+    add_config_flags(train, NetworkConfig, NOT_FLAGS, BOOK, {}, {"sizes": sizes_argument})
     train.set_defaults(run=lambda args: run_training(args, MlpTraining()))
 
     evaluate = eval_models.add_parser(
         "mlp", help="evaluate a saved MLP",
         description="Evaluate a saved MLP. Without --data, on the holdout it was trained "
                     "without; an IDX directory is read as its t10k pair.")
-    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
-    evaluate.add_argument("--data", type=Path, default=None)
+    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                          help="a network that train mlp saved")
+    evaluate.add_argument("--data", type=Path, default=None,
+                          help="an MNIST IDX directory (its t10k pair) or an .npz with x and y "
+                               "(default: the digits held out from its training data)")
     add_checks_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -109,6 +121,11 @@ class MlpTraining(Training):
     total, unit = "epochs", "epochs"
     bundled = BUNDLED
 
+    def settings(self, args, saved):
+        settings = super().settings(args, saved)
+        check_config(NetworkConfig, settings, args.resume if saved else None)
+        return settings
+
     def read(self, data, settings, meta):
         return training_data(data, settings["holdout"])
 
@@ -119,9 +136,7 @@ class MlpTraining(Training):
 
     def build(self, args, settings, dataset, meta, checks) -> Built:
         train, test, description = dataset
-        config = NetworkConfig(settings["sizes"], activation=settings["activation"],
-                               output="sigmoid" if settings["cost"] == "quadratic" else "logits",
-                               init=settings["init"], seed=settings["seed"])
+        config = config_of(NetworkConfig, settings, output=COSTS[settings["cost"]])
         model = Network.from_config(config)
         cost = QuadraticCost() if settings["cost"] == "quadratic" else SoftmaxCrossEntropy()
         optimizer = SGD(model.named_parameters(), lr=settings["lr"])

@@ -9,7 +9,7 @@ way; then write the checkpoint, the plot and the JSON.  Every check that can
 fail runs before the first step, so that a mistake costs seconds, not a run.
 
 ``--save CKPT`` writes a checkpoint at the end, ``--save-every N`` also every
-N steps (mini-batches for the MLP, iterations for the GPT), and Ctrl-C (or
+N optimizer steps (mini-batches for the MLP), and Ctrl-C (or
 SIGTERM, SIGHUP) writes one of the last completed step before stopping.
 ``--quiet`` prints the summary line alone: no progress bar, no header, no
 evaluations (for scripts, and for runs whose summary is all one needs).
@@ -38,11 +38,36 @@ from ..core import CHECK_MODES, checks_from_environment, set_checks
 from ..training.generator_state import dropout_arrays, load_dropout_arrays
 from ..training.trainer import write_line
 from .arguments import check_outputs, check_png, non_negative_int, positive
+from .config_flags import flag, with_default
 from .memory import check_fits
 
 
+# A run's length in optimizer steps, in every command that counts steps: --steps.
+# train gpt called it --iters (nanoGPT's max_iters), which stays as another name.
+# train mlp counts epochs, passes over the data, as Nielsen's book does: --epochs
+# is another unit, not another name, so it is no alias of --steps.
+STEPS_ALIASES = ("--iters",)
+
+
+def add_preset_arguments(parser: argparse.ArgumentParser, presets: dict[str, dict],
+                         arguments: tuple[tuple[str, Callable, str], ...]) -> None:
+    """``--steps N`` (also ``--iters N``), and a flag for each ``(name, type, help)``
+    of ``arguments``: the run's settings that each preset sets (its learning
+    rate, ...), whose help ends with each preset's value.  Not given, a flag
+    is None, so that the preset, or a resumed run's saved settings, fill it in."""
+    parser.add_argument("--steps", *STEPS_ALIASES, dest="steps", type=positive(int),
+                        metavar="N", default=None,
+                        help=with_default("optimizer steps: the run's length", "steps", {},
+                                          presets))
+    for name, kind, help_text in arguments:
+        parser.add_argument(flag(name), type=kind, default=None,
+                            help=with_default(help_text, name, {}, presets))
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=non_negative_int, help="default 0")
+    parser.add_argument("--seed", type=non_negative_int,
+                        help="seeds the run: the initial weights, the order of the batches "
+                             "and any dropout (default 0)")
     parser.add_argument("--save", type=Path, metavar="CKPT.npz",
                         help="write a checkpoint at the end (and on Ctrl-C)")
     parser.add_argument("--save-every", type=positive(int), metavar="N",
@@ -118,7 +143,8 @@ class Training:
     ``progress_type``; ``total`` (the setting that says how long the run is)
     and ``unit`` (what it counts); ``bundled`` (the data read without --data);
     ``later_settings`` (settings added after runs were saved without them,
-    each with the value those runs had, so that they can still be resumed).
+    each with the value those runs had, so that they can still be resumed);
+    ``renamed_settings`` (a setting's old name -> its name now, for the same).
     """
 
     kind: str
@@ -126,6 +152,7 @@ class Training:
     record_type: type
     described: dict[str, tuple[type, ...]] = {}
     later_settings: dict = {}
+    renamed_settings: dict[str, str] = {}
     progress_type: type
     total: str
     unit: str
@@ -152,8 +179,7 @@ class Training:
 def run_training(args, training: Training) -> int:
     """The whole of ``train mlp`` or ``train gpt``; see the module's docstring."""
     check_plot_extra(args.plot)
-    arrays, meta = run_to_resume(args, training.kind, training.defaults, training.record_type,
-                                 training.described, training.later_settings)
+    arrays, meta = run_to_resume(args, training)
     settings = training.settings(args, None if meta is None else meta["settings"])
     data = args.data
     if data is None and meta is not None and meta["data"] is not None:
@@ -206,17 +232,16 @@ def run_training(args, training: Training) -> int:
     return 0
 
 
-def run_to_resume(args, kind: str, defaults: dict, record_type,
-                  described: dict[str, tuple[type, ...]],
-                  later_settings: dict | None = None) -> tuple[dict | None, dict | None]:
+def run_to_resume(args, training: Training) -> tuple[dict | None, dict | None]:
     """Before any data is read: refuse save flags without --save, and load the
     run ``--resume`` names (``(arrays, meta)``, or ``(None, None)`` for a new run)."""
-    for flag, value in (("--save-every", args.save_every), ("--weights-only", args.weights_only)):
+    for given, value in (("--save-every", args.save_every),
+                         ("--weights-only", args.weights_only)):
         if value and not args.save:
-            raise argparse.ArgumentTypeError(f"{flag} needs --save: the file to write")
+            raise argparse.ArgumentTypeError(f"{given} needs --save: the file to write")
     if args.resume is None:
         return None, None
-    return load_resumable(args.resume, kind, defaults, record_type, described, later_settings)
+    return load_resumable(args.resume, training)
 
 
 def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None) -> dict:
@@ -227,7 +252,7 @@ def settings_for(args, defaults: dict, saved: dict | None, resumed: Path | None)
         return defaults | given
     changed = sorted(name for name, value in given.items() if saved.get(name) != value)
     if changed:
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+        flags = ", ".join(flag(name) for name in changed)
         raise argparse.ArgumentTypeError(
             f"--resume {resumed} continues that run with its saved settings; leave out "
             f"{flags} (to change them, start a new run)")
@@ -239,10 +264,11 @@ def preset_settings(args, saved: dict | None, presets: dict[str, dict], defaults
     """A language model's settings: its preset (``--preset``, the saved run's,
     else ``first_preset``), with every flag the user gave laid over it; or,
     resuming, the ``saved`` settings (a flag that would change them is
-    refused).  The cosine schedule decays from ``--lr`` to ``--min-lr``, so
-    that one must not be the larger."""
+    refused).  The preset's values replace the ``defaults`` (the model's own,
+    from its config).  The cosine schedule decays from ``--lr`` to
+    ``--min-lr``, so that one must not be the larger."""
     preset = args.preset or (saved or {}).get("preset") or first_preset
-    settings = settings_for(args, {"preset": preset} | presets[preset] | defaults, saved,
+    settings = settings_for(args, {"preset": preset} | defaults | presets[preset], saved,
                             args.resume)
     if settings["min_lr"] > settings["lr"]:
         raise argparse.ArgumentTypeError(f"--min-lr {settings['min_lr']} is larger than "
@@ -250,44 +276,52 @@ def preset_settings(args, saved: dict | None, presets: dict[str, dict], defaults
     return settings
 
 
-def load_resumable(path: Path, kind: str, defaults: dict, record_type,
-                   described: dict[str, tuple[type, ...]],
-                   later_settings: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays and description of a checkpoint a ``kind`` run can resume from.
+def load_resumable(path: Path, training: Training) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and description of a checkpoint a ``training.kind`` run can resume from.
 
     Everything the command will read from the description is checked here,
     so that a damaged or foreign file is one clear error naming it, not a
-    traceback from deep inside the run: the ``described`` entries (name ->
-    the types allowed), settings with the keys and types of ``defaults``, and
-    a progress whose history records have the fields of ``record_type``.
-    A setting of ``later_settings`` that the file lacks takes the value given
-    there: the one the run had before the setting existed.
+    traceback from deep inside the run: the ``training.described`` entries
+    (name -> the types allowed), settings with the keys and types of
+    ``training.defaults`` (their values, as far as a model's config checks
+    them, are checked with the settings: see config_flags.check_config), and
+    a progress whose history records have the fields of its ``record_type``.
+    A setting the file names by an old name (``training.renamed_settings``)
+    takes its name now, and one of ``training.later_settings`` that the file
+    lacks takes the value given there: the one the run had before the
+    setting existed.
     """
+    kind, defaults = training.kind, training.defaults
     arrays, meta = load_checkpoint(path)
     if meta.get("model") != kind:
         raise CheckpointError(f"{path}: holds a {meta.get('model')!r} model, not a {kind}")
     if "progress" not in meta:
         raise CheckpointError(f"{path}: holds no training progress (saved with --weights-only, "
                               f"or by an older version), so there is no run to resume")
-    described = {"settings": (dict,), "data_sha256": (str,), "data": (str, type(None))} | described
+    described = ({"settings": (dict,), "data_sha256": (str,), "data": (str, type(None))}
+                 | training.described)
     missing = [name for name in described if name not in meta]
     if missing:
         raise CheckpointError(f"{path}: the checkpoint's description lacks {', '.join(missing)}")
     for name, types in described.items():
         if not isinstance(meta[name], types):
             raise CheckpointError(f"{path}: its {name} is damaged ({type(meta[name]).__name__})")
-    meta["settings"] = (later_settings or {}) | meta["settings"]
-    settings, progress = meta["settings"], meta["progress"]
+    settings = {training.renamed_settings.get(name, name): value
+                for name, value in meta["settings"].items()}
+    meta["settings"] = settings = training.later_settings | settings
+    progress = meta["progress"]
     if set(settings) != set(defaults):
         raise CheckpointError(f"{path}: its settings are not those of a {kind} run")
     for name, default in defaults.items():
+        if default is None:  # "not given" (d_ff: 4 * d_model) or a number: the config checks it
+            continue
         # an int where a float is expected is fine (JSON writes 3.0 as 3.0, but a
         # hand-edited file may say 3)
         expected = (int, float) if isinstance(default, float) else type(default)
         if not isinstance(settings[name], expected) or isinstance(settings[name], bool):
             raise CheckpointError(f"{path}: setting {name} is {settings[name]!r}, not a "
                                   f"{type(default).__name__}")
-    fields = {field.name for field in dataclasses.fields(record_type)}
+    fields = {field.name for field in dataclasses.fields(training.record_type)}
     history = progress.get("history") if isinstance(progress, dict) else None
     if not isinstance(history, list) or not all(isinstance(record, dict) and set(record) == fields
                                                 for record in history):

@@ -24,8 +24,6 @@ from ..data.corpora import CORPORA, corpus_pairs
 from ..data.make_numbers import LANGUAGES
 from ..data.pair_batches import EncodedPairs
 from ..data.pairs import PairsError, load_numbers, read_pairs, read_parallel
-from ..layers.norms import NORM_TYPES
-from ..layers.transformer_block import NORM_PLACEMENTS
 from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
 from ..saving.checkpoint import CheckpointError
@@ -38,11 +36,11 @@ from ..training.scores import corpus_scores
 from ..training.trainer import EvalRecord
 from ..training.translation import (Example, count_unknown, exact_match, train_translator,
                                    translate)
-from .arguments import non_negative, positive
-from .gpt import probability
+from .arguments import non_negative, positive, probability
+from .config_flags import add_config_flags, check_config, config_defaults, config_of
 from .memory import translator_needs
-from .runs import Built, Training, add_checks_argument, add_run_arguments, preset_settings, \
-    run_log, run_training, use_checks
+from .runs import Built, Training, add_checks_argument, add_preset_arguments, \
+    add_run_arguments, preset_settings, run_log, run_training, use_checks
 
 # The task's configuration (d_model 128, 2 + 2 layers, 4 heads, d_ff 512, batch 64,
 # 2,000 AdamW steps warmed up then cosine-decayed, label smoothing 0.1), and a
@@ -68,17 +66,37 @@ PRESETS = {
                       warmup=400, smoothing=0.1, weight_decay=0.01, grad_clip=1.0,
                       eval_interval=300),
 }
-# What the model and run are, whatever the preset; each flag given replaces one.
+# The run's settings that are not the model's, beside --steps: each preset sets them
+TRAINING_ARGUMENTS = (
+    ("batch_size", positive(int), "sentence pairs a step (unless --batch-tokens)"),
+    ("lr", positive(float), "the learning rate at the end of the warm-up: its peak"),
+    ("min_lr", positive(float), "--schedule cosine: the learning rate the decay ends at, at "
+                                "the last step"),
+    ("warmup", positive(int), "steps whose learning rate rises linearly to --lr"),
+    ("smoothing", probability, "label smoothing: the share ε of each target's probability "
+                               "spread over the vocabulary (the paper's 0.1)"),
+    ("weight_decay", non_negative(float), "AdamW's weight decay"),
+    ("grad_clip", non_negative(float), "the largest norm of a step's gradients (0: no clipping)"),
+    ("eval_interval", positive(int), "steps from one evaluation (val loss, examples, BLEU) to "
+                                     "the next"),
+)
+# The model's flags are TranslatorConfig's fields (config_flags.py), but those the
+# tokenizers give (the vocabularies, and whether the two sides share one) and
+# max_len, whose flag is --max-len below: by default, the data's longest sentence
+GIVEN_BY_THE_DATA = ("src_vocab_size", "tgt_vocab_size", "share_embeddings")
+# What the model and run are, whatever the preset (the model's: the config's
+# defaults); the preset's values replace these, and each flag given replaces one.
 # max_len 0: the longest sentence of the data, in tokens (a target with BOS and EOS)
 # source_file, target_file and corpus: where the pairs come from, when not --data
 # or the bundled numbers
-MODEL_DEFAULTS = dict(pair="en-fr", val="", tokens="auto", schedule="cosine", max_len=0,
-                      norm="post", norm_type="layer", activation="relu", dtype="float32", seed=0,
-                      vocab_size=DEFAULT_VOCAB_SIZE, source_file="", target_file="", corpus="")
+MODEL_DEFAULTS = (config_defaults(TranslatorConfig, GIVEN_BY_THE_DATA)
+                  | dict(pair="en-fr", val="", tokens="auto", schedule="cosine", max_len=0,
+                         vocab_size=DEFAULT_VOCAB_SIZE, source_file="", target_file="",
+                         corpus=""))
 # the settings added after runs were saved without them, with the values those runs had
 LATER_SETTINGS = dict(norm_type="layer", vocab_size=DEFAULT_VOCAB_SIZE, batch_tokens=0,
-                      source_file="", target_file="", corpus="")
-DEFAULT_SETTINGS = {"preset": "numbers"} | PRESETS["numbers"] | MODEL_DEFAULTS
+                      source_file="", target_file="", corpus="", gelu="tanh")
+DEFAULT_SETTINGS = {"preset": "numbers"} | MODEL_DEFAULTS | PRESETS["numbers"]
 PAIRS = [f"{a}-{b}" for a in LANGUAGES for b in LANGUAGES if a != b]
 # the pairs of the bundled numbers and of every corpus: --pair's choices
 ALL_PAIRS = sorted(set(PAIRS) | {f"{a}-{b}" for corpus in CORPORA.values()
@@ -112,7 +130,8 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--source-file", type=resolved, default=None, metavar="TRAIN.de",
                        help="with --target-file: the training pairs as two files, one "
                             "sentence a line (.gz is read too)")
-    train.add_argument("--target-file", type=resolved, default=None, metavar="TRAIN.en")
+    train.add_argument("--target-file", type=resolved, default=None, metavar="TRAIN.en",
+                       help="with --source-file: the targets, line by line")
     train.add_argument("--corpus", choices=sorted(CORPORA), default=None,
                        help="a corpus fetched into the cache (see download): its train split "
                             "to train on, val held out, --pair its languages")
@@ -121,18 +140,14 @@ def add_commands(train_models, eval_models, commands) -> None:
                        metavar="PAIRS.tsv",
                        help="held-out pairs (default: the bundled test numbers, or 10%% of "
                             "--data, at most 1,000 pairs)")
-    train.add_argument("--preset", choices=sorted(PRESETS), help="default numbers")
-    for name, kind in (("steps", positive(int)), ("batch-size", positive(int)),
-                       ("n-layer", positive(int)), ("n-head", positive(int)),
-                       ("d-model", positive(int)), ("d-ff", positive(int)),
-                       ("dropout", probability), ("lr", positive(float)),
-                       ("min-lr", positive(float)), ("warmup", positive(int)),
-                       ("smoothing", probability), ("weight-decay", non_negative(float)),
-                       ("grad-clip", non_negative(float)), ("eval-interval", positive(int))):
-        train.add_argument(f"--{name}", type=kind, default=None, help="default: from the preset")
+    train.add_argument("--preset", choices=sorted(PRESETS),
+                       help="the sizes and the schedule, which the flags below replace one by "
+                            "one (default numbers)")
+    add_preset_arguments(train, PRESETS, TRAINING_ARGUMENTS)
     train.add_argument("--batch-tokens", type=positive(int), default=None, metavar="N",
                        help="fill each batch with pairs of about one length up to N tokens a "
-                            "side, padding included, instead of --batch-size pairs")
+                            "side, padding included, instead of --batch-size pairs (default: "
+                            "sentences 2000; the other presets count pairs)")
     train.add_argument("--vocab-size", type=positive(int), default=None, metavar="N",
                        help=f"the most BPE pieces (default {DEFAULT_VOCAB_SIZE:,})")
     train.add_argument("--max-len", type=positive(int), default=None,
@@ -146,21 +161,17 @@ def add_commands(train_models, eval_models, commands) -> None:
     train.add_argument("--schedule", choices=SCHEDULES,
                        help="cosine (warm-up, then cosine decay to --min-lr; the default) or "
                             "paper (warm-up, then 1/√step; --lr is its peak)")
-    train.add_argument("--norm", choices=NORM_PLACEMENTS,
-                       help="where the norms sit: post (the paper, default) or pre (GPT)")
-    train.add_argument("--norm-type", choices=list(NORM_TYPES),
-                       help="which norm: layer (LayerNorm, the paper's; the default) or rms "
-                            "(RMSNorm)")
-    train.add_argument("--activation", choices=["relu", "gelu"], help="default relu")
-    train.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     add_run_arguments(train)
+    add_config_flags(train, TranslatorConfig, GIVEN_BY_THE_DATA + ("max_len",), MODEL_DEFAULTS,
+                     PRESETS)
     train.set_defaults(run=lambda args: run_training(args, TranslateTraining()))
 
     use = commands.add_parser(
         "translate", help="translate sentences with a saved translator",
         description="Translate each TEXT (or, with none, each line of standard input) with "
                     "a translator that train translate saved.")
-    use.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    use.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                     help="a translator that train translate saved")
     use.add_argument("text", nargs="*", help="sentences to translate")
     add_decoding_arguments(use)
     use.set_defaults(run=run_translate)
@@ -169,13 +180,15 @@ def add_commands(train_models, eval_models, commands) -> None:
         "translate", help="exact match, chrF and BLEU of a saved translator",
         description="Translate held-out pairs and score the translations: exact match, "
                     "and chrF and BLEU with sacrebleu (the translate extra).")
-    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                          help="a translator that train translate saved")
     evaluate.add_argument("--data", type=Path, default=None, metavar="PAIRS.tsv",
                           help="pairs to score (default: the run's held-out pairs)")
     evaluate.add_argument("--source-file", type=Path, default=None, metavar="TEST.de",
                           help="with --target-file: the pairs to score as two files, one "
                                "sentence a line")
-    evaluate.add_argument("--target-file", type=Path, default=None, metavar="TEST.en")
+    evaluate.add_argument("--target-file", type=Path, default=None, metavar="TEST.en",
+                          help="with --source-file: the references, line by line")
     evaluate.add_argument("--split", default=None, metavar="NAME",
                           help="a split of the corpus the run trained on (multi30k: val, "
                                "test_2016_flickr)")
@@ -195,12 +208,13 @@ def settings_from(args, saved: dict | None) -> dict:
     """The preset, with every flag the user gave laid over it; or, resuming,
     the ``saved`` settings (a flag that would change them is refused)."""
     settings = preset_settings(args, saved, PRESETS, MODEL_DEFAULTS, "numbers")
+    # the pairs are not read yet: every field but the vocabularies and the data's
+    # longest sentence is checked now
+    check_config(TranslatorConfig, settings, args.resume if saved else None, src_vocab_size=1,
+                 tgt_vocab_size=1, max_len=settings["max_len"] or 1)
     if settings["steps"] <= settings["warmup"]:
         raise argparse.ArgumentTypeError(f"--steps {settings['steps']} must be larger than "
                                          f"--warmup {settings['warmup']}")
-    if settings["d_model"] % settings["n_head"]:
-        raise argparse.ArgumentTypeError(f"--d-model {settings['d_model']} is not divisible "
-                                         f"by --n-head {settings['n_head']}")
     if saved is None:
         check_sources(args, settings)
     return settings
@@ -366,13 +380,9 @@ class TranslateTraining(Training):
 
     def build(self, args, settings, dataset, meta, checks) -> Built:
         pairs, train, held_out, max_len = dataset
-        config = TranslatorConfig(
-            src_vocab_size=pairs.source.vocab_size, tgt_vocab_size=pairs.target.vocab_size,
-            share_embeddings=pairs.joint, max_len=max_len, n_layer=settings["n_layer"],
-            n_head=settings["n_head"],
-            d_model=settings["d_model"], d_ff=settings["d_ff"], dropout=settings["dropout"],
-            norm=settings["norm"], norm_type=settings["norm_type"],
-            activation=settings["activation"], dtype=settings["dtype"], seed=settings["seed"])
+        config = config_of(TranslatorConfig, settings, src_vocab_size=pairs.source.vocab_size,
+                           tgt_vocab_size=pairs.target.vocab_size,
+                           share_embeddings=pairs.joint, max_len=max_len)
         model = Translator(config)
         optimizer = AdamW(model.named_parameters(), lr=settings["lr"], betas=BETAS,
                           weight_decay=settings["weight_decay"])

@@ -166,13 +166,14 @@ def check_dataset_name(dataset: str) -> None:
 
 def _nanogpt_config(config: GPTConfig, settings: dict, betas, dataset: str) -> dict:
     """The run's settings under nanoGPT's names (``train.py`` keeps them as ``config``)."""
+    # "iters": the run's length in a checkpoint saved before it was called "steps"
     known = {"batch_size": "batch_size", "lr": "learning_rate", "min_lr": "min_lr",
-             "warmup": "warmup_iters", "iters": "max_iters", "weight_decay": "weight_decay",
-             "grad_clip": "grad_clip", "eval_interval": "eval_interval",
-             "eval_iters": "eval_iters"}
+             "warmup": "warmup_iters", "steps": "max_iters", "iters": "max_iters",
+             "weight_decay": "weight_decay", "grad_clip": "grad_clip",
+             "eval_interval": "eval_interval", "eval_iters": "eval_iters"}
     document = {theirs: settings[ours] for ours, theirs in known.items() if ours in settings}
-    if "iters" in settings:
-        document["lr_decay_iters"] = settings["iters"]  # ours decays to min_lr at the last step
+    if "max_iters" in document:  # ours decays to min_lr at the last step
+        document["lr_decay_iters"] = document["max_iters"]
     return {"dataset": dataset, "n_layer": config.n_layer, "n_head": config.n_head,
             "n_embd": config.d_model, "block_size": config.block_size, "bias": True,
             "dropout": config.dropout, "beta1": betas[0], "beta2": betas[1], **document}

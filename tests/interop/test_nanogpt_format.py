@@ -97,6 +97,14 @@ def test_the_optimizer_state_loads_into_nanogpts_two_groups(tmp_path):
         np.testing.assert_array_equal(state["exp_avg_sq"].numpy(), ours[f"v.{theirs}"])
 
 
+@pytest.mark.parametrize("length", ["steps", "iters"])  # iters: a run saved before steps
+def test_the_runs_length_is_nanogpts_max_iters_and_lr_decay_iters(tmp_path, length):
+    path = export_nanogpt(our_gpt(), TOKENIZER, tmp_path, settings={length: 300, "warmup": 30})
+    config = torch.load(path, weights_only=True)["config"]
+    assert (config["max_iters"], config["lr_decay_iters"], config["warmup_iters"]) == (300, 300,
+                                                                                       30)
+
+
 def test_ours_to_nanogpt_to_ours_is_bit_identical(tmp_path):
     model = our_gpt(dtype="float32", dropout=0.1)
     export_nanogpt(model, TOKENIZER, tmp_path, text=TEXT)
