@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from ..core import Array
+from ..core import Array, Integer
 from ..saving.files import special_kind
 # the tokenizer lives with the others; imported here, where the pipeline above uses it
 from ..tokenizers.characters import CharTokenizer
@@ -99,8 +99,8 @@ def split_train_val(ids: Array, val_fraction: float = 0.1) -> tuple[Array, Array
     return ids[:n], ids[n:]
 
 
-def get_batch(ids: Array, batch_size: int, block_size: int,
-              rng: np.random.Generator) -> tuple[Array, Array]:
+def get_batch(ids: Array, batch_size: int, block_size: int, rng: np.random.Generator
+              ) -> tuple[Integer[Array, "batch seq"], Integer[Array, "batch seq"]]:
     """``batch_size`` random windows of ``block_size`` tokens, and the token after each.
 
     nanoGPT's ``get_batch``: draw starts ``s`` uniformly from

@@ -6,7 +6,9 @@
   with their dims, written as SVG text (``shapesafe-nn draw``);
 - ``png.py``: plots of what a model holds and learns (attention weights,
   position tables, loss curves, MNIST digits), drawn with matplotlib, the
-  ``plot`` extra, and saved as PNG (``shapesafe-nn attention``, ``plot``).
+  ``plot`` extra, and saved as PNG (``shapesafe-nn attention``, ``plot``);
+- ``symbol_sheet.py``: the symbol sheet's rows (``docs/symbols.md``), each
+  symbol's dims read from the annotation or parameter that declares them.
 """
 
 from .png import (MissingGlyphsWarning, attention_figure, mask_figure, matplotlib_available,
