@@ -1,4 +1,4 @@
-"""A model's flags, made from its config: one flag a field, with its type, default, choices and help.
+"""A model's flags from its config: one flag a field, with its type, default, choices and help.
 
 ``train gpt`` takes ``--n-head`` because ``GPTConfig`` has ``n_head``: the
 field's annotation gives the flag's type, its
