@@ -197,11 +197,37 @@ def add_commands(train_models, eval_models, commands) -> None:
     evaluate.set_defaults(run=run_eval)
 
 
+LENGTH_PENALTY = 0.6  # GNMT's α (Wu et al. 2016), which they tuned between 0 and 1
+# Beyond it, beam search's ((5 + length) / 6) ** α overflows to inf for long sentences
+LARGEST_LENGTH_PENALTY = 100.0
+
+
 def add_decoding_arguments(parser) -> None:
     parser.add_argument("--beam", type=positive(int), default=1, metavar="N",
                         help="beam size (default 1: greedy decoding)")
-    parser.add_argument("--length-penalty", type=non_negative(float), default=0.6,
-                        metavar="ALPHA", help="beam search's α (default 0.6)")
+    parser.add_argument("--length-penalty", type=length_penalty, default=None,
+                        metavar="ALPHA", help=f"beam search's α (default {LENGTH_PENALTY}; "
+                                              f"with --beam N, N > 1)")
+
+
+def length_penalty(text: str) -> float:
+    """An argparse type: α of beam search's length penalty, 0 to 100."""
+    alpha = non_negative(float)(text)
+    if alpha > LARGEST_LENGTH_PENALTY:
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST_LENGTH_PENALTY:g}, not "
+                                         f"{text}: beyond, the penalty overflows to inf for "
+                                         f"long sentences")
+    return alpha
+
+
+def decoding(args) -> tuple[int, float]:
+    """``--beam`` and its α.  An α given without beam search is refused: greedy
+    decoding has no hypotheses to weigh, so it would change nothing."""
+    if args.length_penalty is not None and args.beam == 1:
+        raise argparse.ArgumentTypeError("--length-penalty weighs beam search's hypotheses, "
+                                         "and greedy decoding has none: give --beam N (N > 1) "
+                                         "with it, or leave it out")
+    return args.beam, LENGTH_PENALTY if args.length_penalty is None else args.length_penalty
 
 
 def settings_from(args, saved: dict | None) -> dict:
@@ -454,13 +480,14 @@ def input_lines(texts: list[str]) -> list[str]:
 
 
 def run_translate(args) -> int:
+    beam, alpha = decoding(args)
     model, source, target, _ = load_translator_checkpoint(args.checkpoint)
     sentences = input_lines(args.text)
     unknown = count_unknown(source, sentences)
     if unknown:  # said, not refused: the rest of the sentence still translates
         print(f"note: {unknown:,} character(s) of the text are not in the model's "
               f"vocabulary; each was read as <unk>", file=sys.stderr)
-    for answer in translate(model, source, target, sentences, args.beam, args.length_penalty):
+    for answer in translate(model, source, target, sentences, beam, alpha):
         print(answer)
     return 0
 
@@ -507,19 +534,20 @@ def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]]]:
 
 
 def run_eval(args) -> int:
+    beam, alpha = decoding(args)
     use_checks(args)
     model, source, target, meta = load_translator_checkpoint(args.checkpoint)
     name, pairs = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
     sources = [source_text for source_text, _ in pairs]
     try:
-        predictions = translate(model, source, target, sources, args.beam, args.length_penalty)
+        predictions = translate(model, source, target, sources, beam, alpha)
     except ValueError as error:  # a sentence too long or with a word it lacks: name the file
         raise ValueError(f"{name}: {error}") from None
     accuracy = exact_match(predictions, references)
     right = round(accuracy * len(references))
-    decoding = "greedy" if args.beam == 1 else f"beam {args.beam}, α {args.length_penalty}"
-    print(f"evaluating {args.checkpoint} on {len(pairs):,} pairs: {name} ({decoding})")
+    method = "greedy" if beam == 1 else f"beam {beam}, α {alpha}"
+    print(f"evaluating {args.checkpoint} on {len(pairs):,} pairs: {name} ({method})")
     unknown = count_unknown(source, sources)
     if unknown:  # many: the model was trained on another pair of languages
         print(f"note: the sources hold {unknown:,} character(s) the model's vocabulary lacks, "
@@ -537,5 +565,5 @@ def run_eval(args) -> int:
               f"{scores.chrf_signature}")
     print(f"exact match {accuracy:.4f} ({right:,}/{len(references):,})"
           + ("" if scores is None else f", chrF {scores.chrf:.2f}, BLEU {scores.bleu:.2f}")
-          + f", {decoding}")
+          + f", {method}")
     return 0
