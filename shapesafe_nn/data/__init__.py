@@ -1,4 +1,8 @@
-"""Data sets, read from files into checked arrays; nothing is downloaded.
+"""Data sets, read from files into checked arrays.
+
+Nothing is downloaded but by the explicit ``shapesafe-nn download`` command
+(``corpora.py``: Multi30k into a cache folder, each file's SHA-256
+checked); the rest is bundled or the user's own files.
 
 MNIST (:mod:`shapesafe_nn.data.mnist`): images x (N, 784) uint8 and labels
 y (N,) int64, from the 5,000 bundled digits, MNIST's IDX files or an .npz::
