@@ -78,14 +78,17 @@ def add_commands(commands) -> None:
     mlp = models.add_parser("mlp", help="Nielsen's network on bundled MNIST digits")
     mlp.add_argument("--sizes", type=sizes_argument, default=None,
                      help="neurons per layer (default 784,30,10)")
-    mlp.add_argument("--batch", type=positive(int), default=10, help="digits in the batch")
-    mlp.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    mlp.add_argument("--batch", type=positive(int), default=10,
+                     help="digits in the batch (default 10)")
+    mlp.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz",
+                     help="a saved MLP to trace (default: a new, untrained one of --sizes)")
     mlp.add_argument("--markdown", action="store_true", help="a Markdown table")
     mlp.set_defaults(run=run_trace_mlp)
     gpt = models.add_parser("gpt", help="the character GPT on windows of text")
     gpt.add_argument("--preset", choices=sorted(PRESETS), default=None,
                      help="model size (default baby)")
-    gpt.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    gpt.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz",
+                     help="a saved GPT to trace (default: a new, untrained one of --preset)")
     gpt.add_argument("--data", type=Path, default=None,
                      help="a UTF-8 text file (default: the bundled corpus)")
     gpt.add_argument("--markdown", action="store_true", help="a Markdown table")
@@ -101,7 +104,9 @@ def add_commands(commands) -> None:
                     "joins them.")
     translator.add_argument("--pair", choices=TRANSLATION_PAIRS, default="en-fr",
                             help="default en-fr")
-    translator.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz")
+    translator.add_argument("--checkpoint", type=Path, default=None, metavar="CKPT.npz",
+                            help="a saved translator to trace (default: a new, untrained one "
+                                 "of the numbers preset)")
     translator.add_argument("--batch", type=positive(int), default=4,
                             help="pairs in the batch (default 4)")
     translator.add_argument("--markdown", action="store_true", help="a Markdown table")
@@ -112,7 +117,8 @@ def add_commands(commands) -> None:
         description="Draw the attention weights of every head of every layer of a saved "
                     "GPT for one prompt, or of a saved translator for one source sentence "
                     "(rows: layers, columns: heads).")
-    attention.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    attention.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                           help="a saved GPT or translator (required)")
     attention.add_argument("--prompt", type=non_empty_prompt, default=None,
                            help=f"a GPT's prompt (default {ATTENTION_PROMPT!r})")
     attention.add_argument("--source", type=non_empty_prompt, default=None,
@@ -125,8 +131,10 @@ def add_commands(commands) -> None:
                                description="Draw a PNG with matplotlib.")
     pictures = plot.add_subparsers(dest="picture", required=True, metavar="PICTURE")
     positions = pictures.add_parser("positions", help="the sinusoidal position table")
-    positions.add_argument("--max-len", type=positive(int), default=64)
-    positions.add_argument("--d-model", type=positive(int), default=128)
+    positions.add_argument("--max-len", type=positive(int), default=64,
+                           help="positions, the table's rows (default 64)")
+    positions.add_argument("--d-model", type=positive(int), default=128,
+                           help="numbers per position, the table's columns (default 128)")
     add_out(positions, "positions.png")
     positions.set_defaults(run=needs_matplotlib(run_positions))
     mask = pictures.add_parser("mask", help="an attention mask: which keys each query sees")
@@ -137,18 +145,21 @@ def add_commands(commands) -> None:
     add_out(mask, "mask.png")
     mask.set_defaults(run=needs_matplotlib(run_mask))
     curves = pictures.add_parser("curves", help="loss curves from a train --json file")
-    curves.add_argument("--json", type=Path, required=True, metavar="METRICS.json")
+    curves.add_argument("--json", type=Path, required=True, metavar="METRICS.json",
+                        help="what a train command wrote with --json (required)")
     add_out(curves, "curves.png")
     curves.set_defaults(run=needs_matplotlib(run_curves))
     errors = pictures.add_parser("mnist-errors", help="digits a saved MLP reads wrongly")
-    errors.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    errors.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                        help="a saved MLP, from train mlp --save (required)")
     errors.add_argument("--data", type=Path, default=None,
                         help="MNIST IDX directory (its t10k pair) or .npz (default: the "
                              "digits held out from training)")
     add_out(errors, "mnist-errors.png")
     errors.set_defaults(run=needs_matplotlib(run_mnist_errors))
     weights = pictures.add_parser("mnist-weights", help="a saved MLP's first-layer weights")
-    weights.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz")
+    weights.add_argument("--checkpoint", type=Path, required=True, metavar="CKPT.npz",
+                         help="a saved MLP, from train mlp --save (required)")
     add_out(weights, "mnist-weights.png")
     weights.set_defaults(run=needs_matplotlib(run_mnist_weights))
 

@@ -29,8 +29,10 @@ def add_commands(commands) -> None:
         description="Write a GPT checkpoint as nanoGPT's ckpt.pt (with its optimizer state "
                     "and vocabulary), as Hugging Face's GPT-2 folder (config.json, "
                     "model.safetensors, tokenizer.json) or as llama.cpp's GGUF file.")
-    export.add_argument("--checkpoint", type=Path, required=True)
-    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument("--checkpoint", type=Path, required=True,
+                        help="a saved GPT, from train gpt --save or import (required)")
+    export.add_argument("--format", choices=FORMATS, required=True,
+                        help="nanogpt, hf (Hugging Face) or gguf (llama.cpp) (required)")
     export.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="a folder; gguf: the .gguf file")
     export.add_argument("--dataset", type=dataset_name, default=DATASET,
@@ -51,8 +53,10 @@ def add_commands(commands) -> None:
                     "open.")
     importing.add_argument("folder", type=Path, metavar="DIR",
                            help="the folder of the files; gguf: the .gguf file")
-    importing.add_argument("--format", choices=FORMATS, required=True)
-    importing.add_argument("--out", type=Path, required=True, metavar="CKPT.npz")
+    importing.add_argument("--format", choices=FORMATS, required=True,
+                           help="nanogpt, hf (Hugging Face) or gguf (llama.cpp) (required)")
+    importing.add_argument("--out", type=Path, required=True, metavar="CKPT.npz",
+                           help="the checkpoint to write (required)")
     importing.add_argument("--tokenizer", type=Path, default=None,
                            help="a tokenizer.json, or nanoGPT's meta.pkl (default: the one in "
                                 "DIR)")
