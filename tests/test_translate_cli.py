@@ -196,6 +196,18 @@ def test_train_translate_reads_a_pairs_file_and_holds_out_a_tenth(tmp_path):
                  1, "bad.tsv, line 2: 1 column(s) where 2 are needed")
 
 
+def test_norm_type_rms_trains_saves_and_loads_and_norm_stays_the_placement(tmp_path):
+    result = run(*TINY, "--norm", "pre", "--norm-type", "rms", "--save", tmp_path / "rms.npz")
+    assert result.code == 0, result.err
+    assert "1 + 1 layers (pre-RMSNorm)" in result.out
+    model, _, _ = load_translator(tmp_path / "rms.npz")
+    assert (model.config.norm, model.config.norm_type) == ("pre", "rms")
+    assert type(model.encoder[0].ln1).__name__ == "RMSNorm"
+    assert run("eval", "translate", "--checkpoint", tmp_path / "rms.npz").code == 0
+    assert_fails(run("train", "translate", "--norm-type", "batch"), 2,
+                 "argument --norm-type: invalid choice: 'batch'")
+
+
 def test_pair_and_data_clash_and_german_is_read_by_characters(tmp_path):
     assert run("train", "translate", "--pair", "en-de", "--data", "x.tsv").code == 2
     result = run("train", "translate", "--pair", "en-de", "--preset", "tiny", "--steps", "11",
