@@ -172,6 +172,15 @@ def test_translate_and_eval_translate_read_the_saved_checkpoint(tiny_run, monkey
         assert "chrF and BLEU need sacrebleu" in evaluated.out
 
 
+def test_translate_reads_standard_input_without_its_byte_order_mark(tiny_run, monkeypatch):
+    folder, _ = tiny_run
+    given = run("translate", "--checkpoint", folder / "tiny.npz", "twenty-one", "nine")
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufefftwenty-one\nnine\n"))
+    read = run("translate", "--checkpoint", folder / "tiny.npz")
+    assert read.code == 0, read.err
+    assert read.lines == given.lines
+
+
 def test_translate_names_an_unknown_word_in_one_line(tiny_run):
     folder, _ = tiny_run
     assert_fails(run("translate", "--checkpoint", folder / "tiny.npz", "twenty-one zillion"), 1,

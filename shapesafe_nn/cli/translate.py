@@ -472,7 +472,8 @@ def input_lines(texts: list[str]) -> list[str]:
     """The sentences given, or standard input's lines (blank ones skipped)."""
     if texts:
         return texts
-    lines = [line.strip() for line in sys.stdin.read().splitlines()]
+    # lines end at "\n" only, as in the files; a byte-order mark is not a word
+    lines = [line.strip() for line in sys.stdin.read().removeprefix("\ufeff").split("\n")]
     sentences = [line for line in lines if line]
     if not sentences:
         raise ValueError("translate: no text given, and standard input holds no line")

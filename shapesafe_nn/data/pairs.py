@@ -36,10 +36,14 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
     """The ``(source, target)`` pairs of a tab-separated UTF-8 file.
 
     ``columns`` says which two columns are source and target (the first two
-    by default); other columns are ignored.  A line with too few tabs, an
+    by default); other columns are ignored.  Every line must have as many
+    columns as the file's first: a tab inside a sentence would otherwise cut
+    the sentence short, silently.  A line with another number of columns, an
     empty side or text that is not UTF-8 raises :class:`PairsError` naming the
     file and the line.  Blank lines are skipped; a final newline is optional,
-    and so is Windows' ``\\r\\n``.
+    and so is Windows' ``\\r\\n``.  A byte-order mark at the start is dropped.
+    Lines end at ``\\n`` only: a form feed, NEL or U+2028 inside a sentence is
+    part of the sentence, as it is to the program that wrote the file.
     """
     path = Path(path)
     kind = special_kind(path)
@@ -59,13 +63,19 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
                          f"save the file as UTF-8") from None
     needed = max(columns) + 1
     pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    width = None  # the number of columns of the file's first line
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) < needed:
             raise PairsError(f"{path}, line {number}: {len(fields)} column(s) where {needed} "
                              f"are needed; a pair is source<TAB>target on one line: {line[:60]!r}")
+        width = width or (number, len(fields))
+        if len(fields) != width[1]:
+            raise PairsError(f"{path}, line {number}: {len(fields)} columns, where line "
+                             f"{width[0]} has {width[1]}: a tab inside a sentence? {line[:60]!r}")
         source, target = (fields[column].strip() for column in columns)
         for side, sentence in (("source", source), ("target", target)):
             if not sentence:

@@ -26,8 +26,29 @@ def test_an_unknown_pair_is_refused_by_name(pair):
 
 def test_extra_columns_are_ignored_and_crlf_read(tmp_path):
     path = tmp_path / "pairs.tsv"
-    path.write_bytes("Go.\tVa !\tCC-BY 2.0 (France)\r\n\r\nHi.\tSalut !\r\n".encode())
+    path.write_bytes("Go.\tVa !\tCC-BY 2.0 (France)\r\n\r\nHi.\tSalut !\tCC-BY 2.0\r\n".encode())
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
+def test_a_line_with_another_number_of_columns_is_refused_by_file_and_line(tmp_path):
+    # a tab inside a sentence: read as two columns, "seven eight" -> "sept" lost "huit"
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("six\tsix\nseven eight\tsept\thuit\n".encode())
+    before = path.read_bytes()
+    with pytest.raises(PairsError) as error:
+        read_pairs(path)
+    assert str(error.value) == (f"{path}, line 2: 3 columns, where line 1 has 2: a tab inside "
+                                f"a sentence? 'seven eight\\tsept\\thuit'")
+    assert path.read_bytes() == before
+
+
+def test_a_byte_order_mark_is_dropped_and_lines_end_at_newline_only(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    # a form feed, NEL and U+2028 inside sentences: splitlines() would have cut there
+    path.write_bytes("\ufeffone\tun\ntwo\x0cthree\tdeux\x85trois\nfour\u2028five\tquatre\n"
+                     .encode())
+    assert read_pairs(path) == [("one", "un"), ("two\x0cthree", "deux\x85trois"),
+                                ("four\u2028five", "quatre")]
 
 
 @pytest.mark.parametrize("content, message", [
