@@ -1576,7 +1576,7 @@ CASES = [
          ("pipe is a named pipe", "save the text to a file"), ("files",)),
     Case("pairs-a-named-pipe", with_files({"pipe": named_pipe}),
          lambda s: read_pairs(s.folder / "pipe"), PairsError,
-         ("pipe: is a named pipe", "save the pairs to a file"), ("files",)),
+         ("pipe: is a named pipe", "save the sentences to a file"), ("files",)),
     Case("checkpoint-a-named-pipe", with_files({"pipe": named_pipe}),
          lambda s: load_checkpoint(s.folder / "pipe"), CheckpointError,
          ("pipe: is a named pipe, not an ordinary file",), ("files",)),

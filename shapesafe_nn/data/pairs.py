@@ -19,9 +19,8 @@ is gzip (:mod:`shapesafe_nn.data.sentence_files`).
 
 from pathlib import Path
 
-from ..saving.files import special_kind
 from .make_numbers import LANGUAGES
-from .sentence_files import decompressed, read_lines
+from .sentence_files import SentenceFileError, read_lines
 
 HERE = Path(__file__).parent
 SPLITS = ("train", "test")
@@ -45,27 +44,14 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
     Lines end at ``\\n`` only: a form feed, NEL or U+2028 inside a sentence is
     part of the sentence, as it is to the program that wrote the file.
     """
-    path = Path(path)
-    kind = special_kind(path)
-    if kind is not None:  # a named pipe would block the read below forever
-        raise PairsError(f"{path}: is {kind}, not an ordinary file: reading it would not end; "
-                         f"save the pairs to a file")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise PairsError(f"{path}: cannot read the pairs file ({error.strerror})") from None
-    raw = decompressed(raw, path)  # a .gz file is read as the text it holds
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        raise PairsError(f"{path}, line {line}: not UTF-8 text (byte {raw[error.start]:#04x}); "
-                         f"save the file as UTF-8") from None
+    try:  # gzip or plain, a byte-order mark dropped, lines split at "\n" alone
+        lines = read_lines(path)
+    except SentenceFileError as error:
+        raise PairsError(str(error)) from None
     needed = max(columns) + 1
     pairs = []
     width = None  # the number of columns of the file's first line
-    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
-        line = line.removesuffix("\r")
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
