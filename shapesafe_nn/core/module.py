@@ -100,10 +100,10 @@ class Module:
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
-            value.owners.append(weakref.ref(self))
+            _add_holder(value.owners, self)
         elif isinstance(value, Module):
             self._modules[name] = value
-            value._parents.append(weakref.ref(self))
+            _add_holder(value._parents, self)
         object.__setattr__(self, name, value)
 
     def __call__(self, *args, **kwargs):
@@ -249,6 +249,14 @@ class Module:
         count = self.num_parameters()
         size = f"  # {count:,} parameters" if count else ""
         return f"{type(self).__name__}({self.extra_repr()}){size}{own}{children}"
+
+
+def _add_holder(holders: list[weakref.ref], module: "Module") -> None:
+    """Note that ``module`` holds a parameter or sub-module, once however often it is
+    assigned again (``weakref.ref`` gives the same reference for the same module)."""
+    holder = weakref.ref(module)
+    if holder not in holders:
+        holders.append(holder)
 
 
 def unconsumed_forwards(where: str, modules: list[tuple[str, Module]]) -> str | None:
