@@ -146,8 +146,11 @@ def empty_axis(hint, value) -> tuple[int, str]:
 
 
 def _looks_one_hot(hint, value) -> bool:
-    """Class ids were declared, and each row of ``value`` has a single 1 among 0s."""
-    return (array_kind(hint) == "integer array" and value.ndim == len(hint.dims) + 1
+    """Class ids were declared, and ``value`` holds floats whose rows each have a
+    single 1 among 0s (np.eye's rows).  Integer ids of a wrong shape can hold
+    only 0s and 1s too, by chance: they are not called one-hot."""
+    return (array_kind(hint) == "integer array" and value.dtype.kind == "f"
+            and value.ndim == len(hint.dims) + 1
             and value.size > 0 and bool(np.all((value == 0) | (value == 1)))
             and bool(np.all(value.sum(axis=-1) == 1)))
 
