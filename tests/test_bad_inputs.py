@@ -51,6 +51,7 @@ from shapesafe_nn import (
     QuadraticCost,
     ShapeError,
     SoftmaxCrossEntropy,
+    no_grad,
 )
 from shapesafe_nn.core.validate import InvalidArgument
 from shapesafe_nn.data import (
@@ -71,6 +72,7 @@ from shapesafe_nn.data.pairs import PairsError, read_pairs
 from shapesafe_nn.layers import (
     Dropout,
     Embedding,
+    KVCache,
     LayerNorm,
     LearnedPositionalEmbedding,
     MultiHeadAttention,
@@ -241,6 +243,23 @@ def sequence_layer(build: Callable[[], Module], shape=(2, 3, 8)):
         layer.forward(x)
         return SimpleNamespace(layer=layer, x=x)
     return setup
+
+
+def cached_attention(folder: Path) -> SimpleNamespace:
+    """A MultiHeadAttention that has kept one position in a KVCache, and a second
+    one of the same shapes; ``storage``, the cache's array, is where a second
+    layer's keys would be written."""
+    first, second = (MultiHeadAttention(8, 2, rng=rng()) for _ in range(2))
+    cache, x = KVCache(4), rng().standard_normal((1, 1, 8)).astype(np.float32)
+    with no_grad():
+        first.forward(x, cache=cache)
+    return SimpleNamespace(layer=first, second=second, cache=cache, x=x, storage=cache._keys)
+
+
+def cached_forward(scene: SimpleNamespace) -> None:
+    """The second layer of :func:`cached_attention` given the first's cache."""
+    with no_grad():
+        scene.second.forward(scene.x, cache=scene.cache)
 
 
 def embedding(folder: Path) -> SimpleNamespace:
@@ -676,6 +695,19 @@ CASES = [
          lambda s: s.layer.backward(), RuntimeError,
          ("SoftmaxCrossEntropy.backward: no forward is waiting for this backward",),
          UNUSED),
+
+    # -- the key/value cache -------------------------------------------------------------
+    Case("kv-cache-given-to-a-second-layer", cached_attention, cached_forward, ValueError,
+         ("KVCache: this cache holds the keys and values of a MultiHeadAttention, but another "
+          "MultiHeadAttention was given it", "one cache serves one layer"), LAYER),
+    Case("kv-cache-select-a-row-it-does-not-hold", cached_attention,
+         lambda s: s.cache.select(np.array([0, 1])), ValueError,
+         ("KVCache.select: rows[1] is 1, but the cache holds 1 sequence: each row must be "
+          "in 0..0",), LAYER),
+    Case("kv-cache-select-float-rows", cached_attention,
+         lambda s: s.cache.select(np.array([0.0])), ValueError,
+         ("KVCache.select: rows must be a 1-D array of integers (row numbers), not float64",),
+         LAYER),
 
     # -- constructors: sizes and settings ---------------------------------------------
     Case("dense-size-zero", lambda f: SimpleNamespace(rng=rng()),

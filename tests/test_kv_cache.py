@@ -5,8 +5,9 @@ tested: the shapes it keeps, (batch, n_heads, seq_so_far, d_head); the
 logits of a GPT fed a few tokens at a time against the plain forward of the
 whole sequence; the next token's logits alone (the last block remembering
 the earlier positions' keys and values) against the same; the same sampled
-ids with and without the cache, also once the window slides; and each refusal (past max_len, while recording
-gradients, another layer's keys, a mask under which keys change).
+ids with and without the cache, also once the window slides; and each
+refusal (past max_len, while recording gradients, keys of other shapes, a
+second layer, rows that select cannot keep, a mask under which keys change).
 """
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shapesafe_nn import ShapeError, checks, no_grad
-from shapesafe_nn.layers import MultiHeadAttention, TransformerBlock
+from shapesafe_nn.layers import CrossAttention, MultiHeadAttention, TransformerBlock
 from shapesafe_nn.layers.kv_cache import KVCache
 from shapesafe_nn.models import GPT, GPTConfig
 from shapesafe_nn.models.ladder import LadderConfig, build_gpt
@@ -108,6 +109,47 @@ def test_the_cache_refuses_keys_that_are_not_its_layers(k_shape, v_shape, dtype,
     assert text in str(error.value)
 
 
+def full_cache(batch: int = 3) -> KVCache:
+    """A cache holding two positions of ``batch`` sequences, each row its own numbers."""
+    cache = KVCache(4)
+    k = np.arange(batch * 2 * 2 * 4, dtype=np.float64).reshape(batch, 2, 2, 4)
+    with no_grad():
+        cache.append(k, -k)
+    return cache
+
+
+def test_select_keeps_the_rows_given_in_their_order_twice_or_not_at_all():
+    cache = full_cache()
+    before = cache.keys.copy()
+    cache.select(np.array([2, 0, 2]))
+    np.testing.assert_array_equal(cache.keys, before[[2, 0, 2]])
+    np.testing.assert_array_equal(cache.values, -before[[2, 0, 2]])
+
+
+@pytest.mark.parametrize("rows, message", [
+    (np.array([0, 3]), "KVCache.select: rows[1] is 3, but the cache holds 3 sequences: each "
+                       "row must be in 0..2"),
+    (np.array([-1, 0]), "KVCache.select: rows[0] is -1, but the cache holds 3 sequences: each "
+                        "row must be in 0..2"),
+    (np.array([0.0, 1.0]), "KVCache.select: rows must be a 1-D array of integers (row "
+                           "numbers), not float64 (2,)"),
+    (np.array([True, False, True]), "KVCache.select: rows must be a 1-D array of integers "
+                                    "(row numbers), not bool (3,)"),
+    (np.array([[0, 1]]), "KVCache.select: rows must be a 1-D array of integers (row "
+                         "numbers), not int64 (1, 2)"),
+])
+def test_select_names_rows_outside_the_cache_or_not_row_numbers_and_keeps_everything(rows,
+                                                                                   message):
+    """numpy would raise a bare IndexError for 3 and for floats, and read -1 as
+    the last row and booleans as a mask, without a word."""
+    cache = full_cache()
+    before = cache.keys.copy()
+    with pytest.raises(ValueError) as error:
+        cache.select(rows)
+    assert str(error.value) == message
+    np.testing.assert_array_equal(cache.keys, before)
+
+
 def test_an_empty_cache_has_no_keys_to_read():
     with pytest.raises(ValueError, match="empty"):
         KVCache(4).keys
@@ -147,17 +189,49 @@ def test_a_cached_block_equals_the_plain_block():
 @pytest.mark.parametrize("mode", MODES)
 def test_one_cache_for_two_layers_is_refused_in_every_check_mode(mode):
     """``first`` skips the checks of a call whose shapes it has seen; the cache's
-    own checks run on every call, so a cache fed by another layer (here with
-    other heads of the same d_model) is caught all the same."""
-    two_heads = MultiHeadAttention(8, 2, rng=np.random.default_rng(0), dtype=np.float64)
-    four_heads = MultiHeadAttention(8, 4, rng=np.random.default_rng(0), dtype=np.float64)
+    own check runs on every call, so a cache fed by another layer of the very
+    same shapes, whose keys would silently join the first's, is caught all the same."""
+    first = MultiHeadAttention(8, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    second = MultiHeadAttention(8, 2, rng=np.random.default_rng(1), dtype=np.float64)
     x = np.zeros((1, 1, 8))
     cache = KVCache(4)
     with checks(mode), no_grad():
-        two_heads.forward(x, cache=KVCache(4))  # a call of these shapes was seen
-        two_heads.forward(x, cache=cache)
-        with pytest.raises(ValueError, match="n_heads 2"):
-            four_heads.forward(x, cache=cache)
+        second.forward(x, cache=KVCache(4))  # a call of these shapes was seen
+        first.forward(x, cache=cache)
+        with pytest.raises(ValueError) as error:
+            second.forward(x, cache=cache)
+    assert str(error.value) == (
+        "KVCache: this cache holds the keys and values of a MultiHeadAttention, but another "
+        "MultiHeadAttention was given it: each layer attends over keys of its own, so one "
+        "cache serves one layer; give each layer a KVCache of its own (a model's new_cache() "
+        "makes one per layer)")
+    assert cache.seq_so_far == 1  # the refused call stored nothing
+
+
+def test_a_model_s_caches_swapped_between_blocks_are_refused_naming_both_blocks():
+    model = gpt()
+    cache = model.new_cache()
+    with no_grad():
+        model.forward(np.array([[1, 2]]), cache=cache)
+        with pytest.raises(ValueError) as error:
+            model.forward(np.array([[3]]), cache=cache[::-1])
+    assert ("holds the keys and values of blocks.1.attn (a MultiHeadAttention in a GPT), but "
+            "blocks.0.attn (a MultiHeadAttention in a GPT) was given it") in str(error.value)
+    assert [block_cache.seq_so_far for block_cache in cache] == [2, 2]
+
+
+def test_a_cross_attention_s_cache_is_its_own_source_s_keys_alone():
+    """A second cross-attention given the first's cache would read the first's
+    projection of the source as its own keys, without a word."""
+    rng = np.random.default_rng(0)
+    first, second = (CrossAttention(8, 2, rng=rng, dtype=np.float64) for _ in range(2))
+    x, memory = rng.standard_normal((1, 1, 8)), rng.standard_normal((1, 3, 8))
+    cache = KVCache(4)
+    with no_grad():
+        first.forward(x, memory, cache=cache)
+        with pytest.raises(ValueError, match="holds the keys and values of a CrossAttention, "
+                                             "but another CrossAttention was given it"):
+            second.forward(x, memory, cache=cache)
 
 
 @pytest.mark.parametrize("mask", ["none", "anti_causal"])

@@ -284,6 +284,30 @@ def unconsumed_forwards(where: str, modules: list[tuple[str, Module]]) -> str | 
             f"  hint: run evaluation inside no_grad(), so that it records nothing")
 
 
+def name_in_its_model(module: Module) -> str:
+    """``"blocks.1.attn (a MultiHeadAttention in a GPT)"``: where ``module`` sits in
+    the model holding it (through its first holder at each level), for a
+    message that must tell two layers of one class apart; ``"a Dense"`` for a
+    module that nothing holds."""
+    root = module
+    while True:
+        holders = [holder() for holder in root._parents]
+        holder = next((holder for holder in holders if holder is not None), None)
+        if holder is None:
+            break
+        root = holder
+    kind = type(module).__name__
+    path = next((path for path, inside in root.named_modules() if inside is module), "")
+    if not path:  # nothing holds it (or its holder let it go)
+        return f"{_article(kind)} {kind}"
+    return f"{path} ({_article(kind)} {kind} in {_article(type(root).__name__)} " \
+           f"{type(root).__name__})"
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "AEIOU" else "a"
+
+
 def modules_holding(parameters: Iterable[Parameter]) -> list[tuple[str, Module]]:
     """Every module of the models these parameters belong to, with its path from
     its model: what an optimizer's ``zero_grad`` starts a new pass of."""

@@ -87,7 +87,7 @@ class CrossAttention(MultiHead):
                 memory_padding_mask: Bool[Array, "batch kv_seq"] | None = None,
                 cache: KVCache | None = None) -> Float[Array, "batch seq d_model"]:
         if cache is not None:  # before any work, so a refused call leaves nothing behind
-            cache.refuse_while_recording()
+            cache.serve(self)  # inside no_grad(), and this layer's cache, no other's
         (q,) = self._into_heads(self.query, x, 1)
         expect("q", q, "batch n_heads seq d_head")
         if cache is not None and cache.seq_so_far:  # computed from this memory at the first call

@@ -18,7 +18,7 @@ Transformer Inference*, weigh it for large models).  The same numbers come
 out: the cached path is tested equal to the plain forward
 (``tests/test_kv_cache.py``).
 
-Two limits come with it:
+Three limits come with it:
 
 - **Inference only.** A backward through a cached step would reach the new
   position alone, never the keys and values stored by earlier calls: the
@@ -29,12 +29,18 @@ Two limits come with it:
   last ``max_len`` tokens, and then every token moves to a new position:
   every key changes, so the cache must be rebuilt, not extended.  The cache
   refuses to grow past ``max_len``.
+- **One layer's.** Each layer projects its own keys and values; a second
+  layer appending to the first's would attend over both layers' keys as if
+  they were positions of one sequence.  So the layer that first fills a
+  cache owns it, and any other is refused (a model's ``new_cache`` makes one
+  per layer).
 """
 
 import numpy as np
 
 from ..core import is_recording
 from ..core import Array, Float
+from ..core.module import name_in_its_model
 from ..core.validate import positive_int
 
 
@@ -66,6 +72,7 @@ class KVCache:
         self.seq_so_far = 0
         self._keys: Array | None = None  # (batch, n_heads, max_len, d_head)
         self._values: Array | None = None
+        self._layer = None  # the layer whose keys and values these are (see serve)
 
     def __repr__(self) -> str:
         shape = "empty" if self._keys is None else \
@@ -87,19 +94,54 @@ class KVCache:
         return self._values[:, :, :self.seq_so_far]
 
     def refuse_while_recording(self) -> None:
-        """A RuntimeError outside ``no_grad()``: a layer calls it before any work."""
+        """A RuntimeError outside ``no_grad()``: :meth:`serve` and :meth:`append` call it."""
         if is_recording():
             raise RuntimeError(
                 "KVCache: a cache is for inference only: a backward would reach the new "
                 "positions alone, never the keys and values kept from earlier calls; run "
                 "the forward inside shapesafe_nn.no_grad()")
 
+    def serve(self, layer) -> None:
+        """Refuse, before ``layer``'s call does any work, to run outside ``no_grad()``
+        or to serve a layer other than the one whose keys and values it holds.
+
+        An empty cache is taken by whichever layer calls first; from its first
+        append on, it is that layer's alone.
+        """
+        self.refuse_while_recording()
+        if self._keys is None:
+            self._layer = layer
+        elif layer is not self._layer:
+            owner, other = name_in_its_model(self._layer), name_in_its_model(layer)
+            if other == owner:  # two layers of one class that nothing holds
+                other = f"another {type(layer).__name__}"
+            raise ValueError(
+                f"KVCache: this cache holds the keys and values of {owner}, but {other} "
+                f"was given it: each layer attends over keys of its own, so one cache "
+                f"serves one layer; give each layer a KVCache of its own (a model's "
+                f"new_cache() makes one per layer)")
+
     def select(self, rows: Array) -> None:
         """Keep the cached sequences ``rows`` (an integer array, (new_batch,)), in
         that order: a beam search's surviving hypotheses, each the continuation
-        of the prefix in row ``rows[i]``, which may be kept twice or dropped."""
-        if self._keys is not None:
-            self._keys, self._values = self._keys[rows], self._values[rows]
+        of the prefix in row ``rows[i]``, which may be kept twice or dropped.
+
+        Each row is the number of a sequence the cache holds, 0 to batch - 1
+        (numpy would read -1 as the last one, and a boolean array as a mask)."""
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or rows.dtype.kind not in "iu":
+            raise ValueError(f"KVCache.select: rows must be a 1-D array of integers (row "
+                             f"numbers), not {rows.dtype} {rows.shape}")
+        if self._keys is None:
+            return
+        batch = len(self._keys)
+        outside = (rows < 0) | (rows >= batch)
+        if outside.any():
+            index = int(np.argmax(outside))
+            held = f"{batch} sequence{'s' if batch > 1 else ''}"
+            raise ValueError(f"KVCache.select: rows[{index}] is {rows[index]}, but the cache "
+                             f"holds {held}: each row must be in 0..{batch - 1}")
+        self._keys, self._values = self._keys[rows], self._values[rows]
 
     def append(self, k: Float[Array, "batch n_heads seq d_head"],
                v: Float[Array, "batch n_heads seq d_head"],

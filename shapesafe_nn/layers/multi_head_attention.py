@@ -139,7 +139,7 @@ class MultiHeadAttention(MultiHead):
 
     def _refuse_what_a_cache_cannot_do(self, cache: KVCache,
                                        key_padding_mask: Array | None) -> None:
-        cache.refuse_while_recording()
+        cache.serve(self)  # inside no_grad(), and this layer's cache, no other's
         if self.attend.mask != "causal":
             # without it, an earlier position reads later ones: its keys and values
             # change with every new token, and stored ones would be stale
