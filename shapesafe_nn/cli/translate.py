@@ -32,7 +32,7 @@ from ..tokenizers.choice import (DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokeniz
                                  describe_tokens)
 from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
-from ..training.scores import corpus_scores
+from ..training.scores import corpus_scores, too_short_for_bleu
 from ..training.trainer import EvalRecord
 from ..training.translation import (Example, count_unknown, exact_match, train_translator,
                                    translate)
@@ -416,6 +416,7 @@ class TranslateTraining(Training):
         # the same sample at every evaluation, whatever the run's seed
         sample = np.random.default_rng(0).permutation(len(pairs.held_out))[:BLEU_SAMPLE]
         bleu_pairs = [pairs.held_out[i] for i in np.sort(sample)]
+        language = target_language(args.data or (meta or {}).get("data"), settings)
 
         def train_from(progress, save):
             return train_translator(
@@ -424,7 +425,8 @@ class TranslateTraining(Training):
                 smoothing=settings["smoothing"], grad_clip=settings["grad_clip"],
                 eval_interval=settings["eval_interval"], examples=examples,
                 source=pairs.source, target=pairs.target, seed=settings["seed"],
-                batch_tokens=settings["batch_tokens"], bleu_pairs=bleu_pairs, quiet=args.quiet,
+                batch_tokens=settings["batch_tokens"], bleu_pairs=bleu_pairs,
+                bleu_language=language, quiet=args.quiet,
                 log=run_log(args.quiet), progress=progress,
                 save_every=args.save_every or 0, save=save)
 
@@ -435,7 +437,7 @@ class TranslateTraining(Training):
             accuracy = exact_match(predictions, references)
             right = round(accuracy * len(references))
             final = history[-1]
-            scores = corpus_scores(predictions, references)
+            scores = corpus_scores(predictions, references, language)
             bleu = "" if scores is None else f", BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f}"
             return (f"exact match {accuracy:.4f} ({right:,}/{len(references):,} held-out "
                     f"pairs, greedy), val loss {final.val_loss:.4f} after {final.step} "
@@ -458,6 +460,9 @@ class TranslateTraining(Training):
                   f"pairs; {describe_tokens(pairs.source, pairs.target, pairs.joint)}",
                   f"tokens: {pairs.tokens}; BLEU at each evaluation on a fixed sample of "
                   f"{len(bleu_pairs):,} held-out pairs", *pairs.notes]
+        too_short = too_short_for_bleu([target for _, target in bleu_pairs], language)
+        if too_short:
+            header.append(f"note: {too_short}")
         unknown = held_out.count(pairs.source.specials.unk)
         if unknown:  # characters the training pairs never held
             header.append(f"the held-out pairs hold {unknown:,} character(s) the vocabulary "
@@ -493,8 +498,18 @@ def run_translate(args) -> int:
     return 0
 
 
-def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]]]:
-    """The held-out pairs of the run a checkpoint saved, found again as it found them."""
+def target_language(data: Path | str | None, settings: dict) -> str | None:
+    """The targets' language code where the run names it: the second of
+    ``--pair`` for the bundled numbers and a corpus; None for pairs from
+    files (--data, --source-file), whose languages --pair does not give."""
+    if data is not None or settings["source_file"]:
+        return None
+    return settings["pair"].split("-")[1]
+
+
+def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]], str | None]:
+    """The held-out pairs of the run a checkpoint saved, found again as it found
+    them; their name, and their targets' language if the run names it."""
     settings = meta.get("settings")
     if isinstance(settings, dict):  # a run saved before a setting existed had its old value
         settings = LATER_SETTINGS | settings
@@ -502,13 +517,15 @@ def held_out_of(meta: dict, path: Path) -> tuple[str, list[tuple[str, str]]]:
         raise ValueError(f"{path}: says nothing of the pairs it trained on; give --data")
     data = meta.get("data")
     pairs = read_pairs_data(None if data is None else Path(data), settings)
-    return f"the held-out pairs of {pairs.name}", pairs.held_out
+    return (f"the held-out pairs of {pairs.name}", pairs.held_out,
+            target_language(data, settings))
 
 
-def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]]]:
-    """The pairs ``eval translate`` scores, and their name: --data, --source-file
-    with --target-file, a --split of the corpus the run trained on, or the
-    run's held-out pairs."""
+def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]], str | None]:
+    """The pairs ``eval translate`` scores, their name, and their targets'
+    language where the run names it (None: decided from the text): --data,
+    --source-file with --target-file, a --split of the corpus the run trained
+    on, or the run's held-out pairs."""
     given = [flag for flag, value in (("--data", args.data), ("--source-file", args.source_file),
                                       ("--split", args.split)) if value]
     if len(given) > 1:
@@ -517,10 +534,10 @@ def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]]]:
     if (args.source_file is None) != (args.target_file is None):
         raise argparse.ArgumentTypeError("--source-file and --target-file go together")
     if args.data is not None:
-        return f"{args.data}", read_pairs(args.data)
+        return f"{args.data}", read_pairs(args.data), None
     if args.source_file is not None:
         return (f"{args.source_file} and {args.target_file}",
-                read_parallel(args.source_file, args.target_file))
+                read_parallel(args.source_file, args.target_file), None)
     if args.split is not None:
         settings = meta.get("settings")
         corpus = settings.get("corpus") if isinstance(settings, dict) else None
@@ -530,7 +547,8 @@ def eval_pairs(args, meta: dict) -> tuple[str, list[tuple[str, str]]]:
         pairs, notes = corpus_pairs(CORPORA[corpus], settings["pair"], args.split)
         for note in notes:
             print(note)
-        return f"{corpus} {settings['pair']} {args.split}", pairs
+        return (f"{corpus} {settings['pair']} {args.split}", pairs,
+                settings["pair"].split("-")[1])  # the corpus's pair names its languages
     return held_out_of(meta, args.checkpoint)
 
 
@@ -538,7 +556,7 @@ def run_eval(args) -> int:
     beam, alpha = decoding(args)
     use_checks(args)
     model, source, target, meta = load_translator_checkpoint(args.checkpoint)
-    name, pairs = eval_pairs(args, meta)
+    name, pairs, language = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
     sources = [source_text for source_text, _ in pairs]
     try:
@@ -558,7 +576,10 @@ def run_eval(args) -> int:
         print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")
     # chrF and BLEU by sacreBLEU (training/scores.py), with the signatures that
     # make them comparable with other papers'
-    scores = corpus_scores(predictions, references)
+    scores = corpus_scores(predictions, references, language)
+    too_short = too_short_for_bleu(references, language)
+    if too_short:
+        print(f"note: {too_short}")
     if scores is None:
         print("chrF and BLEU need sacrebleu: pip install 'shapesafe_nn[translate]'")
     else:

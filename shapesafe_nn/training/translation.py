@@ -129,10 +129,12 @@ def count_unknown(tokenizer: Tokenizer, sentences: list[str]) -> int:
 
 
 def sample_bleu(model: Translator, source: Tokenizer, target: Tokenizer,
-                pairs: list[tuple[str, str]]) -> str:
-    """A line: the BLEU and chrF of greedy translations of ``pairs``."""
+                pairs: list[tuple[str, str]], language: str | None = None) -> str:
+    """A line: the BLEU and chrF of greedy translations of ``pairs``, BLEU's
+    words cut as the targets' ``language`` writes them (None: as their
+    script says; :func:`~shapesafe_nn.training.scores.bleu_tokenizer`)."""
     predictions = translate(model, source, target, [src for src, _ in pairs])
-    scores = corpus_scores(predictions, [tgt for _, tgt in pairs])
+    scores = corpus_scores(predictions, [tgt for _, tgt in pairs], language)
     if scores is None:
         return "BLEU needs sacrebleu: pip install 'shapesafe_nn[translate]'"
     return (f"BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f} on {len(pairs):,} held-out "
@@ -152,7 +154,8 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
                      smoothing: float, grad_clip: float, eval_interval: int,
                      examples: list[Example], source: Tokenizer, target: Tokenizer,
                      seed: int, batch_tokens: int = 0,
-                     bleu_pairs: list[tuple[str, str]] = (), quiet: bool = False,
+                     bleu_pairs: list[tuple[str, str]] = (), bleu_language: str | None = None,
+                     quiet: bool = False,
                      log: Callable[[str], None] = write_line,
                      progress: LanguageModelProgress | None = None, save_every: int = 0,
                      save: Callable[[LanguageModelProgress], None] | None = None,
@@ -162,9 +165,11 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
     ``schedule(step)`` gives each step's learning rate.  ``examples`` are
     translated and printed at each evaluation (with ``source`` and
     ``target``, the tokenizers), and ``bleu_pairs`` translated greedily and
-    scored by BLEU (none: no BLEU).  ``batch_tokens`` above 0 fills each
-    batch by that token budget instead of ``batch_size`` pairs.  ``progress``,
-    ``save_every`` and ``save`` resume and checkpoint the run as in
+    scored by BLEU (none: no BLEU), its words cut as the targets'
+    ``bleu_language`` writes them (None: as their script says).
+    ``batch_tokens`` above 0 fills each batch by that token budget instead of
+    ``batch_size`` pairs.  ``progress``, ``save_every`` and ``save`` resume
+    and checkpoint the run as in
     :func:`~shapesafe_nn.training.trainer.train_language_model`: the batch
     generator and the evaluation generator (which training pairs are
     measured) are the progress's two.
@@ -188,7 +193,7 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
         log(f"step {step:5d}: train loss {record.train_loss:.4f}, val loss {record.val_loss:.4f}"
             f"  (lr {lr:.2e})")
         if bleu_pairs:
-            log("    " + sample_bleu(model, source, target, bleu_pairs))
+            log("    " + sample_bleu(model, source, target, bleu_pairs, bleu_language))
         answers = translate(model, source, target, [example.source for example in examples])
         for example, answer in zip(examples, answers):
             mark = "ok" if answer == example.target else f"want {example.target!r}"
