@@ -50,7 +50,9 @@ from shapesafe_nn import (
     Parameter,
     QuadraticCost,
     ShapeError,
+    Sigmoid,
     SoftmaxCrossEntropy,
+    checks,
     no_grad,
 )
 from shapesafe_nn.core.validate import InvalidArgument
@@ -260,6 +262,14 @@ def cached_forward(scene: SimpleNamespace) -> None:
     """The second layer of :func:`cached_attention` given the first's cache."""
     with no_grad():
         scene.second.forward(scene.x, cache=scene.cache)
+
+
+def sigmoid_unchecked(folder: Path) -> SimpleNamespace:
+    """A Sigmoid after a forward of (4, 3) run with checks off: it bound no dims."""
+    layer, x = Sigmoid(), rng().standard_normal((4, 3))
+    with checks("off"):
+        layer.forward(x)
+    return SimpleNamespace(layer=layer, x=x)
 
 
 def embedding(folder: Path) -> SimpleNamespace:
@@ -691,6 +701,10 @@ CASES = [
          ("MultiHeadAttention.backward", "argument dout", "d_model is 4", "d_model = 8"), LAYER),
     Case("gpt-dlogits-wrong-vocab", gpt, lambda s: s.model.backward(f32(2, 4, 6)), ShapeError,
          ("GPT.backward", "argument dlogits", "vocab is 6", "vocab = 7"), LAYER),
+    Case("sigmoid-dout-wrong-after-an-unchecked-forward", sigmoid_unchecked,
+         lambda s: s.layer.backward(np.ones((1, 3))), ShapeError,
+         ("Sigmoid.backward: argument dout float64 (1, 3) disagrees with the forward it "
+          "differentiates", "that forward ran with checks off"), LAYER),
     Case("cost-backward-before-forward", fresh(SoftmaxCrossEntropy),
          lambda s: s.layer.backward(), RuntimeError,
          ("SoftmaxCrossEntropy.backward: no forward is waiting for this backward",),

@@ -116,6 +116,63 @@ def test_a_forward_run_with_checks_off_leaves_a_backward_checked_against_the_par
         layer.backward(np.ones((4, 5)))
 
 
+@pytest.mark.parametrize("dout_shape", [(1, 3), (3,), (4, 1)])
+def test_a_wrong_dout_after_a_forward_run_with_checks_off_is_the_dout_s_not_the_body_s(
+        dout_shape):
+    """The forward left no dims, so dout (1, 3) bound *shape itself; the result,
+    broadcast against the saved (4, 3) output, then disagreed with it and was
+    called "a bug inside Sigmoid.backward"."""
+    layer, x = Sigmoid(), np.random.default_rng(0).standard_normal((4, 3))
+    with checks("off"):
+        layer.forward(x)
+    with pytest.raises(ShapeError) as error:
+        layer.backward(np.ones(dout_shape))
+    message = str(error.value)
+    assert message.startswith(f"Sigmoid.backward: argument dout float64 {dout_shape} disagrees "
+                              f"with the forward it differentiates\n")
+    assert message.endswith(
+        "hint: pass backward the gradient of this layer's last forward output; that forward "
+        "ran with checks off, so dout could be checked against the layer's parameters alone, "
+        "not against what the forward saved")
+    assert "bug inside" not in message
+    assert error.value.argument == "dout"
+    # the record still waits: the right dout now gets the checked forward's gradient
+    assert layer.pending_records() == 1
+    dout = np.random.default_rng(1).standard_normal((4, 3))
+    checked = Sigmoid()
+    checked.forward(x)
+    np.testing.assert_array_equal(layer.backward(dout), checked.backward(dout))
+
+
+def test_a_dout_that_fails_a_line_of_the_body_after_an_unchecked_forward_changes_nothing():
+    """LayerNorm adds its parameters' gradients before the line that meets the
+    saved array fails: they are put back, and the record stays."""
+    layer, rng = LayerNorm(8, dtype=np.float64), np.random.default_rng(0)
+    layer.gamma.grad[...] = rng.standard_normal(8)
+    before = layer.gamma.grad.copy(), layer.beta.grad.copy()
+    with checks("off"):
+        layer.forward(rng.standard_normal((2, 3, 8)))
+    with pytest.raises(ShapeError) as error:
+        layer.backward(rng.standard_normal((1, 3, 8)))
+    assert str(error.value).startswith(
+        "LayerNorm.backward: argument dout float64 (1, 3, 8) disagrees with the forward it "
+        "differentiates\n  line ")
+    np.testing.assert_array_equal(layer.gamma.grad, before[0])
+    np.testing.assert_array_equal(layer.beta.grad, before[1])
+    assert layer.pending_records() == 1
+
+
+def test_a_dout_of_another_float_dtype_after_an_unchecked_forward_is_the_dout_s():
+    layer = Sigmoid()
+    with checks("off"):
+        layer.forward(np.zeros((2, 3)))
+    with pytest.raises(ShapeError) as error:
+        layer.backward(np.zeros((2, 3), dtype=np.float32))
+    message = str(error.value)
+    assert message.startswith("Sigmoid.backward: argument dout float32 (2, 3) disagrees")
+    assert "return value has the wrong float dtype" in message and "bug inside" not in message
+
+
 def test_the_check_mode_belongs_to_the_thread():
     seen = {}
     inside = threading.Event()

@@ -15,10 +15,20 @@ The decorator also keeps the layer's records (see ``records.py``).  A
 with the dims its check bound, unless it runs inside ``no_grad()``.  A
 ``backward`` consumes the most recent record and starts its check from that
 record's dims, so ``dout`` must agree with the batch and sizes of the very
-forward call it differentiates.  A backward is checked as its forward was:
-switching the mode between the two changes nothing for that pair (a forward
-run with checks off leaves no dims, and its backward is then checked against
-the layer's parameters alone).
+forward call it differentiates.  A backward is checked at least as its
+forward was: switching checks off between the two changes nothing for that
+pair.
+
+A forward run with checks off leaves no dims (finding them is the work that
+mode skips), and a checked backward of it can check ``dout`` against the
+layer's parameters alone: ``dout`` binds the forward's dims itself, right or
+wrong.  What the forward saved still holds the true sizes, so a wrong
+``dout`` shows up later, in the return value or on a line of the body that
+meets a saved array.  There, it is ``dout``'s mistake, not the body's: the
+error names the argument, and the layer that found it is left as it was (its
+record waiting, its gradients unchanged), as by a ``dout`` refused up front.
+(Sub-layers whose backwards had already run inside it keep what they did:
+only a checked forward lets a wrong ``dout`` be refused before any work.)
 """
 
 import ast
@@ -184,6 +194,30 @@ def _check_gradients(call: Call, layer, before: list) -> None:
             raise errors.changed_gradient(call, name, parameter, now)
 
 
+def _run_unverified(call: Call, layer, record, gradients, run: Callable):
+    """A checked backward of a forward run with checks off: ``run()`` (its body
+    and checks), and ``record`` consumed once they pass.  If they fail, the
+    gradients are put back and the record stays; a disagreement this call
+    found is its arguments' (see the module)."""
+    kept = [(parameter, grad, grad.copy()) for _, parameter, grad in gradients]
+    try:
+        result = run()
+    except BaseException as error:
+        for parameter, grad, before in kept:
+            grad[...] = before
+            parameter.grad = grad
+        # this call's (not a sub-layer's), and not a gradient the body left another
+        # shape, which is the body's whatever dout was
+        if (isinstance(error, errors.ShapeError) and error.where == call.where
+                and error.chain == call.chain()
+                and not (error.argument or "").endswith(".grad")):
+            raise errors.unverified_arguments(call, error) from error
+        raise
+    if record is not None:
+        layer._consume(record)
+    return result
+
+
 def _first_mode_key(layer, args: tuple, kwargs: dict, record) -> tuple:
     """Everything a check depends on: the signature of each argument, the shape
     and dtype of each of the layer's parameters, and for a backward the forward
@@ -253,10 +287,26 @@ def checked(method: Callable) -> Callable:
         prebound = differentiated.dims if differentiated is not None else None
         call = Call(type(self).__name__ + where_suffix, prebound, self)
         _check_inputs(call, self, signature, args, kwargs)
-        if differentiated is not None and pop:  # its arguments passed: consume it
+        # a backward of a forward run with checks off: its arguments bound the
+        # forward's dims unchecked, so the record goes only once the result agrees
+        unverified = differentiated is not None and prebound is None
+        if differentiated is not None and pop and not unverified:  # its arguments passed
             self._consume(differentiated)
         gradients = ([(name, parameter, parameter.grad)
                       for name, parameter in self._parameters.items()] if is_backward else ())
+        if unverified:
+            result = _run_unverified(call, self, differentiated if pop else None, gradients,
+                                     lambda: run_body_and_check_result(self, call, args, kwargs,
+                                                                       gradients))
+        else:
+            result = run_body_and_check_result(self, call, args, kwargs, gradients)
+        bound = call.bound  # named dims, *variadic parts, float dtype: this call's own
+        if mode == "first":
+            seen[key] = bound
+        return result, bound
+
+    def run_body_and_check_result(self, call, args, kwargs, gradients):
+        """The body inside ``call``, then its gradients and its return value checked."""
         token = calls_in_progress.set(call.outer + (call,))
         try:
             result = _run_body(method, self, signature, args, kwargs, call)
@@ -266,10 +316,7 @@ def checked(method: Callable) -> Callable:
             _check_gradients(call, self, gradients)
         if signature.return_hint is not None:
             call.check("return value", "return", signature.return_hint, result)
-        bound = call.bound  # named dims, *variadic parts, float dtype: this call's own
-        if mode == "first":
-            seen[key] = bound
-        return result, bound
+        return result
 
     def unchecked(self, args, kwargs):
         return _run_body(method, self, signature, args, kwargs, None)

@@ -318,6 +318,36 @@ def wrong_float_dtype(call, label: str, argument: str, value, dims: str | None) 
                        f"float array{shape} of {bound_dtype}", value, reason, hint_line, None)
 
 
+def unverified_arguments(call, error: ShapeError) -> ShapeError:
+    """``error``, found in a backward of a forward run with checks off after its
+    arguments passed, told as theirs: nothing could check ``dout`` against that
+    forward, so ``dout`` bound the forward's dims itself, and the return value or
+    the line of the body that disagrees with it holds what the forward saved.
+
+    The lines of ``error`` stay (what disagreed, with which shapes); its first
+    line names the argument, and its hint, which blamed the body, gives way to
+    one for the argument.
+    """
+    arguments = [(label.split(" ", 1)[1], value) for label, _, value in call.checked_items
+                 if label.startswith("argument")]
+    names = " and ".join(name for name, _ in arguments)
+    given = " and ".join(f"{name} {describe(value)}" for name, value in arguments)
+    prefix = f"{''.join(error.chain)}{call.where}: "
+    header, *details = str(error).split("\n")
+    details = [line for line in details if not line.startswith("  hint: ")]
+    one = len(arguments) == 1
+    message = "\n".join([
+        f"{prefix}{'argument' if one else 'arguments'} {given} disagree{'s' if one else ''} "
+        f"with the forward it differentiates",
+        f"  {header.removeprefix(prefix)}", *details,
+        f"  hint: pass backward the gradient of this layer's last forward output; that "
+        f"forward ran with checks off, so {names} could be checked against the layer's "
+        f"parameters alone, not against what the forward saved"])
+    return ShapeError(message, where=call.where, argument=arguments[0][0] if arguments else None,
+                      expected=error.expected, actual=error.actual, dim=error.dim,
+                      bindings=error.bindings, original=error, chain=error.chain)
+
+
 def empty(call, argument: str, hint, value) -> ShapeError:
     """The error for an argument with an axis of size 0 (batch 0, seq 0)."""
     axis, dim = empty_axis(hint, value)
