@@ -1617,6 +1617,14 @@ CASES = [
                            "--length-penalty", 1), UsageError,
          ("--length-penalty weighs beam search's hypotheses", "give --beam N"),
          ("files", "stdout")),
+    # an English-French model scored on English-Japanese pairs: it would score 0
+    Case("cli-eval-references-of-another-language",
+         plus(translator_and_pipe, {"en-ja.tsv": "twenty-one\t二十一\nfive\t五\n".encode()}),
+         lambda s: command(s, "eval", "translate", "--checkpoint", s.translator, "--data",
+                           s.folder / "en-ja.tsv"), UserError,
+         ("en-ja.tsv: 4 of the references' 4 tokens (100.0%) are not in the model's target "
+          "vocabulary, such as '二', '十', '一', '五': the references are not in the language "
+          "the model writes",), ("files", "stdout")),
     Case("text-a-named-pipe", with_files({"pipe": named_pipe}),
          lambda s: load_text(s.folder / "pipe"), TextDataError,
          ("pipe is a named pipe", "save the text to a file"), ("files",)),

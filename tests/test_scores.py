@@ -1,5 +1,7 @@
 """Scores that mean what they say: BLEU cuts words as the target language
-writes them, and a corpus too short for BLEU is said to be."""
+writes them, a corpus too short for BLEU is said to be, and references the
+model cannot write (another language's) are refused, a few unknown tokens
+noted."""
 
 import sys
 from pathlib import Path
@@ -7,14 +9,17 @@ from pathlib import Path
 import pytest
 
 from shapesafe_nn.data.pairs import load_numbers
+from shapesafe_nn.tokenizers import WordTokenizer
 from shapesafe_nn.training import scores
-from shapesafe_nn.training.scores import (bleu_tokenizer, corpus_scores, too_short_for_bleu,
+from shapesafe_nn.training.scores import (bleu_tokenizer, check_writable, corpus_scores,
+                                          too_short_for_bleu, unwritable_tokens,
                                           written_language)
 
 from cli_runner import run
 
 JAPANESE_MODEL = Path(__file__).resolve().parent.parent / "docs" / "assets" / "numbers_en_ja.npz"
 JAPANESE = [target for _, target in load_numbers("en-ja", "test")]  # 九十九万九千, ...
+FRENCH = WordTokenizer.from_texts(["vingt-et-un", "cinq cents", "deux mille"])
 
 
 @pytest.fixture
@@ -137,3 +142,63 @@ def test_an_evaluation_on_a_few_pairs_says_bleu_means_little(tmp_path):
     # to hold a 4-gram, so BLEU's 4-gram precision has nothing to count
     assert evaluated.lines[-1] == "exact match 0.5000 (1/2), chrF 96.87, BLEU 0.00, greedy"
 
+
+# ---------------------------------------------------------------------------
+# References the model cannot write
+# ---------------------------------------------------------------------------
+def test_a_word_vocabulary_cannot_write_words_it_lacks_even_of_known_letters():
+    counted, unwritable = unwritable_tokens(FRENCH, ["vingt-et-un", "cinq cents un", "une"])
+    assert counted == 9  # vingt - et - un | cinq cents un | une: spaces not counted
+    assert unwritable == {"une": 1}  # its letters are known, the word is not
+
+
+def test_a_character_vocabulary_cannot_write_characters_it_lacks():
+    characters = WordTokenizer.from_texts(["vingt-et-un"], whole_words=False)
+    assert unwritable_tokens(characters, ["fünf", "un"]) == (6, {"f": 2, "ü": 1})
+
+
+def test_a_bpe_cannot_write_the_characters_it_never_saw():
+    pytest.importorskip("tokenizers")
+    from shapesafe_nn.tokenizers import SubwordTokenizer
+    bpe = SubwordTokenizer.train(["vingt et un", "cinq cents", "deux mille"], 40)
+    # any word of known letters is pieces; ü and 五 are <unk>
+    assert unwritable_tokens(bpe, ["mille vingt", "fünf 五"]) == (15, {"f": 2, "ü": 1, "五": 1})
+    with pytest.raises(ValueError) as refused:
+        check_writable(bpe, ["二十一", "五百"], "ja.tsv")
+    assert str(refused.value) == (
+        "ja.tsv: 5 of the references' 5 characters (100.0%) are not in the model's target "
+        "vocabulary, such as '二', '十', '一', '五', '百': the references are not in the "
+        "language the model writes; score it on pairs of the languages it was trained on")
+
+
+def test_references_the_model_can_write_pass_without_a_note():
+    assert check_writable(FRENCH, ["vingt-et-un", "deux mille cinq cents"], "fr.tsv") is None
+
+
+def test_a_few_unwritable_tokens_are_noted_and_half_is_not_yet_refused():
+    assert check_writable(FRENCH, ["deux mille Alice", "cinq cents"], "fr.tsv") == (
+        "1 of the references' 5 tokens (20.0%) are not in the model's target vocabulary, such "
+        "as 'Alice': no translation can match them")
+    half = check_writable(FRENCH, ["five cents", "two mille"], "fr.tsv")
+    assert half.startswith("2 of the references' 4 tokens (50.0%) are not in the model's ")
+
+
+def test_references_mostly_unwritable_are_another_language_and_refused():
+    with pytest.raises(ValueError) as refused:
+        check_writable(FRENCH, ["five hundred", "two thousand", "deux mille"], "en.tsv")
+    assert str(refused.value) == (
+        "en.tsv: 4 of the references' 6 tokens (66.7%) are not in the model's target "
+        "vocabulary, such as 'five', 'hundred', 'two', 'thousand': the references are not in "
+        "the language the model writes; score it on pairs of the languages it was trained on")
+
+
+def test_an_evaluation_notes_the_few_reference_tokens_the_model_cannot_write(tmp_path):
+    pairs = tmp_path / "yen.tsv"
+    # 円 (yen) is no character of the numbers the model learned to write
+    pairs.write_text("twenty-one\t二十一\nfive hundred\t五百円\n", encoding="utf-8")
+    evaluated = run("eval", "translate", "--checkpoint", JAPANESE_MODEL, "--data", pairs,
+                    "--checks", "off")
+    assert evaluated.code == 0, evaluated.err
+    assert evaluated.lines[1] == (
+        "note: 1 of the references' 6 tokens (16.7%) are not in the model's target vocabulary, "
+        "such as '円': no translation can match them")

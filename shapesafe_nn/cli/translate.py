@@ -32,7 +32,7 @@ from ..tokenizers.choice import (DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokeniz
                                  describe_tokens)
 from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
-from ..training.scores import corpus_scores, too_short_for_bleu
+from ..training.scores import check_writable, corpus_scores, too_short_for_bleu
 from ..training.trainer import EvalRecord
 from ..training.translation import (Example, count_unknown, exact_match, train_translator,
                                    translate)
@@ -559,6 +559,8 @@ def run_eval(args) -> int:
     name, pairs, language = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
     sources = [source_text for source_text, _ in pairs]
+    # before translating: references of another language would score 0
+    unwritable = check_writable(target, references, name)
     try:
         predictions = translate(model, source, target, sources, beam, alpha)
     except ValueError as error:  # a sentence too long or with a word it lacks: name the file
@@ -571,6 +573,8 @@ def run_eval(args) -> int:
     if unknown:  # many: the model was trained on another pair of languages
         print(f"note: the sources hold {unknown:,} character(s) the model's vocabulary lacks, "
               f"each read as <unk>: was the model trained on these languages?")
+    if unwritable:
+        print(f"note: {unwritable}")
     wrong = [(s, p, r) for (s, _), p, r in zip(pairs, predictions, references) if p != r]
     for source_text, prediction, reference in wrong[:SHOWN_EXAMPLES]:
         print(f"  wrong: {source_text!r} -> {prediction!r}, want {reference!r}")

@@ -18,18 +18,24 @@ without its settings is not a number one can compare.  sacreBLEU (Post
 score of another paper is comparable when its signature is the same.
 sacreBLEU is the ``translate`` extra; without it the scores are None.
 
-A score means what it says only if two things hold, which this module
+A score means what it says only if three things hold, which this module
 checks:
 
 - the words are cut as the language writes them (:func:`bleu_tokenizer`):
   Japanese and Chinese put no spaces between words, so the default cut
   leaves a whole sentence one "word" and BLEU near 0 for a perfect model;
 - the corpus is large enough that another sample would give about the same
-  number (:func:`too_short_for_bleu`).
+  number (:func:`too_short_for_bleu`);
+- the references are in the language the model writes
+  (:func:`check_writable`): a model scored against another language's
+  references scores 0, which says nothing about the model.
 """
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
+
+from ..tokenizers.words import WordTokenizer, split_tokens
 
 TOKENIZE = "13a"  # sacreBLEU's default: Moses' mteval-v13a tokenizer, for Latin scripts
 
@@ -45,6 +51,10 @@ KANA_SHARE = 0.05
 # same size (measured in too_short_for_bleu's docstring)
 MIN_BLEU_REFERENCES = 100
 MIN_BLEU_TOKENS = 500
+
+# More than this share of the references' tokens unwritable: another language
+UNWRITABLE_SHARE = 0.5
+SHOWN_UNWRITABLE = 5  # the most frequent ones, named in the message
 
 
 @dataclass
@@ -178,3 +188,73 @@ def too_short_for_bleu(references: list[str], language: str | None = None) -> st
             f"for BLEU to mean much: below {MIN_BLEU_REFERENCES} references or "
             f"{MIN_BLEU_TOKENS} tokens, another sample of as many moves it by several points")
 
+
+def unwritable_tokens(tokenizer, references: list[str]) -> tuple[int, Counter]:
+    """``(counted, unwritable)``: how many tokens ``references`` hold, and a
+    count of those that ``tokenizer`` (a translator's target tokenizer)
+    cannot write, spaces left out.
+
+    What "cannot write" means depends on the tokenizer's kind:
+
+    - a :class:`~shapesafe_nn.tokenizers.WordTokenizer` writes only the
+      tokens of its vocabulary (its encode refuses any other): a Latin word
+      it lacks (``"five"`` to a French one, whose letters it holds) or a
+      character it lacks is unwritable;
+    - a :class:`~shapesafe_nn.tokenizers.SubwordTokenizer` writes any text of
+      the characters it was trained on, piece by piece: a character it never
+      saw is read as ``<unk>`` and is unwritable.  Its tokens are counted as
+      characters.
+    """
+    if isinstance(tokenizer, WordTokenizer):
+        tokens = [token for text in references
+                  for token in split_tokens(text, tokenizer.whole_words) if not token.isspace()]
+        unk = None
+    else:
+        tokens = [char for text in references for char in text if not char.isspace()]
+        unk = tokenizer.specials.unk
+
+    @functools.cache
+    def writable(token: str) -> bool:
+        if unk is None:
+            return token in tokenizer.ids
+        return unk not in tokenizer.encode(token)
+
+    return len(tokens), Counter(token for token in tokens if not writable(token))
+
+
+def check_writable(tokenizer, references: list[str], name: str) -> str | None:
+    """Refuse ``references`` in a language the model does not write; say how
+    many of their tokens it cannot write otherwise (None: it can write all).
+
+    A model scored against references of another language scores 0 (exact
+    match 0.0000), which only says that the file was the wrong one.  Real test
+    sets of the model's own language hold some tokens it never learned (a
+    name, a rare word): those are counted in a note, and the rest scored.
+    Refused: more than half of the references' tokens unwritable
+    (:func:`unwritable_tokens`).  The share of tokens, not of sentences:
+    one unknown word spoils a whole sentence, so with a small word
+    vocabulary most sentences of the right language may hold one, while
+    their tokens stay mostly known.  Measured on the bundled test numbers
+    with the target vocabularies the bundled runs learn: the model's own
+    language, 0% unwritable; another script (Japanese to an English, French
+    or German model, or the reverse), 100%; English to French words 85%,
+    French to English words 78%, German to either 100% (a German number is
+    one word).  A language of much the same letters, read by characters or
+    BPE pieces, cannot be told this way and is noted, not refused: English
+    or French to the German characters 14% and 17%, English to a French BPE
+    7%.
+    """
+    counted, unwritable = unwritable_tokens(tokenizer, references)
+    if not unwritable:
+        return None
+    total = sum(unwritable.values())
+    unit = ("tokens" if isinstance(tokenizer, WordTokenizer) and tokenizer.whole_words
+            else "characters")
+    share = f"{total:,} of the references' {counted:,} {unit} ({total / counted:.1%})"
+    examples = ", ".join(repr(token) for token, _ in unwritable.most_common(SHOWN_UNWRITABLE))
+    if total > UNWRITABLE_SHARE * counted:
+        raise ValueError(f"{name}: {share} are not in the model's target vocabulary, such as "
+                         f"{examples}: the references are not in the language the model "
+                         f"writes; score it on pairs of the languages it was trained on")
+    return (f"{share} are not in the model's target vocabulary, such as {examples}: no "
+            f"translation can match them")
