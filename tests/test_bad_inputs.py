@@ -26,6 +26,7 @@ line ``shapesafe-nn: error: ...``, neither with a traceback.
 
 import errno
 import functools
+import io
 import json
 import os
 import pickle
@@ -542,6 +543,12 @@ def translator_and_pipe(folder: Path) -> SimpleNamespace:
     (folder / "translator.npz").write_bytes(trained_checkpoint("translate"))
     named_pipe(folder / "pipe")
     return SimpleNamespace(folder=folder, translator=folder / "translator.npz")
+
+
+def with_standard_input(data: bytes, scene: SimpleNamespace, *argv) -> None:
+    """``command`` reading ``data`` on standard input, bytes as a pipe gives them."""
+    with mock.patch("sys.stdin", io.TextIOWrapper(io.BytesIO(data))):
+        command(scene, *argv)
 
 
 QUICK_MLP = ("train", "mlp", "--sizes", "784,10", "--epochs", 1, "--holdout", 0, "--quiet")
@@ -1612,6 +1619,11 @@ CASES = [
                            "--length-penalty", "1e308", "one"), UsageError,
          ("argument --length-penalty: must be at most 100, not 1e308", "overflows"),
          ("files", "stdout")),
+    Case("cli-translate-standard-input-not-utf-8", translator_and_pipe,
+         lambda s: with_standard_input(b"one\ncaf\xe9\n", s, "translate", "--checkpoint",
+                                       s.translator), UserError,
+         ("translate: standard input is not UTF-8 text: line 2, byte 4 is 0xe9",
+          "convert it to UTF-8"), ("files", "stdout")),
     Case("cli-length-penalty-without-beam-search", translator_and_pipe,
          lambda s: command(s, "eval", "translate", "--checkpoint", s.translator,
                            "--length-penalty", 1), UsageError,

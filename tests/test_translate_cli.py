@@ -181,6 +181,17 @@ def test_translate_reads_standard_input_without_its_byte_order_mark(tiny_run, mo
     assert read.lines == given.lines
 
 
+def test_translate_reads_the_bytes_of_standard_input_as_utf_8(tiny_run, monkeypatch):
+    """Bytes, as a pipe gives them: UTF-8 with its byte-order mark dropped."""
+    folder, _ = tiny_run
+    given = run("translate", "--checkpoint", folder / "tiny.npz", "twenty-one", "nine")
+    piped = io.TextIOWrapper(io.BytesIO("\ufefftwenty-one\nnine\n".encode("utf-8")))
+    monkeypatch.setattr("sys.stdin", piped)
+    read = run("translate", "--checkpoint", folder / "tiny.npz")
+    assert read.code == 0, read.err
+    assert read.lines == given.lines
+
+
 def test_translate_names_an_unknown_word_in_one_line(tiny_run):
     folder, _ = tiny_run
     assert_fails(run("translate", "--checkpoint", folder / "tiny.npz", "twenty-one zillion"), 1,

@@ -478,11 +478,29 @@ def input_lines(texts: list[str]) -> list[str]:
     if texts:
         return texts
     # lines end at "\n" only, as in the files; a byte-order mark is not a word
-    lines = [line.strip() for line in sys.stdin.read().removeprefix("\ufeff").split("\n")]
+    lines = [line.strip() for line in standard_input_text().removeprefix("\ufeff").split("\n")]
     sentences = [line for line in lines if line]
     if not sentences:
         raise ValueError("translate: no text given, and standard input holds no line")
     return sentences
+
+
+def standard_input_text() -> str:
+    """Standard input, read as UTF-8; bytes that are not UTF-8 are refused by line
+    and byte.  (Read as text, they became lone surrogates such as '\\udce9',
+    reported as a word the model does not know.)"""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a stream of text, decoded already (io.StringIO)
+        return sys.stdin.read()
+    raw = stream.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ValueError(f"translate: standard input is not UTF-8 text: line {line}, byte "
+                         f"{column} is {raw[error.start]:#04x}; convert it to UTF-8 first "
+                         f"(Latin-1 text: iconv -f latin1 -t utf-8)") from None
 
 
 def run_translate(args) -> int:
