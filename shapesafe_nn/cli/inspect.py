@@ -25,7 +25,7 @@ from ..pictures import png, trace
 from ..saving.checkpoint import load_checkpoint
 from .arguments import check_outputs, check_png, non_empty_prompt, positive
 from .gpt import PRESETS, encode_prompt, load_gpt, trained_batch_size
-from .memory import FLOAT64, check_fits
+from .memory import FLOAT64, check_fits, gpt_needs
 from .mlp import held_out, load_network, sizes_argument
 from .runs import check_plot_extra
 from .translate import DEFAULT_SETTINGS as TRANSLATE_SETTINGS
@@ -214,6 +214,14 @@ def run_trace_gpt(args) -> int:
         raise argparse.ArgumentTypeError(f"--seq {seq} is longer than the model's block size "
                                          f"{block}")
     batch_size = args.batch or batch_size
+    # one step's activations, as a training step's; the model is made already
+    config = model.config
+    needs = gpt_needs(vocab=config.vocab_size, block_size=seq, n_layer=config.n_layer,
+                      d_model=config.d_model, d_ff=config.d_ff or 4 * config.d_model,
+                      n_head=config.n_head, batch_size=batch_size,
+                      itemsize=np.dtype(config.dtype).itemsize)
+    check_fits("trace gpt with these settings",
+               {"--batch": needs["--batch-size"], "--seq": needs["--block-size"]})
     # windows of tokens (characters, or a BPE's pieces); an unknown character
     # (text the checkpoint never saw): a ValueError naming it
     text_ids = tokenizer.encode(text)

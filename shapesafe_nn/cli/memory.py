@@ -77,6 +77,28 @@ def gpt_needs(*, vocab: int, block_size: int, n_layer: int, d_model: int, d_ff: 
             "--block-size": 3 * n_layer * batch_size * n_head * block_size ** 2 * itemsize}
 
 
+def decoding_needs(*, sentences: int, beam: int, max_len: int, n_layer: int, d_model: int,
+                   d_ff: int, vocab: int, itemsize: int) -> dict:
+    """Translating ``sentences`` at once with ``beam`` hypotheses each (1: greedy).
+
+    Per hypothesis: each decoder block's two key/value caches, its own and the
+    source's, each allocated for max_len positions (a beam step copies every
+    row it keeps, the whole allocation, so all of it is written), and one more
+    pair while that copy is made; the source's encoding, repeated for each
+    hypothesis (at most max_len positions); the prefixes, copied at each
+    step; the next token's scores, float64, with their sort (about eight
+    arrays of vocab); one step's activations.  Measured for the tiny
+    translator (n_layer 1, d_model 32, max_len 27, vocab 32): 23.6 kB a
+    hypothesis of peak memory; this counts 28.7 kB.
+    """
+    per_hypothesis = ((4 * n_layer + 2) * max_len * d_model * itemsize
+                      + max_len * d_model * itemsize
+                      + 2 * max_len * 8
+                      + 8 * vocab * 8
+                      + (12 * d_model + 2 * d_ff) * itemsize)
+    return {"--beam": sentences * beam * per_hypothesis}
+
+
 def translator_needs(*, vocab: int, max_len: int, n_layer: int, d_model: int, d_ff: int,
                      n_head: int, batch_size: int, itemsize: int) -> dict:
     """A translator's training step, counted as a GPT's (:func:`gpt_needs`) of
