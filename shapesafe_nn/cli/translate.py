@@ -34,11 +34,11 @@ from ..tokenizers.tokenizer_json import tokenizer_from_json
 from ..training.progress import LanguageModelProgress, fingerprint
 from ..training.scores import check_writable, corpus_scores, too_short_for_bleu
 from ..training.trainer import EvalRecord
-from ..training.translation import (Example, count_unknown, exact_match, train_translator,
-                                   translate)
+from ..training.translation import (EVAL_BATCH, Example, count_unknown, exact_match,
+                                   train_translator, translate)
 from .arguments import non_negative, positive, probability
 from .config_flags import add_config_flags, check_config, config_defaults, config_of
-from .memory import translator_needs
+from .memory import check_fits, decoding_needs, translator_needs
 from .runs import Built, Training, add_checks_argument, add_preset_arguments, \
     add_run_arguments, preset_settings, run_log, run_training, use_checks
 
@@ -485,6 +485,18 @@ def input_lines(texts: list[str]) -> list[str]:
     return sentences
 
 
+def check_decoding_fits(command: str, model: Translator, sentences: int, beam: int) -> None:
+    """Refuse a --beam whose hypotheses, a batch of sentences at a time, would not
+    fit in memory, before the first is made (see memory.decoding_needs)."""
+    config = model.config
+    check_fits(f"{command} with --beam {beam}",
+               decoding_needs(sentences=min(sentences, EVAL_BATCH), beam=beam,
+                              max_len=config.max_len, n_layer=config.n_layer,
+                              d_model=config.d_model, d_ff=config.d_ff,
+                              vocab=config.tgt_vocab_size,
+                              itemsize=np.dtype(config.dtype).itemsize))
+
+
 def standard_input_text() -> str:
     """Standard input, read as UTF-8; bytes that are not UTF-8 are refused by line
     and byte.  (Read as text, they became lone surrogates such as '\\udce9',
@@ -507,6 +519,7 @@ def run_translate(args) -> int:
     beam, alpha = decoding(args)
     model, source, target, _ = load_translator_checkpoint(args.checkpoint)
     sentences = input_lines(args.text)
+    check_decoding_fits("translate", model, len(sentences), beam)
     unknown = count_unknown(source, sentences)
     if unknown:  # said, not refused: the rest of the sentence still translates
         print(f"note: {unknown:,} character(s) of the text are not in the model's "
@@ -577,6 +590,7 @@ def run_eval(args) -> int:
     name, pairs, language = eval_pairs(args, meta)
     references = [target_text for _, target_text in pairs]
     sources = [source_text for source_text, _ in pairs]
+    check_decoding_fits("eval translate", model, len(sources), beam)
     # before translating: references of another language would score 0
     unwritable = check_writable(target, references, name)
     try:
