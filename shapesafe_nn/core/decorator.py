@@ -194,28 +194,19 @@ def _check_gradients(call: Call, layer, before: list) -> None:
             raise errors.changed_gradient(call, name, parameter, now)
 
 
-def _run_unverified(call: Call, layer, record, gradients, run: Callable):
-    """A checked backward of a forward run with checks off: ``run()`` (its body
-    and checks), and ``record`` consumed once they pass.  If they fail, the
-    gradients are put back and the record stays; a disagreement this call
-    found is its arguments' (see the module)."""
-    kept = [(parameter, grad, grad.copy()) for _, parameter, grad in gradients]
-    try:
-        result = run()
-    except BaseException as error:
-        for parameter, grad, before in kept:
-            grad[...] = before
-            parameter.grad = grad
-        # this call's (not a sub-layer's), and not a gradient the body left another
-        # shape, which is the body's whatever dout was
-        if (isinstance(error, errors.ShapeError) and error.where == call.where
-                and error.chain == call.chain()
-                and not (error.argument or "").endswith(".grad")):
-            raise errors.unverified_arguments(call, error) from error
-        raise
-    if record is not None:
-        layer._consume(record)
-    return result
+def _undo_unverified(call: Call, error: BaseException, kept: list) -> BaseException:
+    """A checked backward of a forward run with checks off failed: its gradients
+    ``kept`` (each array and a copy of it) are put back, and the error to raise
+    is returned, one this call found told as its arguments' (see the module)."""
+    for parameter, grad, before in kept:
+        grad[...] = before
+        parameter.grad = grad
+    # this call's (not a sub-layer's), and not a gradient the body left another
+    # shape, which is the body's whatever dout was
+    if (isinstance(error, errors.ShapeError) and error.where == call.where
+            and error.chain == call.chain() and not (error.argument or "").endswith(".grad")):
+        return errors.unverified_arguments(call, error)
+    return error
 
 
 def _first_mode_key(layer, args: tuple, kwargs: dict, record) -> tuple:
@@ -294,29 +285,30 @@ def checked(method: Callable) -> Callable:
             self._consume(differentiated)
         gradients = ([(name, parameter, parameter.grad)
                       for name, parameter in self._parameters.items()] if is_backward else ())
-        if unverified:
-            result = _run_unverified(call, self, differentiated if pop else None, gradients,
-                                     lambda: run_body_and_check_result(self, call, args, kwargs,
-                                                                       gradients))
-        else:
-            result = run_body_and_check_result(self, call, args, kwargs, gradients)
+        kept = [(p, grad, grad.copy()) for _, p, grad in gradients] if unverified else None
+        try:
+            token = calls_in_progress.set(call.outer + (call,))
+            try:
+                result = _run_body(method, self, signature, args, kwargs, call)
+            finally:
+                calls_in_progress.reset(token)
+            if gradients:
+                _check_gradients(call, self, gradients)
+            if signature.return_hint is not None:
+                call.check("return value", "return", signature.return_hint, result)
+        except BaseException as error:
+            if kept is None:
+                raise
+            told = _undo_unverified(call, error, kept)
+            if told is error:
+                raise
+            raise told from error
+        if unverified and pop:
+            self._consume(differentiated)
         bound = call.bound  # named dims, *variadic parts, float dtype: this call's own
         if mode == "first":
             seen[key] = bound
         return result, bound
-
-    def run_body_and_check_result(self, call, args, kwargs, gradients):
-        """The body inside ``call``, then its gradients and its return value checked."""
-        token = calls_in_progress.set(call.outer + (call,))
-        try:
-            result = _run_body(method, self, signature, args, kwargs, call)
-        finally:
-            calls_in_progress.reset(token)
-        if gradients:
-            _check_gradients(call, self, gradients)
-        if signature.return_hint is not None:
-            call.check("return value", "return", signature.return_hint, result)
-        return result
 
     def unchecked(self, args, kwargs):
         return _run_body(method, self, signature, args, kwargs, None)
