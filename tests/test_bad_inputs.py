@@ -26,6 +26,7 @@ line ``shapesafe-nn: error: ...``, neither with a traceback.
 
 import errno
 import functools
+import gzip
 import io
 import json
 import os
@@ -543,6 +544,27 @@ def translator_and_pipe(folder: Path) -> SimpleNamespace:
     (folder / "translator.npz").write_bytes(trained_checkpoint("translate"))
     named_pipe(folder / "pipe")
     return SimpleNamespace(folder=folder, translator=folder / "translator.npz")
+
+
+NUMBERS = (("one", "un"), ("two", "deux"), ("three", "trois"), ("four", "quatre"),
+           ("five", "cinq")) * 4
+NUMBER_PAIRS = "".join(f"{en}\t{fr}\n" for en, fr in NUMBERS)
+# ten pairs whose words are each in one pair only: the one held out (a tenth) has
+# words the training pairs lack, whichever it is; a blank line puts pair 10 on line 11
+SPELLED = [f"{word}\t{word}\n" for word in ("alpha", "bravo", "charlie", "delta", "echo",
+                                            "foxtrot", "golf", "hotel", "india", "juliet")]
+SPELLED_PAIRS = "".join(SPELLED[:3]) + "\n" + "".join(SPELLED[3:])
+# --seed 0 holds out pair 10 of SPELLED_PAIRS (held_out_split draws it)
+SPELLED_HELD_OUT = "line 11: WordTokenizer.encode: 1 token(s) of 'juliet'"
+
+
+def translator_with(files: dict[str, bytes | Callable[[Path], None]]):
+    """The bundled numbers' tiny translator as translator.npz, plus ``files``."""
+    def setup(folder: Path) -> SimpleNamespace:
+        (folder / "translator.npz").write_bytes(trained_checkpoint("translate"))
+        with_files(files)(folder)
+        return SimpleNamespace(folder=folder, translator=folder / "translator.npz")
+    return setup
 
 
 def with_standard_input(data: bytes, scene: SimpleNamespace, *argv) -> None:
@@ -1460,6 +1482,53 @@ CASES = [
     Case("cli-resume-a-checkpoint-of-the-other-model", cli_data,
          lambda s: command(s, "train", "mlp", "--resume", s.gpt), UserError,
          ("gpt.npz: holds a 'gpt' model, not a mlp",), ("files", "stdout")),
+
+    # -- train translate's held-out pairs: held out, and the same on resume ------------
+    Case("cli-translate-val-is-the-data", with_files({"pairs.tsv": NUMBER_PAIRS.encode()}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "pairs.tsv", "--val",
+                           s.folder / "pairs.tsv", "--save", s.folder / "t.npz"), UserError,
+         ("pairs.tsv holds the same pairs as --data", "scored on the pairs it trains on",
+          "give --val pairs the run does not train on, or leave it out"), ("files", "stdout")),
+    Case("cli-translate-val-a-symlink-to-the-data",
+         with_files({"pairs.tsv": NUMBER_PAIRS.encode(), "held.tsv": symlink("pairs.tsv")}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "pairs.tsv", "--val",
+                           s.folder / "held.tsv", "--save", s.folder / "t.npz"), UserError,
+         ("--val ", "pairs.tsv holds the same pairs as --data"), ("files", "stdout")),
+    Case("cli-translate-val-the-data-gzipped",
+         with_files({"pairs.tsv": NUMBER_PAIRS.encode(),
+                     "val.tsv.gz": gzip.compress(NUMBER_PAIRS.encode())}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "pairs.tsv", "--val",
+                           s.folder / "val.tsv.gz", "--save", s.folder / "t.npz"), UserError,
+         ("val.tsv.gz holds the same pairs as --data", "pairs.tsv"), ("files", "stdout")),
+    Case("cli-translate-val-the-parallel-files",
+         with_files({"pairs.tsv": NUMBER_PAIRS.encode(),
+                     "train.en": "".join(f"{en}\n" for en, _ in NUMBERS).encode(),
+                     "train.fr": "".join(f"{fr}\n" for _, fr in NUMBERS).encode()}),
+         lambda s: command(s, "train", "translate", "--source-file", s.folder / "train.en",
+                           "--target-file", s.folder / "train.fr", "--val",
+                           s.folder / "pairs.tsv", "--save", s.folder / "t.npz"), UserError,
+         ("pairs.tsv holds the same pairs as --source-file", "train.en and --target-file",
+          "train.fr"), ("files", "stdout")),
+    Case("cli-translate-held-out-word-the-training-pairs-lack",
+         with_files({"pairs.tsv": NUMBER_PAIRS.encode(),
+                     "val.tsv": b"one\tun\n\nAlice\tAlice\n"}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "pairs.tsv", "--val",
+                           s.folder / "val.tsv", "--save", s.folder / "t.npz"), UserError,
+         ("the held-out pairs: ", "val.tsv, line 3: ", "not in the vocabulary: 'Alice'",
+          "the training pairs never hold it", "(--val)", "(--tokens chars or --tokens bpe)"),
+         ("files", "stdout")),
+    Case("cli-translate-held-out-of-the-data-a-word-it-lacks",
+         with_files({"spelled.tsv": SPELLED_PAIRS.encode()}),
+         lambda s: command(s, "train", "translate", "--data", s.folder / "spelled.tsv", "--save",
+                           s.folder / "t.npz"), UserError,
+         ("the held-out pairs: ", f"spelled.tsv, {SPELLED_HELD_OUT}",
+          "(--tokens chars or --tokens bpe)"), ("files", "stdout")),
+    Case("cli-translate-resume-on-pairs-of-unknown-words",
+         translator_with({"other.tsv": b"one\tuno\n" * 20}),
+         lambda s: command(s, "train", "translate", "--resume", s.translator, "--data",
+                           s.folder / "other.tsv"), UserError,
+         ("the training pairs (", "other.tsv), pair 1:", "not in the vocabulary: 'uno'",
+          "the saved run's vocabulary lacks it"), ("files", "stdout")),
 
     # -- the data itself ----------------------------------------------------------------
     Case("cli-eval-after-the-digits-changed", trained_on_a_holdout,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from shapesafe_nn import optim
-from shapesafe_nn.data.pair_batches import EncodedPairs, LengthBuckets
+from shapesafe_nn.data.pair_batches import EncodedPairs, LengthBuckets, UnknownToken
 from shapesafe_nn.models import Translator, TranslatorConfig
 from shapesafe_nn.optim import AdamW
 from shapesafe_nn.pictures import png
@@ -60,6 +60,10 @@ def test_encoding_names_the_pair_of_an_unknown_word_or_a_sentence_too_long(token
     with pytest.raises(ValueError, match=r"pairs, pair 1: the target is 7 tokens long, more "
                                          r"than max_len 6; raise --max-len"):
         EncodedPairs.encode([("twenty-one", "vingt et un")], source, target, 6, "pairs")
+    # given each pair's line in its file, the message points at the line
+    with pytest.raises(UnknownToken, match=r"val.tsv, line 7: .*not in the vocabulary: 'four'"):
+        EncodedPairs.encode([("one", "un"), ("four", "un")], source, target, 8, "val.tsv",
+                            lines=[3, 7])
 
 
 def test_length_buckets_draw_sentences_of_about_one_length():
@@ -257,29 +261,56 @@ def test_trace_translate_shows_both_lengths_and_the_cross_scores():
             f"(3, 4, {tgt_seq}, {src_seq})") in cross
 
 
-def test_a_translator_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_path, monkeypatch):
-    args = [*TINY, "--dropout", "0.1"]
-    full = run(*args, "--save", tmp_path / "full.npz")
-    assert full.code == 0, full.err
+def interrupted_run(args, folder, name, at_step):
+    """``train translate args --save folder/name``, stopped by Ctrl-C at ``at_step``."""
     step, calls = optim.AdamW.step, {"n": 0}
 
     def step_then_interrupt(self):
         calls["n"] += 1
-        if calls["n"] == 13:
+        if calls["n"] == at_step:
             signal.raise_signal(signal.SIGINT)  # arrives before the update below
         step(self)
-    monkeypatch.setattr(optim.AdamW, "step", step_then_interrupt)
-    stopped = run(*args, "--save", tmp_path / "part.npz")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(optim.AdamW, "step", step_then_interrupt)
+        stopped = run(*args, "--save", folder / name)
     assert stopped.code == 130, stopped.err
-    monkeypatch.setattr(optim.AdamW, "step", step)
-    resumed = run("train", "translate", "--resume", tmp_path / "part.npz",
-                  "--save", tmp_path / "resumed.npz")
+    return folder / name
+
+
+def write_pairs(path, pairs):
+    path.write_text("".join(f"{source}\t{target}\n" for source, target in pairs),
+                    encoding="utf-8")
+    return path
+
+
+def test_a_translator_resumed_after_ctrl_c_matches_the_uninterrupted_run(tmp_path):
+    args = [*TINY, "--dropout", "0.1"]
+    full = run(*args, "--save", tmp_path / "full.npz")
+    assert full.code == 0, full.err
+    part = interrupted_run(args, tmp_path, "part.npz", at_step=13)
+    resumed = run("train", "translate", "--resume", part, "--save", tmp_path / "resumed.npz")
     assert resumed.code == 0, resumed.err
     assert resumed.lines[-1] == full.lines[-1]
     full_arrays, _ = load_checkpoint(tmp_path / "full.npz")
     resumed_arrays, _ = load_checkpoint(tmp_path / "resumed.npz")
     for name in full_arrays:
         assert np.array_equal(full_arrays[name], resumed_arrays[name]), name
+
+
+def test_held_out_pairs_that_are_also_training_pairs_are_counted(tmp_path):
+    data = write_pairs(tmp_path / "pairs.tsv", PAIRS * 5)
+    args = ["train", "translate", "--data", data, "--preset", "tiny", "--steps", "2",
+            "--warmup", "1", "--eval-interval", "2", "--checks", "off"]
+    overlapping = write_pairs(tmp_path / "val.tsv", [PAIRS[0], ("three", "deux"), PAIRS[4]])
+    result = run(*args, "--val", overlapping)
+    assert result.code == 0, result.err
+    # ("three", "deux") is no training pair: source and target must both match
+    assert ("the held-out pairs: 2 of 3 are also training pairs (source and target alike), "
+            "which the held-out scores count as unseen") in result.lines
+    apart = write_pairs(tmp_path / "apart.tsv", [("one", "deux"), ("two", "un")])
+    result = run(*args, "--val", apart)
+    assert result.code == 0, result.err
+    assert "also training pairs" not in result.out
 
 
 # ---------------------------------------------------------------------------

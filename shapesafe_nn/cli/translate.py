@@ -22,8 +22,8 @@ import numpy as np
 
 from ..data.corpora import CORPORA, corpus_pairs
 from ..data.make_numbers import LANGUAGES
-from ..data.pair_batches import EncodedPairs
-from ..data.pairs import PairsError, load_numbers, read_pairs, read_parallel
+from ..data.pair_batches import EncodedPairs, UnknownToken
+from ..data.pairs import PairsError, load_numbers, read_pairs, read_pairs_and_lines, read_parallel
 from ..models import Translator, TranslatorConfig
 from ..optim import AdamW, cosine_with_warmup, inverse_sqrt_warmup
 from ..saving.checkpoint import CheckpointError
@@ -282,10 +282,12 @@ def schedule_for(settings: dict):
                                            warmup=settings["warmup"], total=settings["steps"])
 
 
-def held_out_split(pairs: list[tuple[str, str]], seed: int, source) -> tuple[list, list]:
-    """``(train, held_out)`` from one file: 10% of its pairs, at most 1,000,
-    chosen at random (seeded), so that a file sorted by length or topic
-    still gives a held-out set like the rest."""
+def held_out_split(pairs: list[tuple[str, str]], seed: int, source: str
+                   ) -> tuple[list, list, list[int]]:
+    """``(train, held_out, held)`` from one file: 10% of its pairs, at most
+    1,000, chosen at random (seeded), so that a file sorted by length or topic
+    still gives a held-out set like the rest; ``held``, their indices in
+    ``pairs``, in order."""
     count = min(HELD_OUT_AT_MOST, len(pairs) // 10)
     if count == 0:
         raise PairsError(f"{source}: {len(pairs)} pairs are too few to hold 10% out; give "
@@ -293,18 +295,32 @@ def held_out_split(pairs: list[tuple[str, str]], seed: int, source) -> tuple[lis
     held = set(np.random.default_rng([seed, 2]).choice(len(pairs), size=count,
                                                        replace=False).tolist())
     return ([pair for i, pair in enumerate(pairs) if i not in held],
-            [pair for i, pair in enumerate(pairs) if i in held])
+            [pair for i, pair in enumerate(pairs) if i in held], sorted(held))
+
+
+# After a word the tokenizers lack: in a new run, a held-out word the training pairs
+# never hold (how to hold out pairs the model can read, or read any word); in a
+# resumed one, a word the saved run never read
+UNKNOWN_HELD_OUT_WORD = ("the training pairs never hold it, so the model has no token for it: "
+                         "give held-out pairs in the training pairs' words (--val), or tokens "
+                         "that cover every word (--tokens chars or --tokens bpe)")
+UNKNOWN_RESUMED_WORD = ("the saved run's vocabulary lacks it, so these are not the pairs that "
+                        "run read; resume it on those")
 
 
 @dataclass
 class PairsData:
     """What ``train translate`` reads: pairs, their tokenizers (one, if joint),
     a name for them, why these tokens (``tokens``), and notes on what was
-    read otherwise than written."""
+    read otherwise than written.  ``held_out_from`` names the file the
+    held-out pairs come from and ``held_out_lines`` holds each one's line in
+    it, so that a message points at the line."""
 
     name: str
     train: list[tuple[str, str]]
     held_out: list[tuple[str, str]]
+    held_out_from: str
+    held_out_lines: list[int]
     source: object
     target: object
     joint: bool
@@ -319,45 +335,84 @@ class PairsData:
         train = EncodedPairs.encode(self.train, self.source, self.target, limit,
                                     f"the training pairs ({self.name})")
         held_out = EncodedPairs.encode(self.held_out, self.source, self.target, limit,
-                                       "the held-out pairs")
+                                       f"the held-out pairs: {self.held_out_from}",
+                                       self.held_out_lines)
         return train, held_out, max_len or max(train.longest(), held_out.longest())
+
+
+def pairs_name(data: Path | None, settings: dict) -> str:
+    """The training pairs, as messages name them: the --data file, the two
+    parallel files, the corpus or the bundled numbers, with the pair."""
+    if data is not None:
+        return str(data)
+    if settings["source_file"]:
+        return f"{settings['source_file']} and {settings['target_file']}"
+    if settings["corpus"]:
+        return f"{CORPORA[settings['corpus']].name} {settings['pair']}"
+    return f"bundled number words, {settings['pair']}"
+
+
+def pairs_flags(data: Path | None, settings: dict) -> str:
+    """The flags that give the training pairs, as a refusal names them."""
+    if data is not None:
+        return f"--data {data}"
+    if settings["source_file"]:
+        return f"--source-file {settings['source_file']} and --target-file " \
+               f"{settings['target_file']}"
+    if settings["corpus"]:
+        return f"--corpus {settings['corpus']} (its train split)"
+    return f"the bundled number words (--pair {settings['pair']})"
 
 
 def read_pairs_data(data: Path | None, settings: dict, saved: dict | None = None) -> PairsData:
     """The run's training and held-out pairs; its tokenizers, learned from the
     training pairs, or those of ``saved`` (a resumed or evaluated run's
-    description)."""
+    description).  A note counts the held-out pairs that are training pairs
+    too, source and target alike: their scores are not of unseen sentences."""
     notes, held_out = [], None
+    name = pairs_name(data, settings)
+    lines = None  # each training pair's line in the --data file, for those held out of it
     if data is not None:
-        name, train = str(data), read_pairs(data)
+        train, lines = read_pairs_and_lines(data)
     elif settings["source_file"]:
-        name = f"{settings['source_file']} and {settings['target_file']}"
         train = read_parallel(settings["source_file"], settings["target_file"])
     elif settings["corpus"]:
         corpus = CORPORA[settings["corpus"]]
-        name = f"{corpus.name} {settings['pair']}"
         train, notes = corpus_pairs(corpus, settings["pair"], "train")
         if not settings["val"]:
             held_out, val_notes = corpus_pairs(corpus, settings["pair"], "val")
+            held_out_from = f"{name} val"
             notes += val_notes
     else:
-        name = f"bundled number words, {settings['pair']}"
         train = load_numbers(settings["pair"])
         held_out = load_numbers(settings["pair"], "test")
+        held_out_from = f"bundled test numbers, {settings['pair']}"
     if settings["val"]:
-        held_out = read_pairs(settings["val"])
+        held_out_from = settings["val"]
+        held_out, held_out_lines = read_pairs_and_lines(settings["val"])
     elif held_out is None:
-        train, held_out = held_out_split(train, settings["seed"], data)
+        train, held_out, held = held_out_split(train, settings["seed"], name)
+        held_out_from = name
+        # parallel files have no blank lines: pair i is on line i + 1
+        held_out_lines = [lines[i] for i in held] if lines else [i + 1 for i in held]
+    else:  # a corpus's val split or the bundled test numbers: a pair a line
+        held_out_lines = list(range(1, len(held_out) + 1))
+    training = set(train)
+    seen = sum(pair in training for pair in held_out)
+    if seen:
+        notes.append(f"the held-out pairs: {seen:,} of {len(held_out):,} are also training "
+                     f"pairs (source and target alike), which the held-out scores count as "
+                     f"unseen")
     if saved is not None:
         source, target = saved_tokenizers(saved)
         joint = bool(saved["config"].get("share_embeddings"))
-        return PairsData(name, train, held_out, source, target, joint,
-                         "the saved run's", notes)
+        return PairsData(name, train, held_out, held_out_from, held_out_lines, source, target,
+                         joint, "the saved run's", notes)
     bundled = data is None and not settings["source_file"] and not settings["corpus"]
     choice = choose_tokenizers([s for s, _ in train], [t for _, t in train],
                                settings["tokens"], settings["vocab_size"], bundled)
-    return PairsData(name, train, held_out, choice.source, choice.target, choice.joint,
-                     choice.reason, notes)
+    return PairsData(name, train, held_out, held_out_from, held_out_lines, choice.source,
+                     choice.target, choice.joint, choice.reason, notes)
 
 
 def saved_tokenizers(meta: dict) -> tuple[object, object]:
@@ -383,13 +438,22 @@ class TranslateTraining(Training):
 
     def read(self, data, settings, meta):
         pairs = read_pairs_data(data, settings, meta)
+        if meta is None and settings["val"] and pairs.held_out == pairs.train:
+            raise PairsError(f"--val {settings['val']} holds the same pairs as "
+                             f"{pairs_flags(data, settings)}: scored on the pairs it trains "
+                             f"on, the run would say nothing of sentences it has not seen; "
+                             f"give --val pairs the run does not train on, or leave it out")
         max_len = settings["max_len"]
         if meta is not None:  # the saved run's, whatever the data holds now
             max_len = meta["config"].get("max_len")
             if not isinstance(max_len, int) or max_len < 1:
                 raise CheckpointError(f"the checkpoint's config has no valid max_len "
                                       f"({max_len!r})")
-        train, held_out, max_len = pairs.encode(max_len)
+        try:
+            train, held_out, max_len = pairs.encode(max_len)
+        except UnknownToken as error:
+            why = UNKNOWN_HELD_OUT_WORD if meta is None else UNKNOWN_RESUMED_WORD
+            raise UnknownToken(f"{error}; {why}") from None
         return pairs, train, held_out, max_len
 
     def needs(self, settings, dataset):

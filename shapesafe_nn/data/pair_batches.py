@@ -37,6 +37,10 @@ from ..tokenizers.protocol import Tokenizer
 from ..tokenizers.words import PAD_ID, pad_batch
 
 
+class UnknownToken(ValueError):
+    """A sentence holds a token its tokenizer has no id for."""
+
+
 @dataclass
 class EncodedPairs:
     """Pairs as ids: ``sources[i]`` the source tokens (src_len,), ``targets[i]``
@@ -52,24 +56,27 @@ class EncodedPairs:
 
     @classmethod
     def encode(cls, pairs: list[tuple[str, str]], source: Tokenizer, target: Tokenizer,
-               max_len: int, where: str) -> "EncodedPairs":
+               max_len: int, where: str, lines: list[int] | None = None) -> "EncodedPairs":
         """Each pair's ids.  A sentence longer than ``max_len`` tokens (the
-        target with BOS and EOS), or with a token its tokenizer lacks, is a
-        ValueError naming ``where`` and the pair."""
+        target with BOS and EOS) is a ValueError, one with a token its
+        tokenizer lacks an :class:`UnknownToken`, naming ``where`` and the
+        pair: its line in the file, given ``lines`` (each pair's), else its
+        number."""
         pad, bos, eos = target.specials.pad, target.specials.bos, target.specials.eos
         if source.specials.pad != pad:
             raise ValueError(f"{where}: the source tokenizer pads with {source.specials.pad} "
                              f"and the target's with {pad}; a batch has one PAD")
         sources, targets = [], []
         for index, (src, tgt) in enumerate(pairs):
+            pair = f"pair {index + 1}" if lines is None else f"line {lines[index]}"
             try:
                 src_ids = source.encode(src)
                 tgt_ids = np.concatenate([[bos], target.encode(tgt), [eos]]).astype(np.int64)
-            except ValueError as error:
-                raise ValueError(f"{where}, pair {index + 1}: {error}") from None
+            except ValueError as error:  # the tokenizers' one refusal: a token they lack
+                raise UnknownToken(f"{where}, {pair}: {error}") from None
             for side, ids in (("source", src_ids), ("target", tgt_ids)):
                 if len(ids) > max_len:
-                    raise ValueError(f"{where}, pair {index + 1}: the {side} is {len(ids)} "
+                    raise ValueError(f"{where}, {pair}: the {side} is {len(ids)} "
                                      f"tokens long, more than max_len {max_len}; raise "
                                      f"--max-len or drop the pair: {src[:40]!r}")
             sources.append(src_ids)

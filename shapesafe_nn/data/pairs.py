@@ -32,15 +32,24 @@ class PairsError(ValueError):
 
 
 def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]:
-    """The ``(source, target)`` pairs of a tab-separated UTF-8 file.
+    """The ``(source, target)`` pairs of a tab-separated UTF-8 file: those of
+    :func:`read_pairs_and_lines`, without their line numbers."""
+    return read_pairs_and_lines(path, columns)[0]
+
+
+def read_pairs_and_lines(path, columns: tuple[int, int] = (0, 1)
+                         ) -> tuple[list[tuple[str, str]], list[int]]:
+    """The ``(source, target)`` pairs of a tab-separated UTF-8 file, and the
+    line each is on (from 1): blank lines are skipped, so pair n is not always
+    line n, and a message about a pair points at its line.
 
     ``columns`` says which two columns are source and target (the first two
     by default); other columns are ignored.  Every line must have as many
     columns as the file's first: a tab inside a sentence would otherwise cut
     the sentence short, silently.  A line with another number of columns, an
     empty side or text that is not UTF-8 raises :class:`PairsError` naming the
-    file and the line.  Blank lines are skipped; a final newline is optional,
-    and so is Windows' ``\\r\\n``.  A byte-order mark at the start is dropped.
+    file and the line.  A final newline is optional, and so is Windows'
+    ``\\r\\n``.  A byte-order mark at the start is dropped.
     Lines end at ``\\n`` only: a form feed, NEL or U+2028 inside a sentence is
     part of the sentence, as it is to the program that wrote the file.
     """
@@ -49,7 +58,7 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
     except SentenceFileError as error:
         raise PairsError(str(error)) from None
     needed = max(columns) + 1
-    pairs = []
+    pairs, numbers = [], []
     width = None  # the number of columns of the file's first line
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -67,9 +76,10 @@ def read_pairs(path, columns: tuple[int, int] = (0, 1)) -> list[tuple[str, str]]
             if not sentence:
                 raise PairsError(f"{path}, line {number}: the {side} is empty: {line[:60]!r}")
         pairs.append((source, target))
+        numbers.append(number)
     if not pairs:
         raise PairsError(f"{path}: holds no pairs")
-    return pairs
+    return pairs, numbers
 
 
 def read_parallel(source_path, target_path) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shapesafe_nn.data.pairs import PairsError, load_numbers, read_pairs
+from shapesafe_nn.data.pairs import PairsError, load_numbers, read_pairs, read_pairs_and_lines
 
 
 def test_the_bundled_numbers_split_by_number():
@@ -28,6 +28,13 @@ def test_extra_columns_are_ignored_and_crlf_read(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_bytes("Go.\tVa !\tCC-BY 2.0 (France)\r\n\r\nHi.\tSalut !\tCC-BY 2.0\r\n".encode())
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
+def test_each_pair_comes_with_its_line_blank_lines_counted(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(b"\n\none\tun\n\ntwo\tdeux\nthree\ttrois\n")
+    assert read_pairs_and_lines(path) == ([("one", "un"), ("two", "deux"), ("three", "trois")],
+                                          [3, 5, 6])
 
 
 def test_a_line_with_another_number_of_columns_is_refused_by_file_and_line(tmp_path):
