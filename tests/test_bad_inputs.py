@@ -558,6 +558,19 @@ SPELLED_PAIRS = "".join(SPELLED[:3]) + "\n" + "".join(SPELLED[3:])
 SPELLED_HELD_OUT = "line 11: WordTokenizer.encode: 1 token(s) of 'juliet'"
 
 
+def translator_on_held_out_pairs(folder: Path) -> SimpleNamespace:
+    """A finished tiny translator trained on pairs.tsv with val.tsv held out;
+    val.tsv then loses a pair."""
+    (folder / "pairs.tsv").write_text(NUMBER_PAIRS, encoding="utf-8")
+    (folder / "val.tsv").write_text("one\tun\ntwo\tdeux\n", encoding="utf-8")
+    scene = SimpleNamespace(folder=folder, translator=folder / "run.npz")
+    command(scene, "train", "translate", "--preset", "tiny", "--steps", 2, "--warmup", 1,
+            "--eval-interval", 2, "--checks", "off", "--quiet", "--data", folder / "pairs.tsv",
+            "--val", folder / "val.tsv", "--save", scene.translator)
+    (folder / "val.tsv").write_text("one\tun\n", encoding="utf-8")
+    return scene
+
+
 def translator_with(files: dict[str, bytes | Callable[[Path], None]]):
     """The bundled numbers' tiny translator as translator.npz, plus ``files``."""
     def setup(folder: Path) -> SimpleNamespace:
@@ -1523,6 +1536,17 @@ CASES = [
                            s.folder / "t.npz"), UserError,
          ("the held-out pairs: ", f"spelled.tsv, {SPELLED_HELD_OUT}",
           "(--tokens chars or --tokens bpe)"), ("files", "stdout")),
+    Case("cli-translate-resume-with-other-held-out-pairs", translator_on_held_out_pairs,
+         lambda s: command(s, "train", "translate", "--resume", s.translator), UserError,
+         ("run.npz: that run was scored on other held-out data than", "val.tsv holds now",
+          "resume it with the held-out data as it was"), ("files", "stdout")),
+    Case("cli-translate-resume-on-another-pairs-file",
+         translator_with({"other.tsv": b"one\tun\n" * 20}),
+         lambda s: command(s, "train", "translate", "--resume", s.translator, "--data",
+                           s.folder / "other.tsv"), UserError,
+         ("translator.npz: that run trained on other data: bundled number words, en-fr, "
+          "where --data gives ", "other.tsv", "leave out --data, and it reads bundled number "
+          "words, en-fr again"), ("files", "stdout")),
     Case("cli-translate-resume-on-pairs-of-unknown-words",
          translator_with({"other.tsv": b"one\tuno\n" * 20}),
          lambda s: command(s, "train", "translate", "--resume", s.translator, "--data",

@@ -224,7 +224,9 @@ def test_resume_refuses_another_text(finished_gpt, tmp_path):
     text = tmp_path / "other.txt"
     text.write_text("to be or not to be, that is the question\n" * 200)
     assert_fails(run("train", "gpt", "--resume", finished_gpt, "--data", text), 1,
-                 "that run trained on other data than")
+                 "that run trained on other data: the bundled corpus, where --data gives "
+                 f"{text}; resume it on the data it trained on (leave out --data, and it reads "
+                 "the bundled corpus again)")
 
 
 def damaged_copy(source, tmp_path, change) -> str:
@@ -281,7 +283,8 @@ def test_mlp_resume_refuses_other_digits(tmp_path, ctrl_c_at_step):
     other = tmp_path / "other.npz"
     np.savez(other, x=x[::-1], y=y[::-1])
     assert_fails(run("train", "mlp", "--resume", path, "--data", other), 1,
-                 "that run trained on other data than")
+                 f"part.npz: that run trained on other data: the bundled subset, where --data "
+                 f"gives {other}")
 
 
 def test_resume_refuses_a_checkpoint_of_the_other_model(finished_gpt):

@@ -18,6 +18,7 @@ from shapesafe_nn.pictures import png
 from shapesafe_nn.saving import load_translator
 from shapesafe_nn.saving.checkpoint import load_checkpoint
 from shapesafe_nn.tokenizers.words import BOS_ID, EOS_ID, PAD_ID, WordTokenizer
+from shapesafe_nn.training.progress import pairs_fingerprint
 from shapesafe_nn.training.translation import Example, exact_match, train_translator, translate
 
 from cli_runner import assert_fails, run
@@ -311,6 +312,30 @@ def test_held_out_pairs_that_are_also_training_pairs_are_counted(tmp_path):
     result = run(*args, "--val", apart)
     assert result.code == 0, result.err
     assert "also training pairs" not in result.out
+
+
+def test_a_resumed_run_keeps_its_held_out_pairs_and_an_older_one_still_resumes(tmp_path):
+    data = write_pairs(tmp_path / "pairs.tsv", PAIRS * 5)
+    val = write_pairs(tmp_path / "val.tsv", PAIRS[:2])
+    args = [*TINY, "--data", data, "--val", val]
+    part = interrupted_run(args, tmp_path, "part.npz", at_step=13)
+    _, meta = load_checkpoint(part)
+    assert meta["held_out_sha256"] == pairs_fingerprint(PAIRS[:2])
+    resumed = run("train", "translate", "--resume", part, "--save", tmp_path / "resumed.npz")
+    assert resumed.code == 0, resumed.err
+    assert load_checkpoint(tmp_path / "resumed.npz")[1]["held_out_sha256"] == \
+        meta["held_out_sha256"]
+    # a checkpoint saved before the held-out pairs had a fingerprint has none to
+    # compare: it resumes on the held-out pairs there are now
+    arrays = dict(np.load(part))
+    older = json.loads(str(arrays.pop("__meta__")))
+    del older["held_out_sha256"]
+    np.savez(tmp_path / "older.npz", **arrays, __meta__=np.array(json.dumps(older)))
+    write_pairs(val, PAIRS[2:4])
+    assert_fails(run("train", "translate", "--resume", part), 1,
+                 "that run was scored on other held-out data than")
+    resumed = run("train", "translate", "--resume", tmp_path / "older.npz")
+    assert resumed.code == 0, resumed.err
 
 
 # ---------------------------------------------------------------------------

@@ -131,6 +131,10 @@ class Built:
     # history -> (the last line, the JSON document); may print first, unless --quiet
     finish: Callable
     meta: dict = dataclasses.field(default_factory=dict)  # more for the description
+    # the held-out data's fingerprint, where it is read apart from the training
+    # data (train translate's --val, corpus val split or test numbers), and its name
+    held_out_sha256: str | None = None
+    held_out_name: str = ""
 
 
 class Training:
@@ -166,6 +170,11 @@ class Training:
         """The data, read and checked (``data`` None: the bundled set)."""
         raise NotImplementedError
 
+    def read_without_data(self, settings: dict) -> str:
+        """What a run with these settings reads when no --data is given, as a
+        message names it: ``bundled``."""
+        return self.bundled
+
     def needs(self, settings: dict, dataset) -> dict[str, float]:
         """Bytes the run will need, by the flag that sizes them (see memory.py)."""
         raise NotImplementedError
@@ -197,10 +206,9 @@ def run_training(args, training: Training) -> int:
     check_fits(f"train {training.kind} with these settings", training.needs(settings, dataset))
     built = training.build(args, settings, dataset, meta, checks)
     if args.resume:
-        progress = restore_run(args.resume, arrays, meta, built.model, built.optimizer,
-                               built.data_sha256, training.progress_type,
+        progress = restore_run(args.resume, arrays, meta, built, training.progress_type,
                                settings[training.total], training.unit,
-                               meta["data"] or training.bundled)
+                               meta["data"] or training.read_without_data(settings), args.data)
     else:
         progress = training.progress_type.start(settings["seed"])
     log = run_log(args.quiet)
@@ -208,12 +216,13 @@ def run_training(args, training: Training) -> int:
         log(line)
     if args.resume:
         log(f"resuming {args.resume} at {progress.where()}")
+    description = ({"model": training.kind, "config": built.config.to_json(),
+                    "settings": settings, "data": None if data is None else str(data.resolve()),
+                    "data_sha256": built.data_sha256} | built.meta)
+    if built.held_out_sha256 is not None:
+        description["held_out_sha256"] = built.held_out_sha256
     writer = None if args.save is None else CheckpointWriter(
-        args.save, built.model, built.optimizer,
-        {"model": training.kind, "config": built.config.to_json(), "settings": settings,
-         "data": None if data is None else str(data.resolve()),
-         "data_sha256": built.data_sha256} | built.meta,
-        weights_only=args.weights_only)
+        args.save, built.model, built.optimizer, description, weights_only=args.weights_only)
     with telling_what_was_saved(writer):
         history = built.train(progress, writer)
         if writer is not None:  # the finished run, before anything else can stop it
@@ -329,17 +338,32 @@ def load_resumable(path: Path, training: Training) -> tuple[dict[str, np.ndarray
     return arrays, meta
 
 
-def restore_run(path: Path, arrays: dict, meta: dict, model: Module, optimizer,
-                data_sha256: str, progress_type, total: int, unit: str, data: str):
-    """Put the run saved in ``path`` back into ``model`` (its Dropout generators
-    too) and ``optimizer``, and return its progress (a ``progress_type``).
+def restore_run(path: Path, arrays: dict, meta: dict, built: Built, progress_type, total: int,
+                unit: str, trained_on: str, given: Path | None):
+    """Put the run saved in ``path`` back into ``built``'s model (its Dropout
+    generators too) and optimizer, and return its progress (a ``progress_type``).
 
     Refused, before anything changes: other data than the run trained on
-    (``data`` names what was read), and a run already ``total`` ``unit`` long.
+    (``trained_on`` names what it read, ``given`` the --data given now, if
+    any), other held-out data than it was scored on, and a run already
+    ``total`` ``unit`` long.
     """
-    if meta.get("data_sha256") != data_sha256:
-        raise CheckpointError(f"{path}: that run trained on other data than {data} holds "
-                              f"now; resume it on the same data (--data)")
+    model, optimizer = built.model, built.optimizer
+    if meta.get("data_sha256") != built.data_sha256:
+        if given is not None and str(given.resolve()) != meta.get("data"):
+            raise CheckpointError(f"{path}: that run trained on other data: {trained_on}, "
+                                  f"where --data gives {given}; resume it on the data it "
+                                  f"trained on (leave out --data, and it reads {trained_on} "
+                                  f"again)")
+        raise CheckpointError(f"{path}: that run trained on other data than {trained_on} "
+                              f"holds now; resume it on the same data (--data)")
+    # a run saved before its held-out data had a fingerprint has none to compare
+    held_out_sha256 = meta.get("held_out_sha256")
+    if held_out_sha256 is not None and held_out_sha256 != built.held_out_sha256:
+        raise CheckpointError(f"{path}: that run was scored on other held-out data than "
+                              f"{built.held_out_name} holds now, and its scores would not "
+                              f"compare; resume it with the held-out data as it was, or start "
+                              f"a new run")
     progress = progress_type.from_checkpoint(arrays, meta["progress"], str(path))
     if progress.completed >= total:
         raise CheckpointError(f"{path}: that run is complete ({progress.completed} of {total} "

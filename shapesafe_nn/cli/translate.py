@@ -31,7 +31,7 @@ from ..saving.load import load_translator_checkpoint
 from ..tokenizers.choice import (DEFAULT_VOCAB_SIZE, TOKEN_KINDS, choose_tokenizers,
                                  describe_tokens)
 from ..tokenizers.tokenizer_json import tokenizer_from_json
-from ..training.progress import LanguageModelProgress, fingerprint
+from ..training.progress import LanguageModelProgress, fingerprint, pairs_fingerprint
 from ..training.scores import check_writable, corpus_scores, too_short_for_bleu
 from ..training.trainer import EvalRecord
 from ..training.translation import (EVAL_BATCH, Example, count_unknown, exact_match,
@@ -431,10 +431,12 @@ class TranslateTraining(Training):
     later_settings = LATER_SETTINGS
     progress_type = LanguageModelProgress
     total, unit = "steps", "steps"
-    bundled = "the bundled number words"
 
     def settings(self, args, saved):
         return settings_from(args, saved)
+
+    def read_without_data(self, settings):
+        return pairs_name(None, settings)
 
     def read(self, data, settings, meta):
         pairs = read_pairs_data(data, settings, meta)
@@ -534,7 +536,9 @@ class TranslateTraining(Training):
         arrays = [ids for side in (train.sources, train.targets) for ids in side]
         return Built(model, optimizer, config, fingerprint(*arrays), header, train_from,
                      finish, meta={"src_tokenizer": pairs.source.to_json(),
-                                   "tgt_tokenizer": pairs.target.to_json()})
+                                   "tgt_tokenizer": pairs.target.to_json()},
+                     held_out_sha256=pairs_fingerprint(pairs.held_out),
+                     held_out_name=pairs.held_out_from)
 
 
 def input_lines(texts: list[str]) -> list[str]:

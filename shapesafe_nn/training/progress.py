@@ -13,7 +13,9 @@ exactly that, with dropout on).
   :func:`~shapesafe_nn.training.trainer.train_language_model` are, as named arrays
   (for the ``.npz``) and JSON (for the checkpoint's description);
 - :func:`fingerprint`: the training data a run belongs to, so that it is
-  never resumed on other data.
+  never resumed on other data; :func:`pairs_fingerprint`, the held-out
+  sentence pairs a translator is scored on, so that it is never resumed to
+  be scored on others.
 """
 
 import hashlib
@@ -29,6 +31,20 @@ def fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def pairs_fingerprint(pairs: list[tuple[str, str]]) -> str:
+    """A SHA-256 of sentence pairs, hashed as ``source<TAB>target`` lines.
+
+    Of their text, not their ids: exact match and BLEU compare translations
+    with the references as text, and two references that differ only in
+    characters the vocabulary lacks have the same ids.  A sentence holds no
+    tab or newline, so the lines tell where each sentence ends.
+    """
+    digest = hashlib.sha256()
+    for source, target in pairs:
+        digest.update(f"{source}\t{target}\n".encode("utf-8"))
     return digest.hexdigest()
 
 
