@@ -283,11 +283,16 @@ def test_sample_reference():
 def test_translate_reference():
     pytest.importorskip("torch")
     out = run_script("translate_reference")
+    scores = rf"BLEU {NUMBER}, chrF {NUMBER}, exact match {NUMBER}"
     assert_prints(out, *DESCRIBED, r"^PyTorch \S+, \d+ threads; numpy \S+$",
-                  rf"^exact match on [\d,]+ held-out pairs \(greedy\): shapesafe_nn {NUMBER}, "
-                  rf"PyTorch {NUMBER}, difference [+-]{NUMBER}$",
-                  rf"^ms per step: shapesafe_nn \d+ \(checks always, two evaluations "
-                  rf"included\), PyTorch \d+; ratio {NUMBER}$", LOAD_AFTER)
+                  r"^greedy translations of [\d,]+ held-out pairs:$",
+                  rf"^  shapesafe_nn: {scores}  \(trained here in {NUMBER} min, evaluations "
+                  r"included\)$",
+                  rf"^  PyTorch     : {scores}  \(trained here in {NUMBER} min\)$",
+                  rf"^  BLEU difference [+-]{NUMBER}; signature nrefs:1\|",
+                  rf"^ms per step on the same 20 batches: shapesafe_nn \d+ \(checks off\), "
+                  rf"\d+ \(checks always\); PyTorch \d+; ratios {NUMBER} and {NUMBER}$",
+                  r"^PyTorch's whole training: [\d,]+ steps at \d+ ms a step$", LOAD_AFTER)
 
 
 @pytest.mark.reference

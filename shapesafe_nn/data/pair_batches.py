@@ -180,3 +180,9 @@ class TokenBudget:
                 & (count * np.maximum.accumulate(self.target_lengths[candidates])
                    <= self.batch_tokens))
         return candidates[:int(fits.sum())]
+
+
+def batches_for(pairs: EncodedPairs, batch_size: int, batch_tokens: int = 0):
+    """The batches a run draws: by token budget when ``batch_tokens`` is above
+    0 (:class:`TokenBudget`), else ``batch_size`` pairs (:class:`LengthBuckets`)."""
+    return TokenBudget(pairs, batch_tokens) if batch_tokens else LengthBuckets(pairs, batch_size)

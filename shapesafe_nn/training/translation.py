@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from ..data.pair_batches import EncodedPairs, LengthBuckets, TokenBudget
+from ..data.pair_batches import EncodedPairs, batches_for
 from ..losses import LabelSmoothedCrossEntropy
 from ..models.decoding import beam_search, greedy_decode, inference, length_limits
 from ..models.translator import Translator
@@ -179,8 +179,7 @@ def train_translator(model: Translator, optimizer, train: EncodedPairs, val: Enc
         positive_int("train_translator", name, value)
     non_negative_int("train_translator", "batch_tokens", batch_tokens)
     cost = LabelSmoothedCrossEntropy(smoothing, ignore_index=train.pad_id)
-    buckets = (TokenBudget(train, batch_tokens) if batch_tokens
-               else LengthBuckets(train, batch_size))
+    buckets = batches_for(train, batch_size, batch_tokens)
     progress = progress or LanguageModelProgress.start(seed)
     model.train()
 
