@@ -225,6 +225,24 @@ def test_the_attention_figure_of_a_bpe_translator_labels_its_pieces(files, tmp_p
     assert labels == source.pieces("Zwei Männer spielen.") and labels[0] == "▁Zwei"
 
 
+def test_attention_layer_draws_that_layer_alone_and_names_the_others(files, tmp_path):
+    from shapesafe_nn.pictures import png
+
+    if not png.matplotlib_available():
+        pytest.skip("the plot extra (matplotlib)")
+    assert train(files, tmp_path, "--quiet").code == 0
+    model, source, target = load_translator(tmp_path / "m.npz")
+    figure = png.translation_attention_figure(model, source, target, "Zwei Männer spielen.",
+                                              layer="decoder.0.cross_attn")
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == [f"decoder.0.cross_attn, head {h}" for h in range(model.config.n_head)]
+    result = run("attention", "--checkpoint", tmp_path / "m.npz", "--layer", "decoder.9.attn",
+                 "--out", tmp_path / "a.png")
+    assert_fails(result, 1, "layer 'decoder.9.attn': the model's attention layers are "
+                            "encoder.0.attn, decoder.0.self_attn, decoder.0.cross_attn")
+    assert not (tmp_path / "a.png").exists()
+
+
 def test_a_run_saved_before_these_settings_resumes_on_the_bundled_numbers(tmp_path,
                                                                           monkeypatch):
     """A checkpoint whose settings lack vocab_size, batch_tokens, source_file,

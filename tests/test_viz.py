@@ -142,6 +142,18 @@ def test_attention_grid_is_layers_by_heads(tmp_path):
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)  # float32 softmax rows
 
 
+@draws
+def test_attention_of_one_layer_is_one_row_of_heads(tmp_path):
+    model, tokenizer = tiny_gpt()
+    out = png.plot_attention(model, tokenizer, "a bad cafe", tmp_path / "attention.png",
+                             layer="blocks.1.attn")
+    assert_png(out, 2 * 300 + 90, 1 * 300)  # 2 heads across, the one layer down
+    with pytest.raises(ValueError, match=r"layer 'blocks.3.attn': the model's attention "
+                                         r"layers are blocks.0.attn, blocks.1.attn, "
+                                         r"blocks.2.attn$"):
+        png.attention_figure(model, tokenizer, "a bad cafe", layer="blocks.3.attn")
+
+
 PIZZA = "The pizza came out of the oven and it tasted good"  # page 4's 49 characters
 
 

@@ -124,6 +124,9 @@ def add_commands(commands) -> None:
     attention.add_argument("--source", type=non_empty_prompt, default=None,
                            help="a translator's source sentence (default: its first "
                                 "held-out one)")
+    attention.add_argument("--layer", default=None, metavar="NAME",
+                           help="draw this attention layer alone (blocks.0.attn, "
+                                "decoder.2.cross_attn, ...; default: every one)")
     add_out(attention, "attention.png")
     attention.set_defaults(run=needs_matplotlib(warnings_in_one_line(run_attention)))
 
@@ -283,14 +286,16 @@ def run_attention(args) -> int:
             source.encode(sentence)
         except ValueError as error:
             raise ValueError(f"--source {sentence!r}: {error}") from error
-        print(f"wrote {png.plot_translation_attention(model, source, target, sentence, args.out)}")
+        drawn = png.plot_translation_attention(model, source, target, sentence, args.out,
+                                               args.layer)
+        print(f"wrote {drawn}")
         return 0
     if args.source is not None:
         raise argparse.ArgumentTypeError("--source is a translator's; a GPT reads --prompt")
     prompt = ATTENTION_PROMPT if args.prompt is None else args.prompt
     model, tokenizer, _ = load_gpt(args.checkpoint)
     encode_prompt(tokenizer, prompt)  # an unknown character: an error naming --prompt
-    print(f"wrote {png.plot_attention(model, tokenizer, prompt, args.out)}")
+    print(f"wrote {png.plot_attention(model, tokenizer, prompt, args.out, args.layer)}")
     return 0
 
 

@@ -40,7 +40,7 @@ from ..data.mnist import PIXELS, SIDE, to_inputs
 from ..data.text import CharTokenizer
 from ..layers.attention import MASKS, Attention
 from ..layers.positional_encoding import sinusoid_table
-from ..core import Module
+from ..core import Array, Module
 from ..core import no_grad
 from ..saving.files import writing_atomically
 from ..training.trainer import EvalRecord, History
@@ -136,15 +136,38 @@ def _char_label(char: str) -> str:
     return {" ": "␣", "\n": "\\n", "\t": "\\t"}.get(char, char)
 
 
-def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out) -> Path:
-    """The attention weights of every head of every attention layer, for ``prompt``.
+def plot_attention(model: Module, tokenizer: CharTokenizer, prompt: str, out,
+                   layer: str | None = None) -> Path:
+    """The attention weights of every head of every attention layer (or of
+    ``layer`` alone), for ``prompt``.
 
     Saves :func:`attention_figure` as a PNG at ``out`` and returns the path.
     """
-    return _save(attention_figure(model, tokenizer, prompt), out)
+    return _save(attention_figure(model, tokenizer, prompt, layer), out)
 
 
-def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
+def attention_layers(model: Module, layer: str | None = None) -> list[tuple[str, Array]]:
+    """``(name, weights)`` of each attention layer that kept its weights, for
+    the first example: weights (n_heads, q_seq, kv_seq).  Each layer keeps
+    them in its core, ``attend``, and is named by the layer (``blocks.0.attn``).
+    ``layer`` keeps that one alone; a name the model lacks is a ValueError
+    naming those it has."""
+    layers = [(name.removesuffix(".attend"), module.attention_weights[0])
+              for name, module in model.named_modules()
+              if isinstance(module, Attention) and module.attention_weights is not None]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no attention layer")
+    if layer is None:
+        return layers
+    chosen = [(name, weights) for name, weights in layers if name == layer]
+    if not chosen:
+        raise ValueError(f"layer {layer!r}: the model's attention layers are "
+                         f"{', '.join(name for name, _ in layers)}")
+    return chosen
+
+
+def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str,
+                     layer: str | None = None):
     """The figure :func:`plot_attention` saves (a matplotlib ``Figure``), to look at in Python.
 
     Runs ``model.forward`` on the prompt's ids (1, seq) in eval mode, then
@@ -156,8 +179,8 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
     core's dims: rows ``q_seq``, columns ``kv_seq`` (both the prompt's
     ``seq`` in a GPT).
 
-    Grid: one row per attention layer (``blocks.0.attn``, ...), one column
-    per head, and a colour bar for the weights (0 to 1) on the right.  Every
+    Grid: one row per attention layer (``blocks.0.attn``, ...; ``layer``
+    alone, if given), one column per head, and a colour bar for the weights (0 to 1) on the right.  Every
     character of the prompt labels its row and column (a space shows as ␣),
     so each picture is ``ATTENTION_CELL`` inches square, or ``CHAR_PITCH``
     per character for a longer prompt: 4.9 inches for 49 characters.  A
@@ -175,12 +198,7 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
             model.forward(ids[None, :])
     finally:
         model.train(was_training)
-    # every attention layer keeps its weights in its core, `attend`: name them by the layer
-    layers = [(name.removesuffix(".attend"), module.attention_weights[0])
-              for name, module in model.named_modules()
-              if isinstance(module, Attention) and module.attention_weights is not None]
-    if not layers:
-        raise ValueError(f"plot_attention: {type(model).__name__} has no attention layer")
+    layers = attention_layers(model, layer)
     # a single head's weights are (seq, seq): give them a heads axis of 1
     layers = [(name, weights if weights.ndim == 3 else weights[None]) for name, weights in layers]
     heads = max(weights.shape[0] for _, weights in layers)
@@ -216,13 +234,14 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str):
     return figure
 
 
-def plot_translation_attention(model, source, target, sentence: str, out) -> Path:
-    """A translator's attention for one sentence, every layer and head.
+def plot_translation_attention(model, source, target, sentence: str, out,
+                               layer: str | None = None) -> Path:
+    """A translator's attention for one sentence, every layer (or ``layer``) and head.
 
     Saves :func:`translation_attention_figure` as a PNG at ``out`` and
     returns the path.
     """
-    return _save(translation_attention_figure(model, source, target, sentence), out)
+    return _save(translation_attention_figure(model, source, target, sentence, layer), out)
 
 
 def _label_fonts() -> list[str]:
@@ -235,11 +254,12 @@ def _label_fonts() -> list[str]:
     return ["DejaVu Sans", *(name for name in KANJI_FONTS if name in installed)]
 
 
-def translation_attention_figure(model, source, target, sentence: str):
+def translation_attention_figure(model, source, target, sentence: str,
+                                 layer: str | None = None):
     """The figure :func:`plot_translation_attention` saves: the encoder's
     self-attention (src_seq × src_seq), the decoder's (tgt_seq × tgt_seq) and
-    its cross-attention (tgt_seq × src_seq), one row per attention layer and
-    one column per head.
+    its cross-attention (tgt_seq × src_seq), one row per attention layer (or
+    ``layer`` alone: ``decoder.2.cross_attn``) and one column per head.
 
     The model first translates ``sentence`` greedily; then one forward on
     the sentence and its translation (teacher forcing, eval mode) keeps each
@@ -270,9 +290,7 @@ def translation_attention_figure(model, source, target, sentence: str):
     # a word, a character or a BPE piece ("▁Männer") per row and column
     src_labels = [_char_label(source.token_text(i)) for i in src_ids[0]]
     tgt_labels = [_char_label(target.token_text(i)) for i in written[1:len(tgt_in) + 1]]
-    layers = [(name.removesuffix(".attend"), module.attention_weights[0])
-              for name, module in model.named_modules()
-              if isinstance(module, Attention) and module.attention_weights is not None]
+    layers = attention_layers(model, layer)
     heads = max(weights.shape[0] for _, weights in layers)
     longest = max(len(src_labels), len(tgt_labels))
     cell = max(ATTENTION_CELL, longest * 2 * CHAR_PITCH)  # words are wider than characters
