@@ -13,7 +13,9 @@ baby GPT in ``docs/assets/``, which ``python docs/make_images.py
 README's run (checks change the speed, never the numbers).  The
 translator's picture comes from the English to Japanese translator in
 ``docs/assets/``, which ``--train-translator`` trains again the same way.
-Each command is printed as it runs.
+Page 13's picture and BPE come from a German to English run on Multi30k,
+too large to ship (30 MB): ``--multi30k DE-EN.npz`` draws them from the
+checkpoint that page's command saved.  Each command is printed as it runs.
 """
 
 import argparse
@@ -33,6 +35,9 @@ PIZZA = "The pizza came out of the oven and it tasted good"
 TRANSLATOR = ASSETS / "numbers_en_ja.npz"
 TRANSLATOR_METRICS = ASSETS / "numbers_en_ja.json"
 ALIGNED = "three hundred and twenty-one thousand"
+# page 13: the joint BPE of the Multi30k run, and a test caption whose verb comes last
+SENTENCE_PIECES = ASSETS / "multi30k_de_en_bpe.json"
+VERB_LAST = "Eine Frau, die in einer Küche eine Schale mit Essen hält."
 
 
 def shapesafe_nn(*argv) -> None:
@@ -55,6 +60,17 @@ def train_translator() -> None:
     """``train translate --pair en-ja``, kept as a checkpoint page 12 loads."""
     shapesafe_nn("train", "translate", "--pair", "en-ja", "--checks", "first", "--quiet",
                  "--weights-only", "--save", TRANSLATOR, "--json", TRANSLATOR_METRICS)
+
+
+def draw_multi30k(checkpoint: Path) -> None:
+    """Page 13's cross-attention picture, and the BPE its examples load."""
+    from shapesafe_nn.saving import load_translator
+
+    shapesafe_nn("attention", "--checkpoint", checkpoint, "--source", VERB_LAST, "--layer",
+                 "decoder.2.cross_attn", "--out", IMAGES / "multi30k_cross_attention.png")
+    _, source, _ = load_translator(checkpoint)
+    SENTENCE_PIECES.write_text(source.to_json(), encoding="utf-8")
+    print(f"wrote {SENTENCE_PIECES}")
 
 
 def draw() -> None:
@@ -93,9 +109,13 @@ if __name__ == "__main__":
     parser.add_argument("--train-translator", action="store_true",
                         help=f"train the translator into {TRANSLATOR.relative_to(DOCS.parent)} "
                              f"first")
+    parser.add_argument("--multi30k", type=Path, default=None, metavar="DE-EN.npz",
+                        help="also draw page 13's picture from this German to English run")
     args = parser.parse_args()
     if args.train_gpt:
         train_baby_gpt()
     if args.train_translator:
         train_translator()
     draw()
+    if args.multi30k is not None:
+        draw_multi30k(args.multi30k)

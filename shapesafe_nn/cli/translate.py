@@ -57,10 +57,12 @@ PRESETS = {
     # (issue 24: d_model 256, 4 heads, 3 + 3 layers, d_ff 1024, AdamW 1e-3, 400
     # warm-up steps, cosine, smoothing and dropout 0.1, 128 captions a batch, 8
     # passes).  A German caption is 14.1 pieces of a joint BPE of 8,000 and an
-    # English one 13.6 (+ BOS and EOS): a budget of 2,000 tokens a side holds 120
-    # captions on average (43 to 200), so a pass over the 29,000 is about 242 steps,
-    # and 1,800 steps about 7.5 passes.  Not yet timed on an idle machine: the
-    # 30-minute run settles the sizes.
+    # English one 13.6 (+ BOS and EOS): a budget of 2,000 tokens a side holds 119
+    # captions on average (43 to 222), so a pass over the 29,000 is about 244 steps,
+    # and 1,800 steps about 7.4 passes.  On 2 cores (AMD EPYC) the de-en run took 27
+    # minutes at checks always, evaluations included, while other jobs shared the
+    # cores (a step alone: 558 ms), and scored 35.9 BLEU on test_2016_flickr
+    # (docs/13-real-sentences.md).
     "sentences": dict(n_layer=3, n_head=4, d_model=256, d_ff=1024, dropout=0.1,
                       batch_size=128, batch_tokens=2000, steps=1800, lr=1e-3, min_lr=1e-5,
                       warmup=400, smoothing=0.1, weight_decay=0.01, grad_clip=1.0,
