@@ -11,6 +11,12 @@ import os
 
 import pytest
 
+# Every test computes on the same number of BLAS threads, whatever else the
+# machine runs: in float32 the count changes a product's last bits, and the
+# default, auto, lowers it on a busy machine (cli/threads.py).  "all" is what
+# numpy does on its own; the tests of auto set their own.
+os.environ.setdefault("SHAPESAFE_THREADS", "all")
+
 from shapesafe_nn import set_checks
 
 if os.environ.get("SHAPESAFE_REQUIRE_EXTRAS") == "1":

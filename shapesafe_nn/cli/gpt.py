@@ -24,6 +24,7 @@ from .memory import check_fits, gpt_needs
 from .runs import Built, Training, add_checks_argument, add_preset_arguments, \
     add_run_arguments, preset_settings, run_log, run_training, use_checks
 from .stream import TextStream
+from .threads import add_threads_argument, use_threads
 
 # nanoGPT's CPU run of Shakespeare ("baby GPT") and a seconds-long smoke run.
 PRESETS = {
@@ -102,6 +103,7 @@ def add_commands(train_models, eval_models, commands) -> None:
                         help="draw from the K likeliest tokens only (default: from all)")
     sample.add_argument("--seed", type=non_negative_int, default=0,
                         help="seeds the draws (default 0)")
+    add_threads_argument(sample)
     sample.set_defaults(run=run_sample)
 
     evaluate = eval_models.add_parser(
@@ -119,6 +121,7 @@ def add_commands(train_models, eval_models, commands) -> None:
     evaluate.add_argument("--seed", type=non_negative_int, default=0,
                           help="seeds which windows the batches take (default 0)")
     add_checks_argument(evaluate)
+    add_threads_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -262,6 +265,7 @@ def trained_batch_size(meta: dict) -> int:
 def run_sample(args) -> int:
     model, tokenizer, _ = load_gpt(args.checkpoint)
     prompt = encode_prompt(tokenizer, args.prompt)
+    use_threads(args.threads)
     stream = TextStream(tokenizer, prompt)  # each character as it is drawn
     model.generate(prompt, args.tokens, temperature=args.temperature, top_k=args.top_k,
                    seed=args.seed, on_token=stream.add)
@@ -284,6 +288,7 @@ def run_eval(args) -> int:
                          n_layer=config.n_layer, d_model=config.d_model,
                          d_ff=config.d_ff or 4 * config.d_model, n_head=config.n_head,
                          batch_size=batch_size, itemsize=np.dtype(config.dtype).itemsize))
+    use_threads(args.threads)
     loss = estimate_loss(model, val_ids, batch_size=batch_size,
                          block_size=model.config.block_size, iters=args.eval_iters,
                          rng=np.random.default_rng(args.seed))

@@ -21,6 +21,7 @@ from .config_flags import add_config_flags, check_config, config_defaults, confi
 from .memory import network_needs
 from .runs import Built, Training, add_checks_argument, add_run_arguments, run_log, \
     run_training, use_checks
+from .threads import add_threads_argument, use_threads
 
 DEFAULT_HOLDOUT = 1000
 SPLIT_SEED = 0  # the holdout is the same whatever --seed trains the network
@@ -88,6 +89,7 @@ def add_commands(train_models, eval_models) -> None:
                           help="an MNIST IDX directory (its t10k pair) or an .npz with x and y "
                                "(default: the digits held out from its training data)")
     add_checks_argument(evaluate)
+    add_threads_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -221,6 +223,7 @@ def run_eval(args) -> int:
         x, y = load_npz(args.data)
         description = str(args.data)
     model.eval()
+    use_threads(args.threads)
     correct = model.evaluate(to_inputs(x), y)
     print(f"evaluating {args.checkpoint} on {description}")
     print(f"test accuracy {correct / len(x):.4f} ({correct}/{len(x)})")

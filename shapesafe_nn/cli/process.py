@@ -1,7 +1,8 @@
 """What a command is as a process: its exit code, the signals that stop it, its stdout.
 
 Exit codes: 0 success; 1 a problem with the user's files, data or settings
-(one line says which); 2 invalid arguments, or an invalid ``SHAPESAFE_CHECKS``
+(one line says which); 2 invalid arguments, or an invalid ``SHAPESAFE_CHECKS`` or
+``SHAPESAFE_THREADS``
 (argparse's convention); 128 + the signal's number when a signal stopped it
 (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a
 process a signal ended.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 
 from ..core import checks_from_environment
 from ..training.signals import STOP_SIGNALS, Interrupted
+from .threads import restored_afterwards, threads_from_environment
 
 SIGNAL_EXIT_BASE = 128  # a shell's exit status for a process that signal n ended: 128 + n
 
@@ -29,11 +31,13 @@ def run(build_parser: Callable[[], argparse.ArgumentParser], argv: list[str] | N
     parser = build_parser()
     try:
         checks_from_environment()
+        threads_from_environment()
     except ValueError as error:  # before parsing: even --help must not run under it
         parser.print_usage(sys.stderr)
         print(f"shapesafe-nn: error: {error}", file=sys.stderr)
         return 2
-    with stopping_on_signals(), surviving_a_lost_reader():
+    # BLAS's thread count as it was, after a command run in this process (threads.py)
+    with stopping_on_signals(), surviving_a_lost_reader(), restored_afterwards():
         try:
             args = parser.parse_args(argv)
             return args.run(args) or 0

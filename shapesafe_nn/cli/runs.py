@@ -40,6 +40,7 @@ from ..training.trainer import write_line
 from .arguments import check_outputs, check_png, non_negative_int, positive
 from .config_flags import flag, with_default
 from .memory import check_fits
+from .threads import add_threads_argument, use_threads
 
 
 # A run's length in optimizer steps, in every command that counts steps: --steps.
@@ -82,6 +83,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, metavar="CURVES.png",
                         help="draw the loss curves (needs matplotlib)")
     add_checks_argument(parser)
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true",
                         help="print only the summary line: no progress bar, header, "
                              "evaluations or sample")
@@ -211,6 +213,7 @@ def run_training(args, training: Training) -> int:
                                meta["data"] or training.read_without_data(settings), args.data)
     else:
         progress = training.progress_type.start(settings["seed"])
+    blas_threads = use_threads(args.threads, None if meta is None else meta.get("blas_threads"))
     log = run_log(args.quiet)
     for line in built.header:
         log(line)
@@ -221,6 +224,8 @@ def run_training(args, training: Training) -> int:
                     "data_sha256": built.data_sha256} | built.meta)
     if built.held_out_sha256 is not None:
         description["held_out_sha256"] = built.held_out_sha256
+    if blas_threads is not None:  # what --resume continues on, to stay exact (threads.py)
+        description["blas_threads"] = blas_threads
     writer = None if args.save is None else CheckpointWriter(
         args.save, built.model, built.optimizer, description, weights_only=args.weights_only)
     with telling_what_was_saved(writer):
@@ -315,6 +320,10 @@ def load_resumable(path: Path, training: Training) -> tuple[dict[str, np.ndarray
     for name, types in described.items():
         if not isinstance(meta[name], types):
             raise CheckpointError(f"{path}: its {name} is damaged ({type(meta[name]).__name__})")
+    # a run saved before the thread count was kept has none: it continues on --threads
+    threads = meta.get("blas_threads")
+    if threads is not None and not (type(threads) is int and threads >= 1):
+        raise CheckpointError(f"{path}: its blas_threads is damaged ({threads!r})")
     settings = {training.renamed_settings.get(name, name): value
                 for name, value in meta["settings"].items()}
     meta["settings"] = settings = training.later_settings | settings

@@ -41,6 +41,7 @@ from .config_flags import add_config_flags, check_config, config_defaults, confi
 from .memory import check_fits, decoding_needs, translator_needs
 from .runs import Built, Training, add_checks_argument, add_preset_arguments, \
     add_run_arguments, preset_settings, run_log, run_training, use_checks
+from .threads import add_threads_argument, use_threads
 
 # The task's configuration (d_model 128, 2 + 2 layers, 4 heads, d_ff 512, batch 64,
 # 2,000 AdamW steps warmed up then cosine-decayed, label smoothing 0.1), and a
@@ -176,6 +177,7 @@ def add_commands(train_models, eval_models, commands) -> None:
                      help="a translator that train translate saved")
     use.add_argument("text", nargs="*", help="sentences to translate")
     add_decoding_arguments(use)
+    add_threads_argument(use)
     use.set_defaults(run=run_translate)
 
     evaluate = eval_models.add_parser(
@@ -196,6 +198,7 @@ def add_commands(train_models, eval_models, commands) -> None:
                                "test_2016_flickr)")
     add_decoding_arguments(evaluate)
     add_checks_argument(evaluate)
+    add_threads_argument(evaluate)
     evaluate.set_defaults(run=run_eval)
 
 
@@ -594,6 +597,7 @@ def run_translate(args) -> int:
     if unknown:  # said, not refused: the rest of the sentence still translates
         print(f"note: {unknown:,} character(s) of the text are not in the model's "
               f"vocabulary; each was read as <unk>", file=sys.stderr)
+    use_threads(args.threads)
     for answer in translate(model, source, target, sentences, beam, alpha):
         print(answer)
     return 0
@@ -663,6 +667,7 @@ def run_eval(args) -> int:
     check_decoding_fits("eval translate", model, len(sources), beam)
     # before translating: references of another language would score 0
     unwritable = check_writable(target, references, name)
+    use_threads(args.threads)
     try:
         predictions = translate(model, source, target, sources, beam, alpha)
     except ValueError as error:  # a sentence too long or with a word it lacks: name the file
