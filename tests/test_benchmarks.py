@@ -40,6 +40,9 @@ HELPERS = {"machine", "record"}  # imported by the scripts, not run
 
 # The arguments of each script's smoke run: the smallest sizes it takes.
 SMOKE = {
+    # one short command, idle and beside one spinning process
+    "busy_machine": ["--commands", "train gpt --preset tiny --iters 11", "--loads", "0", "1",
+                     "--repeats", "1"],
     "eval_no_grad": ["--rounds", "1", "--iters", "1"],
     # experiments and ladder train with the tiny preset's 10 warm-up steps: 11 is the fewest
     "experiments": ["--iters", "11", "--eval-iters", "1", "--windows", "1",
@@ -115,6 +118,18 @@ def assert_prints(out: str, *patterns: str) -> None:
 def test_every_benchmark_script_has_a_smoke_test():
     scripts = {path.stem for path in (ROOT / "benchmarks").glob("*.py")} - HELPERS
     assert scripts - set(SMOKE) == set(), "a script without a smoke run here"
+
+
+def test_busy_machine():
+    out = run_script("busy_machine")
+    assert_prints(out, *DESCRIBED, r"^BLAS threads on an idle machine, one a core: \d+",
+                  r"^0 spinning processes: auto sees \d+ core\(s\) busy; load average",
+                  r"^1 spinning process: auto sees \d+ core\(s\) busy; load average", LOAD_AFTER)
+    # each load times both ways, then the ratios of the goals
+    assert len(lines_matching(rf"^  train gpt --preset tiny --iters 11 +all +{NUMBER}  auto "
+                              rf"+{NUMBER}   auto's threads: \d+", out)) == 2
+    assert_prints(out, rf"^  train gpt --preset tiny --iters 11 +{NUMBER}  +{NUMBER}  "
+                       rf"+{NUMBER}$")
 
 
 def test_eval_no_grad():
