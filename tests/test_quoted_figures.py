@@ -78,6 +78,7 @@ def the_readme(r, a) -> list[str]:
         f"It scores BLEU {multi30k_rows(r)[1]['bleu']:.2f} on the test set, where PyTorch's "
         f"`nn.Transformer`, trained alike in `benchmarks/translate_reference.py`, scores "
         f"{multi30k_rows(r)[2]['bleu']:.2f}",
+        *busy_machine_quotes(r)[:2],
     ]
 
 
@@ -294,6 +295,7 @@ def the_benchmarks_readme(r, a) -> list[str]:
                       f"{times['numpy, 2 threads']:.2f} |")
     quotes += experiments_and_ladder_quotes(r)
     quotes += translate_reference_quotes(r)
+    quotes += busy_machine_quotes(r)
     return quotes
 
 
@@ -372,7 +374,34 @@ def translate_reference_quotes(r) -> list[str]:
     return quotes
 
 
+def busy_machine_quotes(r) -> list[str]:
+    """busy_machine.py's ratios, as the READMEs sum them up: a busy machine
+    against an idle one, before (every core) and now (auto)."""
+    busy = r("busy_machine")
+    before = busy["all_busy_over_all_idle"].values()
+    now = busy["auto_busy_over_auto_idle"].values()
+    idle = busy["auto_idle_over_all_idle"].values()
+    return [f"took {min(before):.1f} to {max(before):.1f} times as long as on the idle machine",
+            f"the same commands took {min(now):.1f} to {max(now):.1f} times as long",
+            f"its look at the machine takes {busy['look_ms']:.1f} ms",
+            f"auto's times over all's on the idle machine, {min(idle):.2f} to {max(idle):.2f}"]
+
+
+def the_command_line_page(r, a) -> list[str]:
+    """busy_machine.py's table: each command idle and beside a spinning process a core."""
+    busy = r("busy_machine")
+    most = max(busy["loads"])
+    quotes = busy_machine_quotes(r)[:2]
+    for command, seconds in busy["seconds"].items():
+        quotes.append(f"| `{command}` | {seconds['all 0']:.2f} | {seconds['auto 0']:.2f} | "
+                      f"{seconds[f'all {most}']:.2f} | {seconds[f'auto {most}']:.2f} | "
+                      f"{busy['all_busy_over_all_idle'][command]:.2f} | "
+                      f"{busy['auto_busy_over_auto_idle'][command]:.2f} |")
+    return quotes
+
+
 QUOTES: dict[str, Callable] = {
+    "docs/command-line.md": the_command_line_page,
     "README.md": the_readme,
     "docs/01-dimensions.md": page_1,
     "docs/05-masking.md": page_5,
@@ -399,6 +428,7 @@ OUTPUTS = [
     ("benchmarks/README.md", "step_side_by_side", "unprofiled (median of 3 rounds x 8, taking turns): ours 57"),
     ("benchmarks/README.md", "step_side_by_side_evaluate", "unprofiled (median of 3 rounds x 8, taking turns): ours 21"),
     ("docs/13-real-sentences.md", "translate_reference_multi30k_de_en", "Translator (sentences): "),
+    ("benchmarks/README.md", "busy_machine", "BLAS threads on an idle machine, one a core: "),
 ]
 
 
