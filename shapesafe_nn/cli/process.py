@@ -1,11 +1,10 @@
 """What a command is as a process: its exit code, the signals that stop it, its stdout.
 
 Exit codes: 0 success; 1 a problem with the user's files, data or settings
-(one line says which); 2 invalid arguments, or an invalid ``SHAPESAFE_CHECKS`` or
-``SHAPESAFE_THREADS``
-(argparse's convention); 128 + the signal's number when a signal stopped it
-(130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a
-process a signal ended.
+(one line says which); 2 invalid arguments, or an invalid ``SHAPESAFE_CHECKS``
+or ``SHAPESAFE_THREADS`` (argparse's convention); 128 + the signal's number
+when a signal stopped it (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP),
+as a shell reports a process a signal ended.
 """
 
 import argparse

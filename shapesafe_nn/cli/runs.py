@@ -320,7 +320,8 @@ def load_resumable(path: Path, training: Training) -> tuple[dict[str, np.ndarray
     for name, types in described.items():
         if not isinstance(meta[name], types):
             raise CheckpointError(f"{path}: its {name} is damaged ({type(meta[name]).__name__})")
-    # a run saved before the thread count was kept has none: it continues on --threads
+    # the BLAS threads the run computed on (cli/threads.py); a run saved before the
+    # count was kept has none, and continues as a new run would start
     threads = meta.get("blas_threads")
     if threads is not None and not (type(threads) is int and threads >= 1):
         raise CheckpointError(f"{path}: its blas_threads is damaged ({threads!r})")

@@ -14,16 +14,17 @@ keep the machine's cores busy (besides itself) and gives BLAS the cores
 left over, at least one: every core on an idle machine, which changes
 nothing there; one core when the others hold all of them.
 
-The count is chosen once, at the start, and never again mid-run, because
-it changes the numbers.  OpenBLAS cuts a float32 product into blocks by the
-thread count and rounds the blocks' edges differently, so the same product
-on one thread and on two differs in its last bits: measured for each of the
-128 float32 shapes tried that OpenBLAS splits (float64's came out the same,
-and so did products of one or two rows, as sampling computes them; four
-rows, a beam of four, did not).  A run whose count moved with the load
-would not repeat itself, nor resume exactly.  So ``auto`` says when it
-lowers the count, ``train`` saves the count in the checkpoint, ``--resume``
-continues on it (exactly as a run never stopped), and ``--threads N`` or
+The count is chosen once, at the start, and never again mid-run, because it
+can change the numbers. OpenBLAS cuts a product into blocks by the thread
+count, and under some of its kernels the blocks' edges round differently, so
+the same float32 product on one thread and on two differs in its last bits:
+under Haswell's kernel (which AMD's CPUs run here) 60 of 64 shapes tried
+did, under SkylakeX's (Intel's with AVX-512) none, and float64's none under
+any (``benchmarks/thread_count_bits.py``; ``tests/test_threads.py`` shows it
+for a whole run). A run whose count moved with the load would not repeat
+itself, nor resume exactly. So ``auto`` says when it lowers the count,
+``train`` saves the count in the checkpoint, ``--resume`` continues on it
+(exactly as a run never stopped), and ``--threads N`` or
 ``SHAPESAFE_THREADS=N`` fixes it: then the same command gives the same
 numbers whatever else the machine runs.
 
@@ -55,6 +56,7 @@ CHOICES = ("auto", "all")
 LOOKS = 3
 LOOK_INTERVAL_S = 0.001
 BUSY_WINDOW_S = 0.05
+
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=thread_count, default=None, metavar="N|auto|all",
@@ -185,14 +187,15 @@ def use_threads(given: str | int | None, saved: int | None = None) -> int | None
     ``given``: ``--threads``, None where it was not given; ``saved``: the count
     a resumed run was saved with, which it keeps unless ``--threads`` says
     otherwise; a new run takes ``SHAPESAFE_THREADS``, else ``auto``.  A line
-    on stderr says when the count is not the one the user would expect.
+    on stderr says when the count is not the one the user would expect.  Only
+    ``auto`` looks at the machine: a count the user fixed never depends on it.
     """
     if current_threads() is None:
         if given is not None:
             note(f"--threads {given} does nothing here: numpy's BLAS takes no thread count")
         return None
     if given is None and saved is not None:
-        count = kept_on_resuming(saved)
+        count = kept_on_resuming(saved, looking=threads_from_environment() == "auto")
     else:
         count = chosen(given if given is not None else threads_from_environment())
         if saved is not None and count != saved:
@@ -215,14 +218,17 @@ def chosen(choice: str | int) -> int:
     return cores() if choice == "all" else choice
 
 
-def kept_on_resuming(saved: int) -> int:
+def kept_on_resuming(saved: int, looking: bool) -> int:
     """A resumed run's count: the saved one, so that it goes on exactly as a run
-    never stopped; where this machine has fewer cores, all of them."""
+    never stopped; where this machine has fewer cores, all of them.  ``looking``
+    (the default, auto): say so when a busy machine would run faster on fewer."""
     if saved > cores():
         note(f"the run was saved on {saved} threads and continues on {cores()}, one for "
              f"each core here: from here its numbers may differ in the last digits from a "
              f"run never stopped")
         return cores()
+    if not looking:
+        return saved
     busy = min(busy_cores(), cores())
     free = max(1, cores() - busy)
     if free < saved:
