@@ -44,6 +44,7 @@ SMOKE = {
     "busy_machine": ["--commands", "train gpt --preset tiny --iters 11", "--loads", "0", "1",
                      "--repeats", "1"],
     "eval_no_grad": ["--rounds", "1", "--iters", "1"],
+    "thread_count_bits": ["--kernels", "Haswell", "--sizes", "32", "128"],
     # experiments and ladder train with the tiny preset's 10 warm-up steps: 11 is the fewest
     "experiments": ["--iters", "11", "--eval-iters", "1", "--windows", "1",
                     "--sample-length", "30"],
@@ -130,6 +131,13 @@ def test_busy_machine():
                               rf"+{NUMBER}   auto's threads: \d+", out)) == 2
     assert_prints(out, rf"^  train gpt --preset tiny --iters 11 +{NUMBER}  +{NUMBER}  "
                        rf"+{NUMBER}$")
+
+
+def test_thread_count_bits():
+    out = run_script("thread_count_bits")
+    assert_prints(out, r"^shapes \(M, K\) @ \(K, N\), M, K and N each of \[32, 128\]",
+                  r"^kernel +float32 +float64 +float32, 1 row +float32, 2 rows",
+                  r"^Haswell +\d+ of 8 +\d+ of 8 +\d+ of 4 ", r"^OpenBLAS \d")
 
 
 def test_eval_no_grad():

@@ -387,11 +387,26 @@ def busy_machine_quotes(r) -> list[str]:
             f"auto's times over all's on the idle machine, {min(idle):.2f} to {max(idle):.2f}"]
 
 
+def thread_bits_quote(r) -> str:
+    """thread_count_bits.py's findings, as the command-line page words them."""
+    bits = r("thread_count_bits")
+
+    def none_or(found):
+        return "none" if found[0] == 0 else f"{found[0]} of {found[1]}"
+    float64 = "none" if all(kernel["float64"][0] == 0 for kernel in bits.values()) else "some"
+    return (f"Under the kernel it runs on AMD's CPUs (Haswell's), {bits['Haswell']['float32'][0]} "
+            f"of {bits['Haswell']['float32'][1]} float32 shapes came out different in the last "
+            f"bits on one thread and on two; under the one for Intel's with AVX-512 "
+            f"(SkylakeX's), {none_or(bits['SkylakeX']['float32'])}; float64's, {float64} under "
+            f"any")
+
+
 def the_command_line_page(r, a) -> list[str]:
-    """busy_machine.py's table: each command idle and beside a spinning process a core."""
+    """busy_machine.py's table: each command idle and beside a spinning process a core;
+    thread_count_bits.py's findings."""
     busy = r("busy_machine")
     most = max(busy["loads"])
-    quotes = busy_machine_quotes(r)[:2]
+    quotes = busy_machine_quotes(r)[:2] + [thread_bits_quote(r)]
     for command, seconds in busy["seconds"].items():
         quotes.append(f"| `{command}` | {seconds['all 0']:.2f} | {seconds['auto 0']:.2f} | "
                       f"{seconds[f'all {most}']:.2f} | {seconds[f'auto {most}']:.2f} | "
@@ -429,6 +444,7 @@ OUTPUTS = [
     ("benchmarks/README.md", "step_side_by_side_evaluate", "unprofiled (median of 3 rounds x 8, taking turns): ours 21"),
     ("docs/13-real-sentences.md", "translate_reference_multi30k_de_en", "Translator (sentences): "),
     ("benchmarks/README.md", "busy_machine", "BLAS threads on an idle machine, one a core: "),
+    ("benchmarks/README.md", "thread_count_bits", "shapes (M, K) @ (K, N), M, K and N each of "),
 ]
 
 
