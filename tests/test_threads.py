@@ -5,10 +5,11 @@ first, so that the tests after it could fail), so ``auto`` may lower it on a
 busy machine only where the numbers stay the run's own: a run saved on 2
 threads and resumed while other processes hold the cores continues on 2,
 and ends exactly as the run never stopped.  Whether the count changes the
-bits depends on OpenBLAS's kernel: Haswell's, Zen's and Prescott's round a
-split float32 product by the thread count, SkylakeX's and Nehalem's do not
-(``SPLITTING_CHANGES_BITS`` asks this machine's).  Bad values are in the
-bad-input catalogue (test_bad_inputs.py).
+bits depends on OpenBLAS's kernel: Haswell's (Zen's too) and Katmai's
+(Prescott's) round some split float32 products by the thread count,
+SkylakeX's and Nehalem's rounded none of those tried
+(benchmarks/thread_count_bits.py; ``SPLITTING_CHANGES_BITS`` asks this
+machine's).  Bad values are in the bad-input catalogue (test_bad_inputs.py).
 """
 
 import os
