@@ -208,8 +208,7 @@ def use_threads(given: str | int | None, saved: int | None = None) -> int | None
 def chosen(choice: str | int) -> int:
     """The count ``auto``, ``all`` or a number gives on this machine now."""
     if choice == "auto":
-        busy = min(busy_cores(), cores())
-        count = max(1, cores() - busy)
+        busy, count = cores_left_free()
         if count < cores():
             note(f"other processes keep {busy} of the {cores()} cores busy: the "
                  f"matrix products run on {threads(count)}, not {cores()} (--threads sets "
@@ -229,13 +228,19 @@ def kept_on_resuming(saved: int, looking: bool) -> int:
         return cores()
     if not looking:
         return saved
-    busy = min(busy_cores(), cores())
-    free = max(1, cores() - busy)
+    busy, free = cores_left_free()
     if free < saved:
         note(f"other processes keep {busy} of the {cores()} cores busy, but the "
              f"run continues on the {saved} threads it was saved with, to stay exact; "
              f"--threads {free} is faster now, and its numbers may differ in the last digits")
     return saved
+
+
+def cores_left_free() -> tuple[int, int]:
+    """``(busy, free)``: the cores other processes keep busy now, and those they
+    leave to BLAS, at least one."""
+    busy = min(busy_cores(), cores())
+    return busy, max(1, cores() - busy)
 
 
 def threads(count: int) -> str:
