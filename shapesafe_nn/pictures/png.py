@@ -180,9 +180,10 @@ def attention_figure(model: Module, tokenizer: CharTokenizer, prompt: str,
     ``seq`` in a GPT).
 
     Grid: one row per attention layer (``blocks.0.attn``, ...; ``layer``
-    alone, if given), one column per head, and a colour bar for the weights (0 to 1) on the right.  Every
-    character of the prompt labels its row and column (a space shows as ␣),
-    so each picture is ``ATTENTION_CELL`` inches square, or ``CHAR_PITCH``
+    alone, if given), one column per head, and a colour bar for the weights
+    (0 to 1) on the right.  Every character of the prompt labels its row and
+    column (a space shows as ␣), so each picture is ``ATTENTION_CELL``
+    inches square, or ``CHAR_PITCH``
     per character for a longer prompt: 4.9 inches for 49 characters.  A
     prompt too long for the title is cut there, with an ellipsis.
     """
